@@ -1,0 +1,1 @@
+"""Data plane: code that runs inside a step. Knows nothing of Argo."""

@@ -1,0 +1,89 @@
+"""Where things live in the stores: bucket names, object keys and who may touch them.
+
+One module so that the data plane (steps) and the embedded store's identity policies (workflows)
+agree on a single layout. Pure constants and string functions: no I/O, no third-party imports.
+
+Buckets:
+- ``edge-<edge>``: one per edge, that edge's dataset (in production: the edge's own MinIO).
+- ``edgefed-updates``: model updates; edge ``E`` may write only under ``E/``.
+- ``edgefed-models``: versioned global models, manifests and lineage; written by the cloud identity.
+- ``edgefed-eval``: held-out test sets for central evaluation; read by the cloud identity.
+"""
+
+from __future__ import annotations
+
+UPDATES_BUCKET = "edgefed-updates"
+MODELS_BUCKET = "edgefed-models"
+EVAL_BUCKET = "edgefed-eval"
+EDGE_BUCKET_PREFIX = "edge-"
+
+#: Region set on every client: SeaweedFS refuses a restricted identity's GetBucketLocation without it.
+REGION = "us-east-1"
+
+ADMIN_IDENTITY = "admin"
+CLOUD_IDENTITY = "cloud"
+
+
+def edge_bucket(edge: str) -> str:
+    """Bucket holding ``edge``'s dataset."""
+    return f"{EDGE_BUCKET_PREFIX}{edge}"
+
+
+def edge_identity(edge: str) -> str:
+    """Name of the store identity (and Kubernetes Secret suffix) of ``edge``."""
+    return f"edge-{edge}"
+
+
+def update_prefix(edge: str) -> str:
+    """Prefix in :data:`UPDATES_BUCKET` under which only ``edge`` may write."""
+    return f"{edge}/"
+
+
+def update_key(edge: str, task: str, round_: int) -> str:
+    """Object key of ``edge``'s update for ``round_`` of ``task``."""
+    return f"{update_prefix(edge)}{task}/round-{round_:05d}/update.npz"
+
+
+def round_prefix(task: str, round_: int) -> str:
+    """Prefix of round ``round_``'s committed objects in :data:`MODELS_BUCKET`."""
+    return f"{task}/rounds/{round_:05d}/"
+
+
+def model_key(task: str, round_: int) -> str:
+    """Immutable per-round global model object."""
+    return f"{round_prefix(task, round_)}model.npz"
+
+
+def manifest_key(task: str, round_: int) -> str:
+    """Lineage manifest of a round: the commit record, written after the model."""
+    return f"{round_prefix(task, round_)}manifest.json"
+
+
+def latest_key(task: str) -> str:
+    """The task's ``latest`` object: one new version per committed round."""
+    return f"{task}/latest.npz"
+
+
+def test_set_key(dataset: str) -> str:
+    """Held-out test set of ``dataset`` in :data:`EVAL_BUCKET`."""
+    return f"{dataset}/test.parquet"
+
+
+__all__ = [
+    "ADMIN_IDENTITY",
+    "CLOUD_IDENTITY",
+    "EDGE_BUCKET_PREFIX",
+    "EVAL_BUCKET",
+    "MODELS_BUCKET",
+    "REGION",
+    "UPDATES_BUCKET",
+    "edge_bucket",
+    "edge_identity",
+    "latest_key",
+    "manifest_key",
+    "model_key",
+    "round_prefix",
+    "test_set_key",
+    "update_key",
+    "update_prefix",
+]

@@ -1,0 +1,1 @@
+"""Control plane: FederatedTask spec -> Argo Workflows (Hera), submission, embedded engine, CLI."""

@@ -1,0 +1,1 @@
+"""Embedded engine: executes an Argo Workflow document on this machine."""

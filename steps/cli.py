@@ -1,2 +1,51 @@
+"""``edgefed-step``: the one command every step template runs (the image's entry point).
+
+``edgefed-step train|aggregate|evaluate|init ...``. :func:`run` is also what the embedded engine's
+warm workers call in-process, so TensorFlow is imported once per worker, not once per step.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from edgefed.steps.store import StepError
+
+STEPS = {
+    "init": "edgefed.steps.init_model",
+    "train": "edgefed.steps.train",
+    "aggregate": "edgefed.steps.aggregate",
+    "evaluate": "edgefed.steps.evaluate",
+}
+
+
+def run(argv: list[str]) -> int:
+    """Run step ``argv[0]`` with the remaining arguments; returns the exit status."""
+    if not argv or argv[0] not in STEPS:
+        print(f"usage: edgefed-step {{{'|'.join(STEPS)}}} [options]", file=sys.stderr)
+        return 2
+    module = importlib.import_module(STEPS[argv[0]])
+    try:
+        return int(module.run(argv[1:]) or 0)
+    except StepError as err:
+        print(f"edgefed-step {argv[0]}: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except SystemExit as exit_:  # argparse
+        return exit_.code if isinstance(exit_.code, int) else 2
+
+
+def warm_up() -> None:
+    """Initializer of an embedded-engine warm worker: pay the heavy imports once."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow  # noqa: F401
+
+    import edgefed.steps.models  # noqa: F401
+
+
 def main() -> None:
-    raise SystemExit("not yet")
+    sys.exit(run(sys.argv[1:]))
+
+
+__all__ = ["STEPS", "main", "run", "warm_up"]

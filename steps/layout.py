@@ -39,9 +39,23 @@ def update_prefix(edge: str) -> str:
     return f"{edge}/"
 
 
-def update_key(edge: str, task: str, round_: int) -> str:
-    """Object key of ``edge``'s update for ``round_`` of ``task``."""
-    return f"{update_prefix(edge)}{task}/round-{round_:05d}/update.npz"
+def update_round_prefix(edge: str, task: str, round_: int) -> str:
+    """Prefix of ``edge``'s objects for ``round_`` of ``task`` in :data:`UPDATES_BUCKET`."""
+    return f"{update_prefix(edge)}{task}/round-{round_:05d}/"
+
+
+def update_key(edge: str, task: str, round_: int, workflow: str) -> str:
+    """``edge``'s update for ``round_``, written by the run of workflow ``workflow``.
+
+    Keyed by workflow so that a re-run of an interrupted round never mixes in an update left by the
+    earlier attempt.
+    """
+    return f"{update_round_prefix(edge, task, round_)}{workflow}/update.npz"
+
+
+def edge_status_key(edge: str, task: str, round_: int, workflow: str) -> str:
+    """Why ``edge`` sent no update (written by the edge's step when it gives up)."""
+    return f"{update_round_prefix(edge, task, round_)}{workflow}/status.json"
 
 
 def round_prefix(task: str, round_: int) -> str:
@@ -79,6 +93,7 @@ __all__ = [
     "UPDATES_BUCKET",
     "edge_bucket",
     "edge_identity",
+    "edge_status_key",
     "latest_key",
     "manifest_key",
     "model_key",
@@ -86,4 +101,5 @@ __all__ = [
     "test_set_key",
     "update_key",
     "update_prefix",
+    "update_round_prefix",
 ]

@@ -1,0 +1,68 @@
+"""Model weights on the wire: an uncompressed ``.npz`` (NumPy's zip of ``.npy`` arrays).
+
+Chosen because it is a documented, pickle-free format every ML stack reads, and an uncompressed
+entry decodes with a single copy. An update is one object carrying its weights and a small JSON
+metadata record (examples, metrics), so weights and their counts can never be separated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+_META = "__meta__"
+
+
+class CodecError(ValueError):
+    """Bytes that are not an edgefed weights object."""
+
+
+def encode(weights: Sequence[np.ndarray], meta: dict[str, Any] | None = None) -> bytes:
+    """Serialise ``weights`` (in order) and an optional JSON-able ``meta`` record."""
+    arrays = {f"w{i:04d}": np.ascontiguousarray(w) for i, w in enumerate(weights)}
+    if meta is not None:
+        arrays[_META] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _open(data: bytes):
+    try:
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, OSError, zipfile.BadZipFile) as err:
+        raise CodecError(f"not an npz weights object: {err}") from None
+
+
+def iter_weights(data: bytes) -> Iterator[np.ndarray]:
+    """Decode the weight arrays one at a time (the caller can drop each before the next)."""
+    with _open(data) as npz:
+        for name in sorted(n for n in npz.files if n != _META):
+            yield npz[name]
+
+
+def decode(data: bytes) -> tuple[list[np.ndarray], dict[str, Any]]:
+    """All weights and the metadata record (``{}`` when there is none)."""
+    with _open(data) as npz:
+        names = sorted(n for n in npz.files if n != _META)
+        weights = [npz[n] for n in names]
+        meta = json.loads(npz[_META].tobytes()) if _META in npz.files else {}
+    return weights, meta
+
+
+def read_meta(data: bytes) -> dict[str, Any]:
+    with _open(data) as npz:
+        return json.loads(npz[_META].tobytes()) if _META in npz.files else {}
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+__all__ = ["CodecError", "decode", "encode", "iter_weights", "read_meta", "sha256"]

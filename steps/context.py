@@ -1,0 +1,63 @@
+"""What every step is given: task, round, workflow, the cloud store, the task config, an outputs dir.
+
+The workflow passes these as command-line arguments; a step writes its output parameters as files
+in ``--outputs`` (the Argo template reads them with ``valueFrom.path``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from minio import Minio
+
+from edgefed.steps.registry import ModelRegistry
+from edgefed.steps.store import Endpoint, client_from_env
+
+
+@dataclass
+class StepContext:
+    task: str
+    round: int
+    workflow: str
+    store: Endpoint
+    config: dict[str, Any]
+    outputs: Path
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--task", required=True)
+        parser.add_argument("--round", type=int, required=True)
+        parser.add_argument("--workflow", default="local")
+        parser.add_argument("--store", required=True, help="cloud store endpoint (updates, models)")
+        parser.add_argument("--config", required=True, help="task config JSON: model, training, ...")
+        parser.add_argument("--outputs", default="/tmp/outputs", help="directory for output parameters")
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> StepContext:
+        return cls(
+            task=args.task,
+            round=args.round,
+            workflow=args.workflow,
+            store=Endpoint.parse(args.store),
+            config=json.loads(args.config),
+            outputs=Path(args.outputs),
+        )
+
+    def cloud(self) -> Minio:
+        return client_from_env(self.store)
+
+    def registry(self) -> ModelRegistry:
+        return ModelRegistry(self.cloud())
+
+    def output(self, name: str, value: object) -> None:
+        """Write output parameter ``name``."""
+        self.outputs.mkdir(parents=True, exist_ok=True)
+        text = value if isinstance(value, str) else json.dumps(value)
+        (self.outputs / name).write_text(text)
+
+
+__all__ = ["StepContext"]

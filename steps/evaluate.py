@@ -1,0 +1,40 @@
+"""``evaluate``: score a committed global model on the held-out test set (central evaluation)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from edgefed.steps import layout
+from edgefed.steps.context import StepContext
+from edgefed.steps.store import read_parquet
+from edgefed.steps.train import frame_to_arrays
+
+
+def run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="edgefed-step evaluate")
+    StepContext.add_arguments(parser)
+    ctx = StepContext.from_args(parser.parse_args(argv))
+    from edgefed.steps.models import trainer_for  # TensorFlow: imported once per (warm) process
+
+    started = time.perf_counter()
+    registry = ctx.registry()
+    model = registry.load(ctx.task, ctx.round)
+    dataset = ctx.config["dataset"]
+    where = f"s3://{layout.EVAL_BUCKET}/{layout.test_set_key(dataset)}"
+    frame = read_parquet(registry.client, layout.EVAL_BUCKET, layout.test_set_key(dataset))
+    x, y = frame_to_arrays(frame, ctx.config["model"]["inputShape"], where=where)
+    metrics = trainer_for(ctx.config["model"], ctx.config["training"]).evaluate(model.weights, x, y)
+    metrics.update(
+        round=ctx.round, workflow=ctx.workflow, testSet=where, seconds=time.perf_counter() - started
+    )
+    registry.record_evaluation(ctx.task, ctx.round, metrics)
+    ctx.output("accuracy", f"{metrics['accuracy']:.6f}")
+    ctx.output("loss", f"{metrics['loss']:.6f}")
+    print(
+        f"round {ctx.round}: accuracy {metrics['accuracy']:.4f}, loss {metrics['loss']:.4f} on {len(y)} examples"
+    )
+    return 0
+
+
+__all__ = ["run"]

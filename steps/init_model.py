@@ -1,0 +1,40 @@
+"""``init``: commit the task's initial global model as round 0 (deterministic for the model's seed)."""
+
+from __future__ import annotations
+
+import argparse
+
+from edgefed.steps.context import StepContext
+
+
+def run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="edgefed-step init")
+    StepContext.add_arguments(parser)
+    ctx = StepContext.from_args(parser.parse_args(argv))
+    registry = ctx.registry()
+    if registry.last_round(ctx.task) is not None:
+        print(f"task {ctx.task!r} already has an initial model; nothing to do")
+        ctx.output("model-version", registry.manifest(ctx.task, 0)["model"]["versionId"] or "")
+        return 0
+    from edgefed.steps.models import initial_weights  # TensorFlow: imported once per (warm) process
+
+    weights = initial_weights(ctx.config["model"])
+    manifest = registry.commit(
+        ctx.task,
+        0,
+        weights,
+        {
+            "workflow": ctx.workflow,
+            "parent": None,
+            "contributors": [],
+            "missing": [],
+            "examples": 0,
+            "metrics": {},
+        },
+    )
+    ctx.output("model-version", manifest["model"]["versionId"] or "")
+    print(f"task {ctx.task!r}: initial model committed ({sum(w.size for w in weights)} parameters)")
+    return 0
+
+
+__all__ = ["run"]

@@ -1,0 +1,180 @@
+"""The versioned model bucket: committing global models with their lineage, and reading them back.
+
+Commit protocol (S3 has no multi-object transaction, so the manifest is the commit record):
+
+1. ``<task>/rounds/<R>/model.npz``: the immutable per-round model.
+2. ``<task>/rounds/<R>/manifest.json``: lineage (round, contributing and missing edges with reasons,
+   example counts, update SHA-256s, workflow, parent version, metrics) naming the model object's
+   version id and SHA-256. **A round exists only once its manifest exists.**
+3. ``<task>/latest.npz``: a new version of the task's ``latest`` object, whose metadata names the
+   round and its manifest. It is written after the manifest, so ``latest`` never points at a
+   round without one.
+
+Readers find models only through manifests (and verify the SHA-256), so an interrupted commit
+leaves at most an unreferenced model object, never a model without its manifest. A round whose
+manifest exists is never written again: :meth:`ModelRegistry.commit` refuses.
+
+No TensorFlow here: the control plane lists and inspects models through this module.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from minio import Minio
+from minio.error import S3Error
+
+from edgefed.steps import codec, layout
+from edgefed.steps.store import DataUnavailableError, StepError, exists, get_bytes, is_missing, put_bytes
+
+_MANIFEST = re.compile(r"/rounds/(\d{5})/manifest\.json$")
+
+
+class RoundCommittedError(StepError):
+    """The round already has a manifest: committed rounds are never overwritten."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    round: int
+    weights: list[np.ndarray]
+    manifest: dict[str, Any]
+
+
+class ModelRegistry:
+    """Global models of every task in one versioned bucket."""
+
+    def __init__(self, client: Minio, bucket: str = layout.MODELS_BUCKET) -> None:
+        self.client = client
+        self.bucket = bucket
+
+    # -- reading ---------------------------------------------------------------------------
+    def committed_rounds(self, task: str) -> list[int]:
+        """Rounds whose manifest exists, ascending (round 0 is the initial model)."""
+        rounds = []
+        try:
+            for obj in self.client.list_objects(self.bucket, prefix=f"{task}/rounds/", recursive=True):
+                match = _MANIFEST.search(obj.object_name)
+                if match:
+                    rounds.append(int(match.group(1)))
+        except S3Error as err:
+            if is_missing(err):
+                return []
+            raise StepError(f"cannot list s3://{self.bucket}/{task}/rounds/: {err.code}") from None
+        return sorted(rounds)
+
+    def last_round(self, task: str) -> int | None:
+        rounds = self.committed_rounds(task)
+        return rounds[-1] if rounds else None
+
+    def manifest(self, task: str, round_: int) -> dict[str, Any]:
+        try:
+            data = get_bytes(self.client, self.bucket, layout.manifest_key(task, round_))
+        except DataUnavailableError:
+            raise DataUnavailableError(
+                f"task {task!r} has no committed round {round_} "
+                f"(no s3://{self.bucket}/{layout.manifest_key(task, round_)})"
+            ) from None
+        return json.loads(data)
+
+    def load(self, task: str, round_: int) -> LoadedModel:
+        """The committed model of ``round_``, checked against the SHA-256 in its manifest."""
+        manifest = self.manifest(task, round_)
+        model = manifest["model"]
+        data = get_bytes(self.client, self.bucket, model["key"], version_id=model.get("versionId"))
+        digest = codec.sha256(data)
+        if digest != model["sha256"]:
+            raise StepError(
+                f"model of round {round_} of {task!r} is corrupt: SHA-256 {digest} "
+                f"does not match the manifest's {model['sha256']}"
+            )
+        weights, _ = codec.decode(data)
+        return LoadedModel(round_, weights, manifest)
+
+    def evaluation(self, task: str, round_: int) -> dict[str, Any] | None:
+        key = f"{layout.round_prefix(task, round_)}evaluation.json"
+        try:
+            return json.loads(get_bytes(self.client, self.bucket, key))
+        except DataUnavailableError:
+            return None
+
+    def latest_versions(self, task: str) -> list[dict[str, Any]]:
+        """Every version of the task's ``latest`` object, newest first, with the round it holds."""
+        out = []
+        key = layout.latest_key(task)
+        for obj in self.client.list_objects(self.bucket, prefix=key, include_version=True):
+            if obj.object_name != key or obj.is_delete_marker:
+                continue
+            stat = self.client.stat_object(self.bucket, key, version_id=obj.version_id)
+            meta = {k.lower(): v for k, v in (stat.metadata or {}).items()}
+            out.append(
+                {
+                    "versionId": obj.version_id,
+                    "round": int(meta.get("x-amz-meta-round", "-1")),
+                    "lastModified": obj.last_modified.isoformat() if obj.last_modified else None,
+                    "isLatest": bool(obj.is_latest),
+                }
+            )
+        out.sort(key=lambda v: v["round"], reverse=True)
+        return out
+
+    # -- writing ---------------------------------------------------------------------------
+    def commit(
+        self, task: str, round_: int, weights: list[np.ndarray], lineage: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Commit ``weights`` as round ``round_`` with ``lineage``; returns the manifest written."""
+        manifest_key = layout.manifest_key(task, round_)
+        if exists(self.client, self.bucket, manifest_key):
+            raise RoundCommittedError(
+                f"round {round_} of task {task!r} is already committed "
+                f"(s3://{self.bucket}/{manifest_key}); committed rounds are never overwritten"
+            )
+        data = codec.encode(weights)
+        digest = codec.sha256(data)
+        model_key = layout.model_key(task, round_)
+        version = put_bytes(self.client, self.bucket, model_key, data)
+        manifest = {
+            "apiVersion": "edgefed.io/v1alpha1",
+            "kind": "ModelManifest",
+            "task": task,
+            "round": round_,
+            "committedAt": datetime.now(UTC).isoformat(),
+            "model": {
+                "bucket": self.bucket,
+                "key": model_key,
+                "versionId": version,
+                "sha256": digest,
+                "bytes": len(data),
+                "shapes": [list(w.shape) for w in weights],
+                "dtypes": [str(w.dtype) for w in weights],
+            },
+            **lineage,
+        }
+        put_bytes(
+            self.client,
+            self.bucket,
+            manifest_key,
+            json.dumps(manifest, indent=2, sort_keys=True).encode(),
+            content_type="application/json",
+        )
+        latest_version = put_bytes(
+            self.client,
+            self.bucket,
+            layout.latest_key(task),
+            data,
+            metadata={"round": str(round_), "manifest": manifest_key, "sha256": digest},
+        )
+        manifest["latestVersionId"] = latest_version
+        return manifest
+
+    def record_evaluation(self, task: str, round_: int, metrics: dict[str, Any]) -> None:
+        key = f"{layout.round_prefix(task, round_)}evaluation.json"
+        put_bytes(self.client, self.bucket, key, json.dumps(metrics, sort_keys=True).encode())
+
+
+__all__ = ["LoadedModel", "ModelRegistry", "RoundCommittedError"]

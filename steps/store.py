@@ -1,0 +1,148 @@
+"""Store access for steps: a ``minio`` client built from the step's environment, and small helpers.
+
+A step is given its store identity only through environment variables, which the workflow fills
+from a Kubernetes Secret (``EDGEFED_ACCESS_KEY`` / ``EDGEFED_SECRET_KEY``); endpoints are ordinary
+arguments. Nothing here knows about Argo.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+
+from minio import Minio
+from minio.error import S3Error
+
+from edgefed.steps.layout import REGION
+
+ACCESS_KEY_ENV = "EDGEFED_ACCESS_KEY"
+SECRET_KEY_ENV = "EDGEFED_SECRET_KEY"
+
+_MISSING_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "NoSuchVersion"})
+
+
+class StepError(Exception):
+    """A step cannot do its work; the message says what was expected and what was found.
+
+    ``exit_code`` distinguishes data problems at an edge (3: nothing to retry) from the rest (1).
+    """
+
+    exit_code = 1
+
+
+class DataUnavailableError(StepError):
+    """The edge's dataset (or another required object) is not in the store."""
+
+    exit_code = 3
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """An S3 endpoint as ``host:port`` plus TLS flag."""
+
+    address: str
+    secure: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> Endpoint:
+        """``http://host:port``, ``https://host:port`` or bare ``host:port`` (plain HTTP)."""
+        if text.startswith("https://"):
+            return cls(text.removeprefix("https://").rstrip("/"), True)
+        return cls(text.removeprefix("http://").rstrip("/"), False)
+
+
+def client_from_env(endpoint: Endpoint) -> Minio:
+    """A client for ``endpoint`` with the identity in the step's environment."""
+    try:
+        access, secret = os.environ[ACCESS_KEY_ENV], os.environ[SECRET_KEY_ENV]
+    except KeyError as missing:
+        raise StepError(
+            f"store credentials missing: environment variable {missing.args[0]} is not set "
+            "(the workflow sets it from the edge's Kubernetes Secret)"
+        ) from None
+    return Minio(
+        endpoint.address, access_key=access, secret_key=secret, secure=endpoint.secure, region=REGION
+    )
+
+
+def is_missing(err: S3Error) -> bool:
+    return err.code in _MISSING_CODES
+
+
+def get_bytes(client: Minio, bucket: str, key: str, *, version_id: str | None = None) -> bytes:
+    """The whole object; :class:`DataUnavailableError` when it does not exist."""
+    try:
+        response = client.get_object(bucket, key, version_id=version_id)
+    except S3Error as err:
+        if is_missing(err):
+            raise DataUnavailableError(f"s3://{bucket}/{key} does not exist ({err.code})") from None
+        raise StepError(f"cannot read s3://{bucket}/{key}: {err.code}: {err.message}") from None
+    try:
+        return response.read()
+    finally:
+        response.close()
+        response.release_conn()
+
+
+def put_bytes(
+    client: Minio,
+    bucket: str,
+    key: str,
+    data: bytes,
+    *,
+    content_type: str = "application/octet-stream",
+    metadata: dict[str, str] | None = None,
+) -> str | None:
+    """Write an object; returns its version id (None in an unversioned bucket)."""
+    try:
+        result = client.put_object(
+            bucket, key, io.BytesIO(data), len(data), content_type=content_type, metadata=metadata
+        )
+    except S3Error as err:
+        raise StepError(f"cannot write s3://{bucket}/{key}: {err.code}: {err.message}") from None
+    return result.version_id
+
+
+def exists(client: Minio, bucket: str, key: str) -> bool:
+    try:
+        client.stat_object(bucket, key)
+    except S3Error as err:
+        if is_missing(err):
+            return False
+        raise StepError(f"cannot stat s3://{bucket}/{key}: {err.code}: {err.message}") from None
+    return True
+
+
+def read_parquet(client: Minio, bucket: str, key: str):  # -> pandas.DataFrame (pandas imported lazily)
+    """Read a Parquet object into a DataFrame."""
+    import pandas as pd
+
+    data = get_bytes(client, bucket, key)
+    try:
+        return pd.read_parquet(io.BytesIO(data))
+    except Exception as err:  # pyarrow raises several unrelated types for a corrupt file
+        raise DataUnavailableError(f"s3://{bucket}/{key} is not a readable Parquet file: {err}") from None
+
+
+def parquet_bytes(frame) -> bytes:
+    """Serialise a DataFrame as Parquet."""
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+__all__ = [
+    "ACCESS_KEY_ENV",
+    "SECRET_KEY_ENV",
+    "DataUnavailableError",
+    "Endpoint",
+    "StepError",
+    "client_from_env",
+    "exists",
+    "get_bytes",
+    "is_missing",
+    "parquet_bytes",
+    "put_bytes",
+    "read_parquet",
+]

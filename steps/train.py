@@ -1,0 +1,111 @@
+"""``train``: one edge's local training for one round.
+
+Loads the global model of the previous round, reads the edge's dataset from the edge's own store,
+trains for the configured local epochs, and writes only the update (weights, example count,
+training metrics) under the edge's prefix of the updates bucket. When it cannot train (dataset
+missing or unreadable), it records why beside where the update would have been, so the round's
+manifest can name the reason, and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import zlib
+
+import numpy as np
+
+from edgefed.steps import codec, layout
+from edgefed.steps.context import StepContext
+from edgefed.steps.store import Endpoint, StepError, client_from_env, put_bytes, read_parquet
+
+LABEL = "label"
+
+
+def frame_to_arrays(frame, input_shape: list[int], *, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Features (every column but ``label``, in order) and labels of a dataset frame."""
+    if LABEL not in frame.columns:
+        raise StepError(
+            f"{where}: no {LABEL!r} column (columns: {', '.join(map(str, frame.columns[:8]))}...)"
+        )
+    features = frame.drop(columns=[LABEL])
+    expected = int(np.prod(input_shape))
+    if features.shape[1] != expected:
+        raise StepError(
+            f"{where}: {features.shape[1]} feature columns, the model's inputShape {input_shape} needs {expected}"
+        )
+    if len(frame) == 0:
+        raise StepError(f"{where}: the dataset has no rows")
+    return features.to_numpy(np.float32), frame[LABEL].to_numpy(np.int64)
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="edgefed-step train")
+    StepContext.add_arguments(parser)
+    parser.add_argument("--edge", required=True)
+    parser.add_argument("--dataset", required=True, help="s3://bucket/key in the edge's store")
+    parser.add_argument("--dataset-store", required=True, help="the edge's store endpoint")
+    return parser.parse_args(argv)
+
+
+def run(argv: list[str]) -> int:
+    args = parse(argv)
+    ctx = StepContext.from_args(args)
+    cloud = ctx.cloud()
+    try:
+        return _train(ctx, cloud, args)
+    except StepError as err:
+        status = {"edge": args.edge, "status": "failed", "reason": str(err), "exitCode": err.exit_code}
+        try:
+            key = layout.edge_status_key(args.edge, ctx.task, ctx.round, ctx.workflow)
+            put_bytes(cloud, layout.UPDATES_BUCKET, key, json.dumps(status).encode())
+        except StepError:
+            pass  # the reason still reaches the step's log below
+        raise
+
+
+def _train(ctx: StepContext, cloud, args: argparse.Namespace) -> int:
+    from edgefed.steps.models import trainer_for  # TensorFlow: imported once per (warm) process
+
+    bucket, _, key = args.dataset.removeprefix("s3://").partition("/")
+    started = time.perf_counter()
+    parent = ctx.registry().load(ctx.task, ctx.round - 1)
+    edge_store = client_from_env(Endpoint.parse(args.dataset_store))
+    frame = read_parquet(edge_store, bucket, key)
+    x, y = frame_to_arrays(frame, ctx.config["model"]["inputShape"], where=args.dataset)
+    trainer = trainer_for(ctx.config["model"], ctx.config["training"])
+    load_seconds = time.perf_counter() - started
+    fit_started = time.perf_counter()
+    seed = zlib.crc32(f"{ctx.task}/{ctx.round}/{args.edge}".encode())  # stable across processes
+    weights, metrics = trainer.fit(
+        parent.weights, x, y, epochs=int(ctx.config["training"]["localEpochs"]), seed=seed
+    )
+    train_seconds = time.perf_counter() - fit_started
+    meta = {
+        "edge": args.edge,
+        "task": ctx.task,
+        "round": ctx.round,
+        "workflow": ctx.workflow,
+        "examples": len(y),
+        "parentRound": parent.round,
+        "parentSha256": parent.manifest["model"]["sha256"],
+        "metrics": metrics,
+        "trainSeconds": train_seconds,
+        "loadSeconds": load_seconds,
+    }
+    data = codec.encode(weights, meta)
+    put_bytes(
+        cloud, layout.UPDATES_BUCKET, layout.update_key(args.edge, ctx.task, ctx.round, ctx.workflow), data
+    )
+    ctx.output("examples", str(len(y)))
+    ctx.output("loss", f"{metrics['loss']:.6f}")
+    ctx.output("train-seconds", f"{train_seconds:.4f}")
+    print(
+        f"edge {args.edge} round {ctx.round}: {len(y)} examples, loss {metrics['loss']:.4f}, "
+        f"accuracy {metrics['accuracy']:.4f}, trained in {train_seconds:.3f}s"
+    )
+    return 0
+
+
+__all__ = ["frame_to_arrays", "run"]

@@ -1,0 +1,360 @@
+"""The FederatedTask spec: a Kubernetes-custom-resource-shaped YAML document, parsed with pydantic.
+
+Example::
+
+    apiVersion: edgefed.io/v1alpha1
+    kind: FederatedTask
+    metadata: {name: heart-demo}
+    spec:
+      model: {name: mlp, inputShape: [30], classes: 2}
+      dataset: heart
+      edges:
+        - {name: cleveland, node: edge-node-1, dataset: {bucket: edge-cleveland, key: heart/train.parquet}}
+      training: {batchSize: 32, learningRate: 0.1, localEpochs: 2}
+      aggregation: {algorithm: fedavg}
+      rounds: 20
+      quorum: 1
+
+Fields are camelCase in YAML (as in every Kubernetes resource) and snake_case in Python. Unknown
+fields are errors, as with a strict API server. Every problem is reported at once with its field
+path (``spec.edges[2].name``), and nothing is created anywhere when the spec is bad.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from edgefed.workflows.errors import SpecError
+
+API_VERSION = "edgefed.io/v1alpha1"
+KIND = "FederatedTask"
+#: Built-in model architectures (``steps/models.py`` implements them).
+BUILTIN_MODELS = ("logistic", "mlp", "cnn")
+DEFAULT_IMAGE = "ghcr.io/edgefed/edgefed-step:0.1.0"
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def _dns_label(value: str, *, max_len: int = 63) -> str:
+    if len(value) > max_len or not _DNS1123_LABEL.match(value):
+        raise ValueError(
+            f"{value!r} is not a DNS-1123 label (lower-case letters, digits and '-', "
+            f"starting and ending alphanumeric, at most {max_len} characters)"
+        )
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+
+class ModelSpec(_Model):
+    """The model every edge trains: a built-in architecture or a ``module:function`` factory.
+
+    A factory is called as ``factory(input_shape, classes, **params)`` and returns an uncompiled
+    ``tf.keras.Model``.
+    """
+
+    name: str = Field(description="built-in name (logistic, mlp, cnn) or 'module:function'")
+    input_shape: Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=1)]
+    classes: int = Field(ge=2)
+    params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the factory")
+    seed: int = 0
+
+    @field_validator("name")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        if value in BUILTIN_MODELS:
+            return value
+        if not _FACTORY.match(value):
+            raise ValueError(
+                f"unknown model {value!r}: expected one of {', '.join(BUILTIN_MODELS)} or a "
+                "'module:function' factory"
+            )
+        module = value.split(":", 1)[0]
+        try:
+            found = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            found = None
+        if found is None:
+            raise ValueError(f"model factory {value!r}: module {module!r} cannot be found")
+        return value
+
+    @property
+    def builtin(self) -> bool:
+        return self.name in BUILTIN_MODELS
+
+
+class DatasetRef(_Model):
+    """Where an edge's dataset lives in that edge's own store."""
+
+    bucket: str
+    key: str = Field(min_length=1)
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, value: str) -> str:
+        if not _BUCKET.match(value):
+            raise ValueError(f"{value!r} is not a valid S3 bucket name")
+        return value
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+class StoreSpec(_Model):
+    """An S3 endpoint (MinIO in production). Ignored by the embedded engine, which uses its own."""
+
+    endpoint: str = "minio.edgefed.svc.cluster.local:9000"
+    secure: bool = False
+
+
+class Toleration(_Model):
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] | None = None
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = None
+
+
+class EdgeSpec(_Model):
+    """One edge site: where its steps run and where its data is."""
+
+    name: str
+    node: str = Field(description="Kubernetes node name the edge's steps are pinned to")
+    dataset: DatasetRef
+    credentials_secret: str | None = Field(
+        default=None, description="Kubernetes Secret with accessKey/secretKey; default edgefed-edge-<name>"
+    )
+    store: StoreSpec | None = Field(default=None, description="the edge's own store; default spec.store")
+    tolerations: list[Toleration] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        # edge names become bucket names (edge-<name>) and workflow node names
+        return _dns_label(value, max_len=40)
+
+    @field_validator("node")
+    @classmethod
+    def _node(cls, value: str) -> str:
+        if not value or len(value) > 253:
+            raise ValueError("a node name is 1 to 253 characters")
+        return value
+
+    @field_validator("credentials_secret")
+    @classmethod
+    def _secret(cls, value: str | None) -> str | None:
+        return None if value is None else _dns_label(value, max_len=253)
+
+    @property
+    def secret_name(self) -> str:
+        return self.credentials_secret or f"edgefed-edge-{self.name}"
+
+
+class TrainingSpec(_Model):
+    batch_size: int = Field(default=32, gt=0)
+    learning_rate: float = Field(default=0.05, gt=0)
+    local_epochs: int = Field(default=1, gt=0)
+    optimizer: Literal["sgd", "adam"] = "sgd"
+
+
+class FedAvgSpec(_Model):
+    """Example-weighted federated averaging (McMahan et al. 2017, arXiv:1602.05629)."""
+
+    algorithm: Literal["fedavg"] = "fedavg"
+
+
+# A discriminated union on ``algorithm``: later strategies add members here.
+AggregationSpec = Annotated[FedAvgSpec, Field(discriminator="algorithm")]
+
+
+class EvaluationSpec(_Model):
+    every_rounds: int = Field(default=1, gt=0, description="central evaluation every N rounds")
+
+
+class MinImprovement(_Model):
+    delta: float = Field(gt=0, description="smallest accuracy gain that counts as progress")
+    patience: int = Field(default=3, gt=0, description="evaluations without progress before stopping")
+
+
+class StopSpec(_Model):
+    max_rounds: int | None = Field(default=None, gt=0, description="cap on rounds; default spec.rounds")
+    target_accuracy: float | None = Field(default=None, gt=0, le=1)
+    min_improvement: MinImprovement | None = None
+
+
+class FederatedTaskSpec(_Model):
+    model: ModelSpec
+    dataset: str = Field(description="dataset schema name (heart, digits, mnist, ...): selects the test set")
+    edges: Annotated[list[EdgeSpec], Field(min_length=1)]
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+    aggregation: AggregationSpec = Field(default_factory=FedAvgSpec)
+    rounds: int = Field(gt=0)
+    quorum: int = Field(default=1, gt=0, description="minimum edges whose updates a round needs")
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
+    stop: StopSpec = Field(default_factory=StopSpec)
+    store: StoreSpec = Field(default_factory=StoreSpec, description="the cloud store: updates and models")
+    cloud_credentials_secret: str = "edgefed-cloud"
+    image: str = DEFAULT_IMAGE
+    parallelism: int | None = Field(default=None, gt=0, description="edges trained at once")
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset(cls, value: str) -> str:
+        return _dns_label(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FederatedTaskSpec:
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        seen: dict[str, int] = {}
+        for i, edge in enumerate(self.edges):
+            if edge.name in seen:
+                first = f"spec.edges[{seen[edge.name]}]"
+                problems.append((("edges", i, "name"), f"duplicate edge name {edge.name!r} (also {first})"))
+            seen.setdefault(edge.name, i)
+        if self.quorum > len(self.edges):
+            n = len(self.edges)
+            problems.append((("quorum",), f"quorum {self.quorum} is above the number of edges ({n})"))
+        if self.stop.max_rounds is not None and self.stop.max_rounds > self.rounds:
+            message = f"maxRounds {self.stop.max_rounds} exceeds rounds ({self.rounds})"
+            problems.append((("stop", "maxRounds"), message))
+        if problems:
+            raise _FieldErrors(problems)
+        return self
+
+    @property
+    def last_round(self) -> int:
+        """The last round the task may run."""
+        return min(self.rounds, self.stop.max_rounds or self.rounds)
+
+
+class Metadata(_Model):
+    name: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        # task names prefix workflow names (<task>-r00001-xxxxx) and object keys
+        return _dns_label(value, max_len=40)
+
+
+class FederatedTask(_Model):
+    """The whole custom-resource-shaped document."""
+
+    api_version: Literal["edgefed.io/v1alpha1"] = Field(alias="apiVersion")
+    kind: Literal["FederatedTask"]
+    metadata: Metadata
+    spec: FederatedTaskSpec
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+
+class _FieldErrors(ValueError):
+    """Cross-field problems, each belonging to one field path (raised inside model validators)."""
+
+    def __init__(self, problems: list[tuple[tuple[str | int, ...], str]]) -> None:
+        super().__init__("; ".join(message for _, message in problems))
+        self.problems = problems
+
+
+#: pydantic puts the chosen union member in error paths; users never wrote it.
+_UNION_TAGS = ("fedavg",)
+
+
+def _path(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(document)"
+
+
+def _problems(err: ValidationError, prefix: tuple[str | int, ...] = ()) -> list[str]:
+    problems = []
+    for e in err.errors():
+        loc: tuple[str | int, ...] = tuple(
+            p for p in e["loc"] if not (isinstance(p, str) and p in _UNION_TAGS)
+        )
+        ctx_err = (e.get("ctx") or {}).get("error")
+        message = e["msg"].removeprefix("Value error, ")
+        if isinstance(ctx_err, _FieldErrors):
+            problems.extend(f"{_path(prefix + loc + sub)}: {msg}" for sub, msg in ctx_err.problems)
+            continue
+        if e["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif e["type"] == "missing":
+            message = "required field is missing"
+        problems.append(f"{_path(prefix + loc)}: {message}")
+    return problems
+
+
+def parse_task(document: Mapping[str, Any], *, source: str = "<task>") -> FederatedTask:
+    """Validate a FederatedTask document; raise :class:`SpecError` listing every problem."""
+    if not isinstance(document, Mapping):
+        raise SpecError(source, [f"(document): expected a mapping, found {type(document).__name__}"])
+    try:
+        return FederatedTask.model_validate(dict(document))
+    except ValidationError as err:
+        raise SpecError(source, _problems(err)) from None
+
+
+def load_task(path: str | Path) -> FederatedTask:
+    """Read and validate a FederatedTask YAML file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise SpecError(str(path), [f"(file): cannot be read: {err.strerror}"]) from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise SpecError(str(path), [f"(file): not valid YAML: {err}"]) from None
+    return parse_task(document, source=str(path))
+
+
+def dump_task(task: FederatedTask) -> dict[str, Any]:
+    """The task as a YAML-ready dict with camelCase keys (defaults included)."""
+    return task.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+__all__ = [
+    "API_VERSION",
+    "BUILTIN_MODELS",
+    "DEFAULT_IMAGE",
+    "KIND",
+    "AggregationSpec",
+    "DatasetRef",
+    "EdgeSpec",
+    "EvaluationSpec",
+    "FedAvgSpec",
+    "FederatedTask",
+    "FederatedTaskSpec",
+    "Metadata",
+    "MinImprovement",
+    "ModelSpec",
+    "StopSpec",
+    "StoreSpec",
+    "Toleration",
+    "TrainingSpec",
+    "dump_task",
+    "load_task",
+    "parse_task",
+]

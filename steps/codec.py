@@ -25,7 +25,8 @@ class CodecError(ValueError):
 
 def encode(weights: Sequence[np.ndarray], meta: dict[str, Any] | None = None) -> bytes:
     """Serialise ``weights`` (in order) and an optional JSON-able ``meta`` record."""
-    arrays = {f"w{i:04d}": np.ascontiguousarray(w) for i, w in enumerate(weights)}
+    # np.asarray(order="C"), not ascontiguousarray: the latter turns 0-d arrays into 1-d ones.
+    arrays = {f"w{i:04d}": np.asarray(w, order="C") for i, w in enumerate(weights)}
     if meta is not None:
         arrays[_META] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
     buffer = io.BytesIO()
@@ -40,25 +41,33 @@ def _open(data: bytes):
         raise CodecError(f"not an npz weights object: {err}") from None
 
 
+def _array(npz, name: str) -> np.ndarray:
+    # Entries decode lazily: a pickled (object) array is refused here, not at np.load.
+    try:
+        return npz[name]
+    except (ValueError, OSError, zipfile.BadZipFile) as err:
+        raise CodecError(f"entry {name!r}: {err}") from None
+
+
 def iter_weights(data: bytes) -> Iterator[np.ndarray]:
     """Decode the weight arrays one at a time (the caller can drop each before the next)."""
     with _open(data) as npz:
         for name in sorted(n for n in npz.files if n != _META):
-            yield npz[name]
+            yield _array(npz, name)
 
 
 def decode(data: bytes) -> tuple[list[np.ndarray], dict[str, Any]]:
     """All weights and the metadata record (``{}`` when there is none)."""
     with _open(data) as npz:
         names = sorted(n for n in npz.files if n != _META)
-        weights = [npz[n] for n in names]
-        meta = json.loads(npz[_META].tobytes()) if _META in npz.files else {}
+        weights = [_array(npz, n) for n in names]
+        meta = json.loads(_array(npz, _META).tobytes()) if _META in npz.files else {}
     return weights, meta
 
 
 def read_meta(data: bytes) -> dict[str, Any]:
     with _open(data) as npz:
-        return json.loads(npz[_META].tobytes()) if _META in npz.files else {}
+        return json.loads(_array(npz, _META).tobytes()) if _META in npz.files else {}
 
 
 def sha256(data: bytes) -> str:

@@ -1,0 +1,96 @@
+"""FederatedTask validation: every problem named with its field path; exit 2 and nothing created."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgefed.workflows.errors import ExitCode, SpecError
+from edgefed.workflows.spec import dump_task, parse_task
+from tests.helpers import edgefed, task_doc, write_task
+
+
+def problems(doc) -> list[str]:
+    with pytest.raises(SpecError) as info:
+        parse_task(doc)
+    return info.value.problems
+
+
+def test_valid_task_parses_with_defaults():
+    task = parse_task(task_doc(rounds=5, stop={"maxRounds": 3}))
+    assert task.name == "t1"
+    assert task.spec.aggregation.algorithm == "fedavg"
+    assert task.spec.last_round == 3
+    assert task.spec.edges[0].secret_name == "edgefed-edge-a"
+    assert parse_task(dump_task(task)) == task  # round trip
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda d: d["spec"].update(bogus=1), "spec.bogus: unknown field"),
+        (
+            lambda d: d["spec"]["training"].update(batchSize="big"),
+            "spec.training.batchSize: Input should be a valid integer",
+        ),
+        (lambda d: d["spec"]["edges"][1].update(name="a"), "spec.edges[1].name: duplicate edge name 'a'"),
+        (lambda d: d["spec"].update(quorum=3), "spec.quorum: quorum 3 is above the number of edges (2)"),
+        (lambda d: d["spec"]["model"].update(name="resnet"), "spec.model.name: unknown model 'resnet'"),
+        (lambda d: d["spec"]["model"].update(name="no_such_module:build"), "spec.model.name: model factory"),
+        (
+            lambda d: d["spec"]["edges"][0].update(name="Bad_Name"),
+            "spec.edges[0].name: 'Bad_Name' is not a DNS-1123 label",
+        ),
+        (lambda d: d["spec"].update(aggregation={"algorithm": "fedmagic"}), "spec.aggregation"),
+        (lambda d: d["spec"]["edges"][0].pop("node"), "spec.edges[0].node: required field is missing"),
+        (lambda d: d.update(kind="Workflow"), "kind: Input should be 'FederatedTask'"),
+    ],
+)
+def test_each_bad_field_is_named(mutate, expected):
+    doc = task_doc()
+    mutate(doc)
+    found = problems(doc)
+    assert any(p.startswith(expected) for p in found), found
+
+
+def test_all_problems_reported_at_once():
+    doc = task_doc()
+    doc["spec"]["edges"][1]["name"] = "a"
+    doc["spec"]["quorum"] = 9
+    found = problems(doc)
+    assert len(found) == 2
+    assert found[0].startswith("spec.edges[1].name") and found[1].startswith("spec.quorum")
+
+
+def test_factory_model_that_exists_is_accepted():
+    doc = task_doc()
+    doc["spec"]["model"]["name"] = "edgefed.steps.models:build_model"
+    assert parse_task(doc).spec.model.builtin is False
+
+
+def test_cli_bad_spec_exits_2_and_creates_nothing(tmp_path):
+    doc = task_doc()
+    doc["spec"]["quorum"] = "many"
+    doc["spec"]["edges"][0]["bogus"] = True
+    path = write_task(tmp_path / "bad.yaml", doc)
+    home = tmp_path / "home"
+    for command in (["run", str(path)], ["generate", str(path), "-o", str(tmp_path / "out")]):
+        result = edgefed(*command, home=home, timeout=120)
+        assert result.returncode == ExitCode.INVALID, result.stderr
+        assert "spec.quorum: Input should be a valid integer" in result.stderr
+        assert "spec.edges[0].bogus: unknown field" in result.stderr
+    assert not home.exists(), "a bad spec must not start the store or create state"
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_cross_field_problem_exits_2(tmp_path):
+    path = write_task(tmp_path / "bad.yaml", task_doc(quorum=7))
+    result = edgefed("run", str(path), home=tmp_path / "home", timeout=120)
+    assert result.returncode == ExitCode.INVALID
+    assert "spec.quorum: quorum 7 is above the number of edges (2)" in result.stderr
+    assert not (tmp_path / "home").exists()
+
+
+def test_cli_unreadable_file_exits_2(tmp_path):
+    result = edgefed("run", str(tmp_path / "missing.yaml"), home=tmp_path / "home", timeout=120)
+    assert result.returncode == ExitCode.INVALID
+    assert "cannot be read" in result.stderr

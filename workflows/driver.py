@@ -1,0 +1,183 @@
+"""The task driver: round after round, one Workflow each, until a stop condition holds.
+
+The driver owns the loop written once: build the round's Workflow (``builder``), hand it to a
+:class:`RoundExecutor` (the embedded engine here; an Argo server for ``edgefed submit``), read the
+round's outputs, check the stop conditions. State lives only in the model bucket: the last
+committed round is found there, so a rerun after an interruption resumes after it, and no
+committed round is ever redone (the aggregate step also refuses to overwrite one).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from edgefed.steps.registry import ModelRegistry
+from edgefed.workflows.builder import init_workflow, round_workflow, to_document
+from edgefed.workflows.errors import RoundFailedError
+from edgefed.workflows.spec import FederatedTask
+
+
+@dataclass(frozen=True)
+class RoundOutcome:
+    """What a round's workflow run returned."""
+
+    workflow: str
+    succeeded: bool
+    message: str = ""
+    outputs: Mapping[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    train_seconds: Mapping[str, float] = field(default_factory=dict)
+
+
+class RoundExecutor(Protocol):
+    """Runs one workflow document to completion with the given parameter overrides."""
+
+    def execute(self, document: dict[str, Any], parameters: dict[str, str]) -> RoundOutcome: ...
+
+
+@dataclass
+class RoundReport:
+    round: int
+    workflow: str
+    accuracy: float | None
+    loss: float | None
+    contributors: int
+    missing: list[str]
+    seconds: float
+    train_seconds: Mapping[str, float]
+
+
+@dataclass
+class TaskResult:
+    task: str
+    rounds: list[RoundReport]
+    resumed_from: int
+    last_round: int
+    stop_reason: str
+
+
+@dataclass
+class StopState:
+    """Stop-condition bookkeeping, rebuilt from the model bucket on resume."""
+
+    best: float | None = None
+    stale: int = 0
+    history: list[tuple[int, float]] = field(default_factory=list)
+
+    def observe(self, round_: int, accuracy: float, min_delta: float | None) -> None:
+        self.history.append((round_, accuracy))
+        if self.best is None or (min_delta is not None and accuracy >= self.best + min_delta):
+            self.best = accuracy if self.best is None else max(self.best, accuracy)
+            self.stale = 0
+        else:
+            self.best = max(self.best, accuracy)
+            self.stale += 1
+
+
+def stop_reason(task: FederatedTask, round_: int, state: StopState) -> str | None:
+    """Why the task stops after ``round_``, or None to go on."""
+    stop = task.spec.stop
+    if state.history and state.history[-1][0] == round_:
+        accuracy = state.history[-1][1]
+        if stop.target_accuracy is not None and accuracy >= stop.target_accuracy:
+            return f"target accuracy {stop.target_accuracy} reached ({accuracy:.4f})"
+        if stop.min_improvement is not None and state.stale >= stop.min_improvement.patience:
+            return (
+                f"accuracy improved by less than {stop.min_improvement.delta} for "
+                f"{stop.min_improvement.patience} evaluations (best {state.best:.4f})"
+            )
+    if round_ >= task.spec.last_round:
+        return f"all {task.spec.last_round} rounds done"
+    return None
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+class TaskDriver:
+    """Drives one FederatedTask through an executor against its model registry."""
+
+    def __init__(
+        self,
+        task: FederatedTask,
+        *,
+        executor: RoundExecutor,
+        registry: ModelRegistry,
+        parameters: Mapping[str, str] | None = None,
+        on_round: Callable[[RoundReport], None] | None = None,
+    ) -> None:
+        self.task = task
+        self.executor = executor
+        self.registry = registry
+        self.parameters = dict(parameters or {})
+        self.on_round = on_round
+
+    def _state(self, last: int) -> StopState:
+        state = StopState()
+        min_delta = self.task.spec.stop.min_improvement.delta if self.task.spec.stop.min_improvement else None
+        for round_ in range(1, last + 1):
+            evaluation = self.registry.evaluation(self.task.name, round_)
+            if evaluation is not None:
+                state.observe(round_, float(evaluation["accuracy"]), min_delta)
+        return state
+
+    def ensure_initial_model(self) -> None:
+        if self.registry.last_round(self.task.name) is not None:
+            return
+        outcome = self.executor.execute(to_document(init_workflow(self.task)), self.parameters)
+        if not outcome.succeeded:
+            raise RoundFailedError(0, outcome.workflow, outcome.message)
+
+    def run(self) -> TaskResult:
+        task = self.task
+        self.ensure_initial_model()
+        last = self.registry.last_round(task.name) or 0
+        resumed_from = last
+        state = self._state(last)
+        reports: list[RoundReport] = []
+        reason = stop_reason(task, last, state) if last > 0 else None
+        min_delta = task.spec.stop.min_improvement.delta if task.spec.stop.min_improvement else None
+        round_ = last
+        while reason is None:
+            round_ += 1
+            document = to_document(round_workflow(task, round_))
+            outcome = self.executor.execute(document, self.parameters)
+            if not outcome.succeeded:
+                raise RoundFailedError(round_, outcome.workflow, outcome.message)
+            accuracy = _float(outcome.outputs.get("accuracy"))
+            missing = outcome.outputs.get("missing-edges") or "[]"
+            report = RoundReport(
+                round=round_,
+                workflow=outcome.workflow,
+                accuracy=accuracy,
+                loss=_float(outcome.outputs.get("loss")),
+                contributors=int(outcome.outputs.get("contributors") or 0),
+                missing=[str(e) for e in json.loads(missing)],
+                seconds=outcome.seconds,
+                train_seconds=outcome.train_seconds,
+            )
+            reports.append(report)
+            if accuracy is not None:
+                state.observe(round_, accuracy, min_delta)
+            if self.on_round:
+                self.on_round(report)
+            reason = stop_reason(task, round_, state)
+        return TaskResult(task.name, reports, resumed_from, round_, reason)
+
+
+__all__ = [
+    "RoundExecutor",
+    "RoundOutcome",
+    "RoundReport",
+    "StopState",
+    "TaskDriver",
+    "TaskResult",
+    "stop_reason",
+]

@@ -1,0 +1,140 @@
+"""The embedded default: SeaweedFS + the embedded engine + warm step workers, on one machine.
+
+:class:`EmbeddedRuntime` is a :class:`~edgefed.workflows.driver.RoundExecutor`: it runs the very
+Workflow document a cluster would run. What a cluster gets from Kubernetes, it supplies locally:
+
+* Secrets: the document's ``secretKeyRef``s are resolved from the embedded store's generated
+  credentials (edge Secret → that edge's identity, cloud Secret → the cloud identity);
+* endpoints: the ``store`` and ``edges`` workflow parameters point at the local store, set the way
+  ``argo submit -p`` would set them;
+* pods: ``edgefed-step`` containers run in warm worker processes that imported TensorFlow once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from edgefed.steps import layout
+from edgefed.workflows.builder import SECRET_ACCESS_KEY, SECRET_SECRET_KEY, STEP_COMMAND, edge_item
+from edgefed.workflows.driver import RoundOutcome
+from edgefed.workflows.embedded_store import EmbeddedStore
+from edgefed.workflows.engine import Engine, EngineOptions, WarmPythonRunner, WorkerPool
+from edgefed.workflows.spec import FederatedTask
+
+WARM_TARGET = "edgefed.steps.cli:run"
+WARM_INITIALIZER = "edgefed.steps.cli:warm_up"
+
+
+def default_home() -> Path:
+    """``$EDGEFED_HOME``, else ``$XDG_STATE_HOME/edgefed``, else ``~/.local/state/edgefed``."""
+    if os.environ.get("EDGEFED_HOME"):
+        return Path(os.environ["EDGEFED_HOME"])
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "edgefed"
+
+
+def default_parallelism() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+class EmbeddedRuntime:
+    """Store, engine and warm workers for running tasks on this machine. A context manager."""
+
+    def __init__(
+        self,
+        home: Path | None = None,
+        *,
+        parallelism: int | None = None,
+        detach_store: bool = True,
+        on_node: Callable[[Any], None] | None = None,
+    ) -> None:
+        self.home = Path(home) if home else default_home()
+        self.parallelism = parallelism or default_parallelism()
+        self.store = EmbeddedStore(self.home / "store")
+        self.detach_store = detach_store
+        self.on_node = on_node
+        self._pool: WorkerPool | None = None
+        self._secrets: dict[str, str] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def __enter__(self) -> EmbeddedRuntime:
+        self.store.start(detach=self.detach_store)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+        if not self.detach_store:
+            self.store.stop()
+
+    def pool(self) -> WorkerPool:
+        if self._pool is None:
+            self._pool = WorkerPool(size=self.parallelism, initializer=WARM_INITIALIZER)
+        return self._pool
+
+    # -- a task ----------------------------------------------------------------------------
+    def prepare(self, task: FederatedTask) -> dict[str, str]:
+        """Identities and buckets for ``task``'s edges; returns the workflow parameter overrides."""
+        names = [e.name for e in task.spec.edges]
+        self.store.ensure_edges(names)
+        self.store.provision(names)
+        cloud = self.store.credentials(layout.CLOUD_IDENTITY)
+        self._secrets[task.spec.cloud_credentials_secret] = layout.CLOUD_IDENTITY
+        for edge in task.spec.edges:
+            self._secrets[edge.secret_name] = layout.edge_identity(edge.name)
+        del cloud
+        local = f"http://{self.store.endpoint}"
+        items = [{**edge_item(task, e), "store": local} for e in task.spec.edges]
+        return {"store": local, "edges": json.dumps(items, separators=(",", ":"))}
+
+    def resolve_secret(self, name: str, key: str) -> str | None:
+        identity = self._secrets.get(name)
+        if identity is None:
+            return None
+        creds = self.store.credentials(identity)
+        return {SECRET_ACCESS_KEY: creds.access_key, SECRET_SECRET_KEY: creds.secret_key}.get(key)
+
+    def engine(self) -> Engine:
+        runner = WarmPythonRunner(self.pool(), {STEP_COMMAND[0]: WARM_TARGET})
+        return Engine(
+            EngineOptions(
+                parallelism=self.parallelism,
+                run_dir=self.home / "runs",
+                secret_resolver=self.resolve_secret,
+                runner=runner,
+                on_node=self.on_node,
+            )
+        )
+
+    def execute(self, document: dict[str, Any], parameters: dict[str, str]) -> RoundOutcome:
+        started = time.perf_counter()
+        result = self.engine().run(document, parameters=parameters)
+        seconds = time.perf_counter() - started
+        outputs = dict(result.outputs)
+        train_seconds: dict[str, float] = {}
+        for node in result.nodes.values():
+            if node.template_name == "train" and node.type == "Pod" and node.phase == "Succeeded":
+                params = (node.outputs or {}).get("parameters", {})
+                value = params.get("train-seconds") if isinstance(params, dict) else None
+                if value:
+                    train_seconds[node.display_name] = float(value)
+        return RoundOutcome(
+            workflow=result.name,
+            succeeded=result.phase == "Succeeded",
+            message=result.message or "",
+            outputs=outputs,
+            seconds=seconds,
+            train_seconds=train_seconds,
+        )
+
+
+__all__ = ["EmbeddedRuntime", "default_home", "default_parallelism"]

@@ -51,7 +51,7 @@ def aggregate(ctx: StepContext, edges: list[str], quorum: int) -> dict[str, Any]
         except DataUnavailableError:
             missing.append({"edge": edge, "reason": _missing_reason(client, edge, ctx)})
             continue
-        weights, meta = codec.decode(data)
+        weights, meta = codec.decode_views(data)  # read-only views: no copy of the update
         if meta.get("parentSha256") != parent["model"]["sha256"]:
             missing.append(
                 {"edge": edge, "reason": "update was trained from another model than the round's parent"}

@@ -65,6 +65,49 @@ def decode(data: bytes) -> tuple[list[np.ndarray], dict[str, Any]]:
     return weights, meta
 
 
+def _stored_views(data: bytes) -> dict[str, np.ndarray] | None:
+    """Zero-copy, read-only views of every entry of an uncompressed npz, or None if it is compressed.
+
+    Hand-written because ``np.load`` always copies an entry out of the zip; for a 50 MB update that
+    copy is a third of the aggregation's time. An entry stored without compression (what
+    ``np.savez`` writes) is one contiguous run of bytes: its local header, then the ``.npy`` header,
+    then the array's data, which ``np.frombuffer`` can view in place.
+    """
+    view = memoryview(data)
+    out: dict[str, np.ndarray] = {}
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for info in archive.infolist():
+                if info.compress_type != zipfile.ZIP_STORED or not info.filename.endswith(".npy"):
+                    return None
+                # local file header: 30 fixed bytes, then the name and the extra field
+                name_len, extra_len = np.frombuffer(data, "<u2", 2, info.header_offset + 26)
+                start = info.header_offset + 30 + int(name_len) + int(extra_len)
+                stream = io.BytesIO(view[start : start + min(info.file_size, 65536)])
+                version = np.lib.format.read_magic(stream)
+                if version == (1, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+                else:
+                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+                if dtype.hasobject or fortran:
+                    return None
+                count = int(np.prod(shape, dtype=np.int64))
+                array = np.frombuffer(data, dtype, count, start + stream.tell()).reshape(shape)
+                out[info.filename.removesuffix(".npy")] = array
+    except (ValueError, OSError, zipfile.BadZipFile) as err:
+        raise CodecError(f"not an npz weights object: {err}") from None
+    return out
+
+
+def decode_views(data: bytes) -> tuple[list[np.ndarray], dict[str, Any]]:
+    """Like :func:`decode`, but the arrays are read-only views into ``data`` when possible (no copy)."""
+    views = _stored_views(data)
+    if views is None:
+        return decode(data)
+    meta = json.loads(views.pop(_META).tobytes()) if _META in views else {}
+    return [views[name] for name in sorted(views)], meta
+
+
 def read_meta(data: bytes) -> dict[str, Any]:
     with _open(data) as npz:
         return json.loads(_array(npz, _META).tobytes()) if _META in npz.files else {}
@@ -74,4 +117,4 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-__all__ = ["CodecError", "decode", "encode", "iter_weights", "read_meta", "sha256"]
+__all__ = ["CodecError", "decode", "decode_views", "encode", "iter_weights", "read_meta", "sha256"]

@@ -81,3 +81,36 @@ def test_codec_rejects_garbage_and_pickles():
     np.savez(buffer, w0000=np.array([{"a": 1}], dtype=object))
     with pytest.raises(codec.CodecError):
         codec.decode(buffer.getvalue())
+
+
+def test_decode_views_are_zero_copy_and_equal_to_decode():
+    weights = [
+        np.arange(5000, dtype=np.float32).reshape(50, 100),
+        np.array(1.5, np.float32),
+        np.ones(3, np.float64),
+    ]
+    data = codec.encode(weights, {"examples": 3})
+    views, meta = codec.decode_views(data)
+    assert meta == {"examples": 3}
+    for view, want in zip(views, weights, strict=True):
+        np.testing.assert_array_equal(view, want)
+        assert view.shape == want.shape and view.dtype == want.dtype
+    assert np.shares_memory(views[0], np.frombuffer(data, np.uint8))
+    assert not views[0].flags.writeable
+
+
+def test_weighted_mean_over_read_only_views_matches_numpy_average():
+    rng = np.random.default_rng(0)
+    updates = [
+        [rng.standard_normal((64, 40)).astype(np.float32), rng.standard_normal(7).astype(np.float32)]
+        for _ in range(4)
+    ]
+    counts = [10, 250, 3, 77]
+    mean = WeightedMean()
+    for update, n in zip(updates, counts, strict=True):
+        mean.add(
+            codec.decode_views(codec.encode(update))[0], n
+        )  # the BLAS path (>1024 values) and the small one
+    for i in range(2):
+        expected = np.average(np.stack([u[i] for u in updates]), axis=0, weights=counts)
+        np.testing.assert_allclose(mean.result()[i], expected, rtol=1e-5, atol=1e-6)

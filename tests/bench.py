@@ -1,0 +1,165 @@
+"""``make bench``: orchestration overhead of the demo task and aggregation throughput.
+
+Every figure is measured in this run, next to its baseline measured in the same run, and printed
+as a ratio. Targets (from the issue) are printed beside the figures; nothing here asserts timing.
+
+1. Demo task (heart, 4 hospitals) on the embedded engine: per round, the wall time, the slowest
+   edge's training time and the difference (orchestration overhead). Target: overhead <= 0.5 s.
+2. Aggregation: 20 synthetic 50 MB updates through the FedAvg step's decode + streaming mean, next
+   to a plain in-memory NumPy accumulate. Target: >= 2 GB/s of update bytes.
+3. Peak memory of streaming aggregation for 5, 10 and 20 updates. Target: flat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from edgefed.steps import codec
+from edgefed.steps.fedavg import WeightedMean
+
+MB = 1_000_000
+UPDATE_BYTES = 50 * MB
+LAYERS = (4_000_000, 4_000_000, 4_000_000, 500_000)  # float32 values: 12.5 M = 50 MB per update
+
+
+def synthetic_update(i: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(i)
+    return [rng.standard_normal(n, dtype=np.float32) for n in LAYERS]
+
+
+def encoded_updates(n: int) -> Iterator[tuple[bytes, int]]:
+    """Updates as the aggregate step receives them: encoded bytes, produced one at a time."""
+    for i in range(n):
+        yield codec.encode(synthetic_update(i), {"examples": 100 + i}), 100 + i
+
+
+def bench_aggregation(n: int = 20) -> dict[str, float]:
+    encoded = list(encoded_updates(n))
+    decoded = [codec.decode(data)[0] for data, _ in encoded]
+    total = sum(len(data) for data, _ in encoded)
+
+    # Baseline: plain in-memory NumPy accumulate of already-decoded arrays (no decoding at all).
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        acc = [np.zeros(n_, np.float32) for n_ in LAYERS]
+        for arrays, (_, weight) in zip(decoded, encoded, strict=True):
+            for a, x in zip(acc, arrays, strict=True):
+                a += x * np.float32(weight)
+        times.append(time.perf_counter() - start)
+    baseline = total / min(times)
+
+    # edgefed: decode each update's bytes and stream it into the weighted mean.
+    del decoded
+    gc.collect()
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        mean = WeightedMean()
+        for data, weight in encoded:
+            mean.add(codec.decode_views(data)[0], weight)
+        mean.result()
+        times.append(time.perf_counter() - start)
+    edgefed = total / min(times)
+    return {"bytes": total, "baseline": baseline, "edgefed": edgefed}
+
+
+def peak_memory(n: int) -> int:
+    """Peak bytes allocated while streaming ``n`` updates (each produced only when needed)."""
+    gc.collect()
+    tracemalloc.start()
+    mean = WeightedMean()
+    for data, weight in encoded_updates(n):
+        mean.add(codec.decode_views(data)[0], weight)
+        del data
+    mean.result()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak
+
+
+def bench_demo(rounds: int, parallelism: int | None) -> list[tuple[int, float, float]]:
+    from edgefed.steps import layout
+    from edgefed.steps.registry import ModelRegistry
+    from edgefed.workflows import data
+    from edgefed.workflows.demo import demo_task
+    from edgefed.workflows.driver import TaskDriver
+    from edgefed.workflows.embedded import EmbeddedRuntime
+
+    task = demo_task()
+    spec = task.spec.model_copy(
+        update={"rounds": rounds, "stop": task.spec.stop.model_copy(update={"min_improvement": None})}
+    )
+    task = task.model_copy(update={"spec": spec})
+    edges = [e.name for e in task.spec.edges]
+    rows = []
+    with (
+        tempfile.TemporaryDirectory(prefix="edgefed-bench-") as home,
+        EmbeddedRuntime(Path(home), parallelism=parallelism, detach_store=False) as runtime,
+    ):
+        parameters = runtime.prepare(task)
+        data.seed(runtime.store.client(layout.ADMIN_IDENTITY), "heart", edges=edges)
+        registry = ModelRegistry(runtime.store.client(layout.CLOUD_IDENTITY))
+
+        def on_round(report) -> None:
+            slowest = max(report.train_seconds.values(), default=float("nan"))
+            rows.append((report.round, report.seconds, slowest))
+            print(
+                f"  round {report.round:>2}: wall {report.seconds:6.3f} s   slowest edge training {slowest:6.3f} s"
+                f"   overhead {report.seconds - slowest:6.3f} s",
+                flush=True,
+            )
+
+        TaskDriver(task, executor=runtime, registry=registry, parameters=parameters, on_round=on_round).run()
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=8, help="rounds of the demo task to time")
+    parser.add_argument("--parallelism", type=int, default=None)
+    parser.add_argument("--skip-demo", action="store_true")
+    args = parser.parse_args(argv)
+
+    if not args.skip_demo:
+        print(f"1. demo task (heart, 4 edges), {args.rounds} rounds on the embedded engine")
+        rows = bench_demo(args.rounds, args.parallelism)
+        steady = rows[1:] or rows  # round 1 includes tracing the model's functions in each worker
+        overhead = statistics.median(w - s for _, w, s in steady)
+        wall = statistics.median(w for _, w, _ in steady)
+        print(
+            f"   median after round 1: wall {wall:.3f} s, overhead {overhead:.3f} s per round "
+            f"({overhead / wall:.0%} of the round)   target <= 0.5 s: {'met' if overhead <= 0.5 else 'NOT met'}"
+        )
+
+    print("2. aggregation of 20 synthetic 50 MB updates (in memory)")
+    agg = bench_aggregation(20)
+    print(
+        f"   numpy accumulate (baseline): {agg['baseline'] / 1e9:6.2f} GB/s\n"
+        f"   edgefed decode + FedAvg:     {agg['edgefed'] / 1e9:6.2f} GB/s   "
+        f"ratio {agg['edgefed'] / agg['baseline']:.2f}x baseline   "
+        f"target >= 2 GB/s: {'met' if agg['edgefed'] >= 2e9 else 'NOT met'}"
+    )
+    print("3. peak memory of streaming FedAvg (tracemalloc)")
+    peaks = {n: peak_memory(n) for n in (5, 10, 20)}
+    for n, peak in peaks.items():
+        print(f"   {n:>2} updates: {peak / MB:7.1f} MB  ({peak / UPDATE_BYTES:.2f} x one update)")
+    growth = peaks[20] / peaks[5]
+    print(
+        f"   20 vs 5 updates: {growth:.2f}x   target flat (<= 1.1x): {'met' if growth <= 1.1 else 'NOT met'}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -50,12 +50,18 @@ class EmbeddedRuntime:
         home: Path | None = None,
         *,
         parallelism: int | None = None,
+        store: EmbeddedStore | None = None,
         detach_store: bool = True,
         on_node: Callable[[Any], None] | None = None,
     ) -> None:
+        """``store``: use this running store (not started or stopped here) instead of ``<home>/store``.
+
+        ``detach_store``: leave the store running after :meth:`close` for the next command.
+        """
         self.home = Path(home) if home else default_home()
         self.parallelism = parallelism or default_parallelism()
-        self.store = EmbeddedStore(self.home / "store")
+        self._owns_store = store is None
+        self.store = store or EmbeddedStore(self.home / "store")
         self.detach_store = detach_store
         self.on_node = on_node
         self._pool: WorkerPool | None = None
@@ -63,7 +69,8 @@ class EmbeddedRuntime:
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> EmbeddedRuntime:
-        self.store.start(detach=self.detach_store)
+        if self._owns_store:
+            self.store.start(detach=self.detach_store)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -73,7 +80,7 @@ class EmbeddedRuntime:
         if self._pool is not None:
             self._pool.close()
             self._pool = None
-        if not self.detach_store:
+        if self._owns_store and not self.detach_store:
             self.store.stop()
 
     def pool(self) -> WorkerPool:
@@ -87,11 +94,9 @@ class EmbeddedRuntime:
         names = [e.name for e in task.spec.edges]
         self.store.ensure_edges(names)
         self.store.provision(names)
-        cloud = self.store.credentials(layout.CLOUD_IDENTITY)
         self._secrets[task.spec.cloud_credentials_secret] = layout.CLOUD_IDENTITY
         for edge in task.spec.edges:
             self._secrets[edge.secret_name] = layout.edge_identity(edge.name)
-        del cloud
         local = f"http://{self.store.endpoint}"
         items = [{**edge_item(task, e), "store": local} for e in task.spec.edges]
         return {"store": local, "edges": json.dumps(items, separators=(",", ":"))}

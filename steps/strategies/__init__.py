@@ -1,0 +1,1 @@
+"""Aggregation strategies: one algorithm per module, paper cited; pure NumPy kernels, no I/O."""

@@ -84,6 +84,7 @@ class EmbeddedRuntime:
             self.store.stop()
 
     def pool(self) -> WorkerPool:
+        """The warm workers, started on first use and kept for every later round and task."""
         if self._pool is None:
             self._pool = WorkerPool(size=self.parallelism, initializer=WARM_INITIALIZER)
         return self._pool
@@ -109,7 +110,7 @@ class EmbeddedRuntime:
         return {SECRET_ACCESS_KEY: creds.access_key, SECRET_SECRET_KEY: creds.secret_key}.get(key)
 
     def engine(self) -> Engine:
-        runner = WarmPythonRunner(self.pool(), {STEP_COMMAND[0]: WARM_TARGET})
+        runner = WarmPythonRunner(pool=self.pool(), commands={STEP_COMMAND[0]: WARM_TARGET})
         return Engine(
             EngineOptions(
                 parallelism=self.parallelism,
@@ -124,22 +125,39 @@ class EmbeddedRuntime:
         started = time.perf_counter()
         result = self.engine().run(document, parameters=parameters)
         seconds = time.perf_counter() - started
-        outputs = dict(result.outputs)
         train_seconds: dict[str, float] = {}
-        for node in result.nodes.values():
-            if node.template_name == "train" and node.type == "Pod" and node.phase == "Succeeded":
-                params = (node.outputs or {}).get("parameters", {})
-                value = params.get("train-seconds") if isinstance(params, dict) else None
+        for node in result.pods():
+            if node.template_name == "train" and node.phase == "Succeeded":
+                value = (node.outputs.get("parameters") or {}).get("train-seconds")
                 if value:
-                    train_seconds[node.display_name] = float(value)
+                    train_seconds[node.inputs.get("edge", node.display_name)] = float(value)
         return RoundOutcome(
             workflow=result.name,
-            succeeded=result.phase == "Succeeded",
-            message=result.message or "",
-            outputs=outputs,
+            succeeded=result.succeeded,
+            message="" if result.succeeded else failure_message(result),
+            outputs=dict(result.outputs),
             seconds=seconds,
             train_seconds=train_seconds,
         )
 
 
-__all__ = ["EmbeddedRuntime", "default_home", "default_parallelism"]
+def _last_lines(path: Path | None, n: int) -> list[str]:
+    if path is None or not path.exists():
+        return []
+    lines = [line.rstrip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    return lines[-n:]
+
+
+def failure_message(result: Any, *, lines: int = 3) -> str:
+    """Why a run failed: each failed step that decided it (not the edges that sat out) and its last lines."""
+    failed = [n for n in result.pods() if n.phase in ("Failed", "Error") and n.template_name != "train"]
+    if not failed:  # e.g. every edge failed and nothing ran after them
+        failed = [n for n in result.pods() if n.phase in ("Failed", "Error")]
+    parts = []
+    for node in failed:
+        tail = _last_lines(node.log_path, lines)
+        parts.append(f"{node.display_name}: {tail[-1] if tail else node.message}")
+    return "; ".join(parts) or result.message
+
+
+__all__ = ["EmbeddedRuntime", "default_home", "default_parallelism", "failure_message"]

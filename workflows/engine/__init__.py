@@ -1,1 +1,55 @@
-"""Embedded engine: executes an Argo Workflow document on this machine."""
+"""Embedded engine: executes an Argo Workflow document on this machine.
+
+    from edgefed.workflows.engine import Engine, EngineOptions, WarmPythonRunner, WorkerPool
+
+    with WorkerPool(size=2, initializer="edgefed.steps.warm:init") as pool:
+        runner = WarmPythonRunner(pool=pool, commands={"edgefed-step": "edgefed.steps.cli:run"})
+        result = Engine(EngineOptions(parallelism=4, runner=runner)).run(document, parameters={"round": "3"})
+    print(render_report(result))
+
+Modules: ``document`` (load + up-front feature check), ``expressions`` (depends / when), ``params``
+(``{{...}}`` substitution and the ``/tmp`` mapping), ``executor`` (the scheduler), ``runners`` and ``pool``
+(how container/script nodes run), ``secrets``, ``report`` (``argo get``-style output), ``cli``.
+"""
+
+from .document import check_document, load_document
+from .errors import (
+    EngineError,
+    NodeDeadlineExceededError,
+    RunnerError,
+    UnresolvedVariableError,
+    UnsupportedFeatureError,
+    WorkflowInvalidError,
+)
+from .executor import Engine, EngineOptions, Node, NodeCallback, WorkflowResult
+from .pool import WorkerPool
+from .report import node_line, render_report, render_tree
+from .runners import LocalProcessRunner, NodeExecution, Runner, WarmPythonRunner
+from .secrets import SecretResolver, StaticSecretResolver, load_secret_manifests
+
+__all__ = [
+    "Engine",
+    "EngineError",
+    "EngineOptions",
+    "LocalProcessRunner",
+    "Node",
+    "NodeCallback",
+    "NodeDeadlineExceededError",
+    "NodeExecution",
+    "Runner",
+    "RunnerError",
+    "SecretResolver",
+    "StaticSecretResolver",
+    "UnresolvedVariableError",
+    "UnsupportedFeatureError",
+    "WarmPythonRunner",
+    "WorkerPool",
+    "WorkflowInvalidError",
+    "WorkflowResult",
+    "check_document",
+    "load_document",
+    "load_secret_manifests",
+    "node_line",
+    "render_report",
+    "render_tree",
+]

@@ -1,0 +1,543 @@
+"""Loading an Argo Workflow document and checking, up front, that the engine can execute all of it.
+
+The check is a whitelist walk (hand-written: there is no Python schema of what *this* engine executes).
+Every key of the document is classified as
+
+* executed   - implemented by the engine;
+* ignored    - meaningful only on a cluster (``image``, ``resources``, ``nodeSelector``, ``podGC``,
+  ``metrics``...), accepted and ignored;
+* rejected   - has execution meaning that the engine does not implement (``resource``, ``suspend``,
+  artifacts, ``volumes``, ``hooks``, ``synchronization``...): ``<path>: not supported by the embedded
+  engine``;
+* unknown    - anything else, e.g. a misspelled key: ``<path>: unknown field``.
+
+Then semantic checks: the entrypoint and every referenced template exist, names are unique, ``depends``
+parses and names existing tasks, no dependency cycles, ``continueOn`` is not combined with ``depends``,
+and no expression tag ``{{=...}}`` appears anywhere. All problems are collected and raised together
+(:class:`UnsupportedFeatureError` if any feature is unsupported, else :class:`WorkflowInvalidError`).
+"""
+
+from __future__ import annotations
+
+import graphlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import UnsupportedFeatureError, WorkflowInvalidError
+from .expressions import ExpressionError, parse_depends
+
+__all__ = [
+    "check_document",
+    "dependency_logic",
+    "load_document",
+    "template_kind",
+]
+
+_NS = "not supported by the embedded engine"
+
+# Rules: "ok" = executed, "ignore" = accepted and ignored, a str starting with "!" = rejected (with the
+# text after "!" as an optional hint), a dict = nested object, a list with one element = list of objects,
+# a callable = custom check.
+Rule = Any
+
+
+def _reject(hint: str = "") -> str:
+    return "!" + hint
+
+
+_PARAM_VALUE_FROM_ARG = {
+    "configMapKeyRef": _reject(),
+    "event": _reject(),
+    "expression": _reject(),
+    "jsonPath": _reject(),
+    "jqFilter": _reject(),
+    "path": _reject("only on outputs"),
+    "parameter": _reject("only on outputs"),
+    "default": _reject("only on outputs"),
+    "supplied": _reject(),
+}
+
+_ARG_PARAM = {
+    "name": "ok",
+    "value": "ok",
+    "default": "ok",
+    "description": "ignore",
+    "enum": "ok",
+    "valueFrom": _PARAM_VALUE_FROM_ARG,
+    "globalName": _reject(),
+}
+
+_ARGUMENTS = {"parameters": [_ARG_PARAM], "artifacts": _reject("artifacts")}
+
+_INPUTS = {
+    "parameters": [
+        {
+            "name": "ok",
+            "value": "ok",
+            "default": "ok",
+            "enum": "ok",
+            "description": "ignore",
+            "valueFrom": _PARAM_VALUE_FROM_ARG,
+            "globalName": _reject(),
+        }
+    ],
+    "artifacts": _reject("artifacts"),
+}
+
+_OUTPUTS = {
+    "parameters": [
+        {
+            "name": "ok",
+            "value": "ok",
+            "description": "ignore",
+            "globalName": "ok",
+            "enum": "ignore",
+            "valueFrom": {
+                "path": "ok",
+                "default": "ok",
+                "parameter": "ok",
+                "configMapKeyRef": _reject(),
+                "event": _reject(),
+                "expression": _reject(),
+                "jsonPath": _reject(),
+                "jqFilter": _reject(),
+                "supplied": _reject(),
+            },
+        }
+    ],
+    "artifacts": _reject("artifacts"),
+    "result": _reject(),
+    "exitCode": _reject(),
+}
+
+_ENV = {
+    "name": "ok",
+    "value": "ok",
+    "valueFrom": {
+        "secretKeyRef": {"name": "ok", "key": "ok", "optional": "ok"},
+        "configMapKeyRef": _reject(),
+        "fieldRef": _reject(),
+        "resourceFieldRef": _reject(),
+    },
+}
+
+_CONTAINER = {
+    "name": "ignore",
+    "image": "ignore",
+    "imagePullPolicy": "ignore",
+    "command": "ok",
+    "args": "ok",
+    "env": [_ENV],
+    "resources": "ignore",
+    "securityContext": "ignore",
+    "ports": "ignore",
+    "readinessProbe": "ignore",
+    "livenessProbe": "ignore",
+    "startupProbe": "ignore",
+    "terminationMessagePath": "ignore",
+    "terminationMessagePolicy": "ignore",
+    "stdin": "ignore",
+    "stdinOnce": "ignore",
+    "tty": "ignore",
+    "envFrom": _reject(),
+    "volumeMounts": _reject("volumes"),
+    "volumeDevices": _reject("volumes"),
+    "workingDir": _reject("nodes run in their private work directory"),
+    "lifecycle": _reject(),
+    "restartPolicy": _reject(),
+    "resizePolicy": "ignore",
+}
+
+_SCRIPT = {**_CONTAINER, "source": "ok"}
+
+_CONTINUE_ON = {"failed": "ok", "error": "ok"}
+
+_STEP = {
+    "name": "ok",
+    "template": "ok",
+    "arguments": _ARGUMENTS,
+    "when": "ok",
+    "withItems": "ok",
+    "withParam": "ok",
+    "continueOn": _CONTINUE_ON,
+    "description": "ignore",
+    "withSequence": _reject(),
+    "templateRef": _reject(),
+    "inline": _reject(),
+    "hooks": _reject("lifecycle hooks"),
+    "onExit": _reject("task-level exit handlers"),
+}
+
+_DAG_TASK = {**_STEP, "dependencies": "ok", "depends": "ok"}
+
+_RETRY = {
+    "limit": "ok",
+    "retryPolicy": "ok",
+    "backoff": {"duration": "ok", "factor": "ok", "maxDuration": "ok", "cap": "ignore"},
+    "affinity": "ignore",
+    "expression": _reject(),
+}
+
+_TEMPLATE = {
+    "name": "ok",
+    "inputs": _INPUTS,
+    "outputs": _OUTPUTS,
+    "container": _CONTAINER,
+    "script": _SCRIPT,
+    "dag": {"tasks": [_DAG_TASK], "failFast": "ok", "target": _reject()},
+    "steps": "ok",  # list of lists of _STEP, walked by hand
+    "retryStrategy": _RETRY,
+    "activeDeadlineSeconds": "ok",
+    "parallelism": "ok",
+    # cluster-only
+    "metadata": "ignore",
+    "nodeSelector": "ignore",
+    "tolerations": "ignore",
+    "affinity": "ignore",
+    "serviceAccountName": "ignore",
+    "automountServiceAccountToken": "ignore",
+    "securityContext": "ignore",
+    "metrics": "ignore",
+    "priority": "ignore",
+    "priorityClassName": "ignore",
+    "schedulerName": "ignore",
+    "archiveLocation": "ignore",
+    "executor": "ignore",
+    "hostAliases": "ignore",
+    "podSpecPatch": _reject(),
+    # rejected features
+    "suspend": _reject(),
+    "resource": _reject(),
+    "containerSet": _reject(),
+    "http": _reject(),
+    "plugin": _reject(),
+    "data": _reject(),
+    "volumes": _reject(),
+    "sidecars": _reject(),
+    "initContainers": _reject(),
+    "memoize": _reject(),
+    "synchronization": _reject(),
+    "daemon": _reject(),
+    "timeout": _reject("use activeDeadlineSeconds"),
+    "failFast": _reject(),
+    "artifactLocation": _reject("artifacts"),
+    "artifactGC": _reject("artifacts"),
+}
+
+_SPEC = {
+    "entrypoint": "ok",
+    "templates": [_TEMPLATE],
+    "arguments": {"parameters": [_ARG_PARAM], "artifacts": _reject("artifacts")},
+    "onExit": "ok",
+    "parallelism": "ok",
+    "activeDeadlineSeconds": "ok",
+    # cluster-only
+    "serviceAccountName": "ignore",
+    "automountServiceAccountToken": "ignore",
+    "executor": "ignore",
+    "podGC": "ignore",
+    "ttlStrategy": "ignore",
+    "ttlSecondsAfterFinished": "ignore",
+    "metrics": "ignore",
+    "artifactRepositoryRef": "ignore",
+    "podMetadata": "ignore",
+    "priority": "ignore",
+    "podPriority": "ignore",
+    "podPriorityClassName": "ignore",
+    "nodeSelector": "ignore",
+    "tolerations": "ignore",
+    "affinity": "ignore",
+    "securityContext": "ignore",
+    "imagePullSecrets": "ignore",
+    "volumeClaimGC": "ignore",
+    "workflowMetadata": "ignore",
+    "archiveLogs": "ignore",
+    "schedulerName": "ignore",
+    "dnsPolicy": "ignore",
+    "dnsConfig": "ignore",
+    "hostNetwork": "ignore",
+    "hostAliases": "ignore",
+    "podDisruptionBudget": "ignore",
+    "artifactGC": "ignore",
+    # rejected features
+    "podSpecPatch": _reject(),
+    "volumes": _reject(),
+    "volumeClaimTemplates": _reject("volumes"),
+    "workflowTemplateRef": _reject(),
+    "templateDefaults": _reject(),
+    "synchronization": _reject(),
+    "hooks": _reject("lifecycle hooks"),
+    "retryStrategy": _reject("set retryStrategy on each template"),
+    "suspend": _reject(),
+    "shutdown": _reject(),
+    "podSpecPatchFrom": _reject(),
+}
+
+_DOCUMENT = {
+    "apiVersion": "ok",
+    "kind": "ok",
+    "metadata": "ok",  # name/generateName/namespace/labels/annotations read, the rest ignored
+    "spec": _SPEC,
+    "status": "ignore",
+}
+
+
+def load_document(path: str | Path) -> dict[str, Any]:
+    """Read a Workflow document from a YAML (or JSON) file."""
+    with open(path, encoding="utf-8") as fh:
+        doc = yaml.safe_load(fh)
+    if not isinstance(doc, dict):
+        raise WorkflowInvalidError(f"{path}: not a YAML mapping")
+    return doc
+
+
+def template_kind(tmpl: dict[str, Any]) -> str | None:
+    """``container``, ``script``, ``dag`` or ``steps`` (None if the template has none of them)."""
+    kinds = [k for k in ("container", "script", "dag", "steps") if k in tmpl]
+    return kinds[0] if len(kinds) == 1 else None
+
+
+def dependency_logic(task: dict[str, Any], tasks: dict[str, dict[str, Any]]) -> str | None:
+    """The ``depends`` string of a DAG task; legacy ``dependencies`` are converted as Argo does.
+
+    argo-workflows ``workflow/common/ancestry.go`` ``expandDependency``: ``dependencies: [A]`` becomes
+    ``(A.Succeeded || A.Skipped || A.Daemoned)``, plus ``|| A.Failed`` / ``|| A.Errored`` when task A has
+    ``continueOn.failed`` / ``continueOn.error``; several dependencies are joined with ``&&``.
+    """
+    if task.get("depends"):
+        return str(task["depends"])
+    deps = task.get("dependencies") or []
+    if not deps:
+        return None
+    parts = []
+    for dep in deps:
+        alts = [f"{dep}.Succeeded", f"{dep}.Skipped", f"{dep}.Daemoned"]
+        cont = (tasks.get(dep) or {}).get("continueOn") or {}
+        if cont.get("failed"):
+            alts.append(f"{dep}.Failed")
+        if cont.get("error"):
+            alts.append(f"{dep}.Errored")
+        parts.append("(" + " || ".join(alts) + ")")
+    return " && ".join(parts)
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.unsupported: list[str] = []
+        self.invalid: list[str] = []
+
+    def walk(self, obj: Any, rules: dict[str, Rule], path: str) -> None:
+        if not isinstance(obj, dict):
+            self.invalid.append(f"{path}: expected a mapping, got {type(obj).__name__}")
+            return
+        for key, value in obj.items():
+            sub = f"{path}.{key}" if path else str(key)
+            rule = rules.get(key)
+            if rule is None:
+                self.unsupported.append(f"{sub}: unknown field ({_NS})")
+            elif rule in ("ok", "ignore"):
+                continue
+            elif isinstance(rule, str) and rule.startswith("!"):
+                hint = rule[1:]
+                self.unsupported.append(f"{sub}: {_NS}" + (f" ({hint})" if hint else ""))
+            elif isinstance(rule, dict):
+                if value is not None:
+                    self.walk(value, rule, sub)
+            elif isinstance(rule, list):
+                if value is None:
+                    continue
+                if not isinstance(value, list):
+                    self.invalid.append(f"{sub}: expected a list")
+                    continue
+                for i, item in enumerate(value):
+                    label = f"{sub}[{i}]"
+                    if isinstance(item, dict) and "name" in item:
+                        label += f" (name: {item['name']})"
+                    self.walk(item, rule[0], label)
+            elif callable(rule):
+                rule(value, sub)
+
+
+def _find_expression_tags(obj: Any, path: str, out: list[str]) -> None:
+    if isinstance(obj, str):
+        if "{{=" in obj:
+            out.append(f"{path}: expression tags '{{{{=...}}}}' are {_NS}")
+    elif isinstance(obj, list):
+        for i, x in enumerate(obj):
+            _find_expression_tags(x, f"{path}[{i}]", out)
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            _find_expression_tags(v, f"{path}.{k}" if path else str(k), out)
+
+
+def check_document(doc: Any) -> None:
+    """Check everything the engine needs before running; raise with every problem found."""
+    c = _Checker()
+    if not isinstance(doc, dict):
+        raise WorkflowInvalidError("the document is not a mapping")
+    if doc.get("apiVersion") != "argoproj.io/v1alpha1":
+        c.invalid.append(f"apiVersion: expected 'argoproj.io/v1alpha1', got {doc.get('apiVersion')!r}")
+    if doc.get("kind") != "Workflow":
+        c.invalid.append(f"kind: expected 'Workflow', got {doc.get('kind')!r}")
+    c.walk(doc, _DOCUMENT, "")
+    spec = doc.get("spec")
+    if not isinstance(spec, dict):
+        c.invalid.append("spec: missing")
+        _raise(c)
+        return
+    _find_expression_tags(doc, "", c.unsupported)
+
+    templates = spec.get("templates") or []
+    if not isinstance(templates, list) or not templates:
+        c.invalid.append("spec.templates: missing or empty")
+        _raise(c)
+        return
+    names: dict[str, int] = {}
+    for i, t in enumerate(templates):
+        if not isinstance(t, dict):
+            continue
+        name = t.get("name")
+        if not name:
+            c.invalid.append(f"spec.templates[{i}].name: missing")
+        elif name in names:
+            c.invalid.append(f"spec.templates[{i}] (name: {name}): duplicate template name")
+        else:
+            names[name] = i
+
+    def ref(name: Any, where: str) -> None:
+        if not name:
+            c.invalid.append(f"{where}: missing template name")
+        elif name not in names:
+            c.invalid.append(f"{where}: template '{name}' not found")
+
+    ref(spec.get("entrypoint"), "spec.entrypoint")
+    if spec.get("onExit"):
+        ref(spec["onExit"], "spec.onExit")
+    for i, t in enumerate(templates):
+        if isinstance(t, dict):
+            _check_template(c, t, f"spec.templates[{i}] (name: {t.get('name')})", ref)
+    _raise(c)
+
+
+def _check_template(c: _Checker, t: dict[str, Any], where: str, ref: Callable[[Any, str], None]) -> None:
+    kinds = [k for k in ("container", "script", "dag", "steps") if k in t]
+    rejected_kinds = [k for k in ("suspend", "resource", "containerSet", "http", "plugin", "data") if k in t]
+    if not kinds and not rejected_kinds:
+        c.invalid.append(f"{where}: template has no container, script, dag or steps")
+    if len(kinds) > 1:
+        c.invalid.append(f"{where}: template has more than one of {', '.join(kinds)}")
+    for k in ("container", "script"):
+        body = t.get(k)
+        if isinstance(body, dict) and not body.get("command"):
+            c.unsupported.append(
+                f"{where}.{k}.command: required by the embedded engine (image entrypoints are not used)"
+            )
+    if isinstance(t.get("script"), dict) and "source" not in t["script"]:
+        c.invalid.append(f"{where}.script.source: missing")
+    if "retryStrategy" in t and ("dag" in t or "steps" in t):
+        c.unsupported.append(f"{where}.retryStrategy: on a dag/steps template is {_NS}")
+    for i, p in enumerate((t.get("outputs") or {}).get("parameters") or []):
+        vf = p.get("valueFrom") or {} if isinstance(p, dict) else {}
+        if "path" in vf and "parameter" in vf:
+            c.invalid.append(f"{where}.outputs.parameters[{i}].valueFrom: both path and parameter")
+        if "path" in vf and ("dag" in t or "steps" in t):
+            c.invalid.append(f"{where}.outputs.parameters[{i}].valueFrom.path: only for container/script")
+        if "parameter" in vf and ("container" in t or "script" in t):
+            c.invalid.append(f"{where}.outputs.parameters[{i}].valueFrom.parameter: only for dag/steps")
+    if "dag" in t and isinstance(t["dag"], dict):
+        _check_dag(c, t["dag"], f"{where}.dag", ref)
+    if "steps" in t:
+        _check_steps(c, t["steps"], f"{where}.steps", ref)
+
+
+def _check_dag(c: _Checker, dag: dict[str, Any], where: str, ref: Callable[[Any, str], None]) -> None:
+    tasks = dag.get("tasks") or []
+    if not tasks:
+        c.invalid.append(f"{where}.tasks: missing or empty")
+        return
+    by_name: dict[str, dict[str, Any]] = {}
+    for i, task in enumerate(tasks):
+        if not isinstance(task, dict):
+            continue
+        name = task.get("name")
+        tw = f"{where}.tasks[{i}] (name: {name})"
+        if not name:
+            c.invalid.append(f"{where}.tasks[{i}].name: missing")
+            continue
+        if name in by_name:
+            c.invalid.append(f"{tw}: duplicate task name")
+        by_name[name] = task
+        ref(task.get("template"), f"{tw}.template")
+        if "withItems" in task and "withParam" in task:
+            c.invalid.append(f"{tw}: both withItems and withParam")
+        if "withItems" in task and not isinstance(task["withItems"], list):
+            c.invalid.append(f"{tw}.withItems: expected a list")
+    graph: dict[str, set[str]] = {}
+    for i, task in enumerate(tasks):
+        if not isinstance(task, dict) or not task.get("name"):
+            continue
+        name = task["name"]
+        tw = f"{where}.tasks[{i}] (name: {name})"
+        if task.get("depends") and task.get("dependencies"):
+            c.invalid.append(f"{tw}: both depends and dependencies")
+        if task.get("depends") and task.get("continueOn"):
+            c.invalid.append(f"{tw}: continueOn cannot be combined with depends (invalid in Argo)")
+        deps: list[str] = []
+        if task.get("depends"):
+            try:
+                deps = parse_depends(str(task["depends"])).tasks
+            except ExpressionError as exc:
+                c.invalid.append(f"{tw}.depends: {exc}")
+        elif task.get("dependencies"):
+            if not isinstance(task["dependencies"], list):
+                c.invalid.append(f"{tw}.dependencies: expected a list")
+            else:
+                deps = [str(d) for d in task["dependencies"]]
+        for d in deps:
+            if d not in by_name:
+                c.invalid.append(f"{tw}: depends on unknown task '{d}'")
+            if d == name:
+                c.invalid.append(f"{tw}: depends on itself")
+        graph[name] = {d for d in deps if d in by_name and d != name}
+    try:
+        tuple(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        cycle = " -> ".join(exc.args[1]) if len(exc.args) > 1 else ""
+        c.invalid.append(f"{where}.tasks: dependency cycle {cycle}")
+
+
+def _check_steps(c: _Checker, steps: Any, where: str, ref: Callable[[Any, str], None]) -> None:
+    if not isinstance(steps, list) or not steps:
+        c.invalid.append(f"{where}: expected a non-empty list of step groups")
+        return
+    for g, group in enumerate(steps):
+        if not isinstance(group, list):
+            c.invalid.append(f"{where}[{g}]: expected a list of steps (YAML '- - name: ...')")
+            continue
+        seen: set[str] = set()
+        for s, step in enumerate(group):
+            label = f"{where}[{g}][{s}]"
+            if isinstance(step, dict) and "name" in step:
+                label += f" (name: {step['name']})"
+            c.walk(step, _STEP, label)
+            if not isinstance(step, dict):
+                continue
+            if not step.get("name"):
+                c.invalid.append(f"{label}.name: missing")
+            elif step["name"] in seen:
+                c.invalid.append(f"{label}: duplicate step name in the group")
+            else:
+                seen.add(step["name"])
+            ref(step.get("template"), f"{label}.template")
+            if "withItems" in step and "withParam" in step:
+                c.invalid.append(f"{label}: both withItems and withParam")
+
+
+def _raise(c: _Checker) -> None:
+    if c.unsupported:
+        raise UnsupportedFeatureError(c.unsupported + c.invalid)
+    if c.invalid:
+        raise WorkflowInvalidError(c.invalid)

@@ -315,15 +315,15 @@ def store_status(home: HomeOption = None) -> None:
         raise typer.Exit(int(ExitCode.FAILED))
 
 
-def _mount_engine() -> None:
-    try:
-        from edgefed.workflows.engine.cli import app as engine_app
-    except ImportError:  # pragma: no cover - the engine ships with the package
-        return
+def _mount() -> None:
+    from edgefed.workflows import submit
+    from edgefed.workflows.engine.cli import app as engine_app
+
     app.add_typer(engine_app, name="engine", help="Run an Argo Workflow YAML file on this machine.")
+    submit.register(app)
 
 
-_mount_engine()
+_mount()
 
 
 def main() -> None:

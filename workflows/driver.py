@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from edgefed.steps.registry import ModelRegistry
 from edgefed.workflows.builder import init_workflow, round_workflow, to_document
 from edgefed.workflows.errors import RoundFailedError
 from edgefed.workflows.spec import FederatedTask
@@ -30,6 +29,14 @@ class RoundOutcome:
     outputs: Mapping[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     train_seconds: Mapping[str, float] = field(default_factory=dict)
+
+
+class RoundHistory(Protocol):
+    """Where the driver learns what is committed: the model registry, or an Argo server's history."""
+
+    def last_round(self, task: str) -> int | None: ...
+
+    def evaluation(self, task: str, round_: int) -> dict[str, Any] | None: ...
 
 
 class RoundExecutor(Protocol):
@@ -109,7 +116,7 @@ class TaskDriver:
         task: FederatedTask,
         *,
         executor: RoundExecutor,
-        registry: ModelRegistry,
+        registry: RoundHistory,
         parameters: Mapping[str, str] | None = None,
         on_round: Callable[[RoundReport], None] | None = None,
     ) -> None:
@@ -174,6 +181,7 @@ class TaskDriver:
 
 __all__ = [
     "RoundExecutor",
+    "RoundHistory",
     "RoundOutcome",
     "RoundReport",
     "StopState",

@@ -43,7 +43,7 @@ bench: install
 	$(RUN) python tests/bench.py
 
 image:
-	docker build -f images/Dockerfile -t edgefed-step:dev .
+	DOCKER_BUILDKIT=1 docker build -f images/Dockerfile --build-arg REVISION=$$(git rev-parse HEAD) -t edgefed-step:dev .
 
 clean-state:
 	$(RUN) edgefed store stop || true

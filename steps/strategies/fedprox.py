@@ -1,0 +1,53 @@
+"""FedProx: FedAvg on the server, a proximal term in each edge's local objective. Streaming.
+
+Li, Sahu, Zaheer, Sanjabi, Talwalkar, Smith: "Federated Optimization in Heterogeneous
+Networks", MLSys 2020. https://arxiv.org/abs/1812.06127
+
+Edge k minimises ``h_k(w) = F_k(w) + μ/2 ‖w - w_global‖²`` from ``w = w_global`` (the
+proximal term keeps heterogeneous edges from drifting), and the server averages the results
+exactly as FedAvg (example-weighted). So the server side is :class:`FedAvg`; the edge side is
+:func:`edgefed.steps.strategies.fedprox_tf.fedprox_loss` (TensorFlow, the only module here that
+imports it), whose gradient adds ``μ (w - w_global)`` to the data gradient. μ = 0 is FedAvg.
+
+The term is over the trainable weights (as TFF's ``build_weighted_fed_prox``); non-trainable
+state (batch-norm statistics) is averaged but not pulled back.
+
+Parameters: ``mu`` μ (0.01), >= 0; the paper tunes it in {0.001, 0.01, 0.1, 1}.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from edgefed.steps.strategies.fedavg import FedAvg
+
+
+def proximal_term(weights: Sequence[np.ndarray], global_weights: Sequence[np.ndarray], mu: float) -> float:
+    """``μ/2 Σ_arrays ‖w - w_global‖²``: the value FedProx adds to an edge's loss (float64)."""
+    total = 0.0
+    for w, g in zip(weights, global_weights, strict=True):
+        d = np.subtract(w, g, dtype=np.float64)
+        total += float(np.vdot(d, d))
+    return 0.5 * mu * total
+
+
+@dataclass(kw_only=True)
+class FedProx(FedAvg):
+    """FedAvg on the server; edges train with the proximal term ``μ/2 ‖w - w_global‖²``."""
+
+    name: ClassVar[str] = "fedprox"
+    mu: float = 0.01
+
+    def validate(self) -> None:
+        super().validate()
+        self._check_range("mu", self.mu, low=0)
+
+    def edge_settings(self) -> dict[str, Any]:
+        return {"proximalMu": self.mu}
+
+
+__all__ = ["FedProx", "proximal_term"]

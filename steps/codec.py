@@ -26,12 +26,17 @@ class CodecError(ValueError):
 def encode(weights: Sequence[np.ndarray], meta: dict[str, Any] | None = None) -> bytes:
     """Serialise ``weights`` (in order) and an optional JSON-able ``meta`` record."""
     # np.asarray(order="C"), not ascontiguousarray: the latter turns 0-d arrays into 1-d ones.
-    arrays = {f"w{i:04d}": np.asarray(w, order="C") for i, w in enumerate(weights)}
+    arrays = {f"w{i:06d}": np.asarray(w, order="C") for i, w in enumerate(weights)}
     if meta is not None:
         arrays[_META] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     return buffer.getvalue()
+
+
+def _order(names) -> list[str]:
+    """Weight entries in model order (numeric, so any width of index sorts right)."""
+    return sorted((n for n in names if n != _META), key=lambda n: int(n[1:]))
 
 
 def _open(data: bytes):
@@ -52,14 +57,14 @@ def _array(npz, name: str) -> np.ndarray:
 def iter_weights(data: bytes) -> Iterator[np.ndarray]:
     """Decode the weight arrays one at a time (the caller can drop each before the next)."""
     with _open(data) as npz:
-        for name in sorted(n for n in npz.files if n != _META):
+        for name in _order(npz.files):
             yield _array(npz, name)
 
 
 def decode(data: bytes) -> tuple[list[np.ndarray], dict[str, Any]]:
     """All weights and the metadata record (``{}`` when there is none)."""
     with _open(data) as npz:
-        names = sorted(n for n in npz.files if n != _META)
+        names = _order(npz.files)
         weights = [_array(npz, n) for n in names]
         meta = json.loads(_array(npz, _META).tobytes()) if _META in npz.files else {}
     return weights, meta
@@ -105,7 +110,7 @@ def decode_views(data: bytes) -> tuple[list[np.ndarray], dict[str, Any]]:
     if views is None:
         return decode(data)
     meta = json.loads(views.pop(_META).tobytes()) if _META in views else {}
-    return [views[name] for name in sorted(views)], meta
+    return [views[name] for name in _order(views)], meta
 
 
 def read_meta(data: bytes) -> dict[str, Any]:

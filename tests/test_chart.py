@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
@@ -24,7 +23,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from edgefed.workflows.builder import round_workflow, to_document
+from edgefed.workflows.builder import ClusterSettings, generic_round_template, round_workflow, to_document
 from edgefed.workflows.conformance import SchemasUnavailable, check_manifest, default_schemas_dir
 from edgefed.workflows.spec import DEFAULT_IMAGE, FederatedTask, FederatedTaskSpec, parse_task
 from tests.helpers import REPO, task_doc
@@ -58,52 +57,20 @@ GOLDEN_HEADER = """\
 # -- the golden WorkflowTemplate ---------------------------------------------------------------------------
 
 
-def round_template_document(task: FederatedTask) -> dict[str, Any]:
-    """The builder's round Workflow of ``task`` as the task-independent ``edgefed-round`` WorkflowTemplate.
+def round_template_document(task: FederatedTask | None = None) -> dict[str, Any]:
+    """The chart's task-independent ``edgefed-round`` WorkflowTemplate, from the builder.
 
-    A stand-in until the builder has its own ``round_template``: what is per install becomes a placeholder
-    (image, cloud Secret, ServiceAccount, store URL), what is per round loses its value, and whatever this
-    function does not know about fails loudly, so a builder change forces a decision here.
+    What is per install is a placeholder (image, cloud Secret, ServiceAccount, store URL) that
+    templates/workflowtemplate-round.yaml replaces; what is per task or round is a parameter.
     """
-    doc = to_document(round_workflow(task, 1))
-    spec = copy.deepcopy(doc["spec"])
-    # spec.parallelism comes from the task (edges trained at once): the submitter sets it on the Workflow.
-    spec.pop("parallelism", None)
-    parameters = []
-    for parameter in spec["arguments"]["parameters"]:
-        name = parameter["name"]
-        if name in RUN_PARAMETERS:
-            parameter = {k: v for k, v in parameter.items() if k != "value"}
-        elif name == "store":
-            parameter = {**parameter, "value": STORE_URL}
-        elif name == "evaluate":
-            parameter = {**parameter, "value": "false"}
-        else:
-            raise AssertionError(
-                f"builder parameter {name!r} is new: decide if it is per install or per round"
-            )
-        parameters.append(parameter)
-    spec["arguments"]["parameters"] = parameters
-    for template in spec["templates"]:
-        container = template.get("container")
-        if container is None:
-            continue
-        if container["image"] != task.spec.image:
-            raise AssertionError(f"template {template['name']!r} does not run the task's image")
-        container["image"] = IMAGE
-        for env in container.get("env", []):
-            ref = env.get("valueFrom", {}).get("secretKeyRef")
-            if ref is not None and ref["name"] == task.spec.cloud_credentials_secret:
-                ref["name"] = CLOUD_SECRET
-    if "serviceAccountName" in spec:
-        raise AssertionError("the builder now sets serviceAccountName: take it from there")
-    spec["serviceAccountName"] = SERVICE_ACCOUNT
-    return {
-        "apiVersion": doc["apiVersion"],
-        "kind": "WorkflowTemplate",
-        "metadata": {"name": TEMPLATE_NAME},
-        "spec": spec,
-    }
+    template = generic_round_template(
+        name=TEMPLATE_NAME,
+        image=IMAGE,
+        cloud_secret=CLOUD_SECRET,
+        store=STORE_URL,
+        settings=ClusterSettings(service_account=SERVICE_ACCOUNT),
+    )
+    return to_document(template)
 
 
 def _golden_task() -> FederatedTask:
@@ -129,21 +96,22 @@ def test_round_template_golden() -> None:
     )
 
 
-def test_round_template_carries_nothing_of_the_task() -> None:
-    """Two tasks that differ in everything a round depends on give the same template."""
-    other = task_doc(
-        "other-task",
-        edges=("x", "y", "z"),
-        dataset="digits",
-        input_shape=(64,),
-        classes=10,
-        image="registry.example.org/edgefed/step:9.9.9",
-        cloudCredentialsSecret="another-cloud",
-        parallelism=2,
-        store={"endpoint": "s3.example.org:443", "secure": True},
-        quorum=2,
-    )
-    assert round_template_document(parse_task(other)) == round_template_document(_golden_task())
+def test_round_template_runs_the_same_round_as_a_tasks_own_workflow() -> None:
+    """The chart's generic template and a task's generated round share steps, commands and joins."""
+    generic = round_template_document()["spec"]
+    own = to_document(round_workflow(_golden_task(), 1))["spec"]
+
+    def shape(spec: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for template in spec["templates"]:
+            if "container" in template:
+                out[template["name"]] = (template["container"]["command"], template["container"]["args"][:6])
+            else:
+                out[template["name"]] = [(t["name"], t.get("depends"), t.get("when")) for t in template["dag"]["tasks"]]
+        return out
+
+    assert shape(generic) == shape(own)
+    assert {p["name"] for p in generic["arguments"]["parameters"]} == {p["name"] for p in own["arguments"]["parameters"]}
 
 
 def test_placeholders_are_whole_values() -> None:

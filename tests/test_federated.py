@@ -3,6 +3,7 @@ S3 store, with real (small) TensorFlow training on the heart data of real hospit
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -17,7 +18,7 @@ import pytest
 from edgefed.steps import codec, layout
 from edgefed.steps.registry import ModelRegistry
 from edgefed.workflows import data
-from edgefed.workflows.builder import step_config
+from edgefed.workflows.builder import round_workflow, step_config, to_document
 from edgefed.workflows.driver import TaskDriver
 from edgefed.workflows.embedded import EmbeddedRuntime
 from edgefed.workflows.errors import RoundFailedError
@@ -107,6 +108,26 @@ def test_edge_with_missing_dataset_sits_out_when_quorum_holds(runtime):
     assert missing["edge"] == "hungary"
     assert "s3://edge-hungary/heart/not-there.parquet does not exist" in missing["reason"]
     assert result.rounds[0].missing == ["hungary"]
+
+
+def test_edges_departing_from_conventions_run_the_same_way(runtime):
+    """A custom Secret, another dataset key and per-edge tolerations make the items objects (podSpecPatch)."""
+    doc = task_doc("custom", HOSPITALS, rounds=1, quorum=3)
+    doc["spec"]["edges"][0]["credentialsSecret"] = "cleveland-minio"
+    doc["spec"]["edges"][1]["tolerations"] = [{"key": "edge", "operator": "Exists", "effect": "NoSchedule"}]
+    client = runtime.store.client(layout.ADMIN_IDENTITY)
+    data_bytes = client.get_object("edge-switzerland", "heart/train.parquet").read()
+    client.put_object("edge-switzerland", "exports/2026/heart.parquet", io.BytesIO(data_bytes), len(data_bytes))
+    doc["spec"]["edges"][2]["dataset"]["key"] = "exports/2026/heart.parquet"
+    task = parse_task(doc)
+    document = to_document(round_workflow(task, 1))
+    train = next(t for t in document["spec"]["templates"] if t["name"] == "train")
+    assert train["podSpecPatch"] == '{"tolerations": {{inputs.parameters.tolerations}}}'
+    assert {p["name"] for p in train["inputs"]["parameters"]} == {"edge", "secret", "dataset", "tolerations"}
+    _, registry = run_task(runtime, task)
+    manifest = registry.manifest("custom", 1)
+    assert [c["edge"] for c in manifest["contributors"]] == list(HOSPITALS)
+    assert manifest["missing"] == []
 
 
 def test_round_fails_clearly_and_commits_nothing_when_quorum_does_not_hold(runtime):

@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from edgefed.steps import layout
-from edgefed.workflows.builder import SECRET_ACCESS_KEY, SECRET_SECRET_KEY, STEP_COMMAND, edge_item
+from edgefed.workflows.builder import (
+    SECRET_ACCESS_KEY,
+    SECRET_SECRET_KEY,
+    STEP_COMMAND,
+    edge_item,
+    varying_fields,
+)
 from edgefed.workflows.driver import RoundOutcome
 from edgefed.workflows.embedded_store import EmbeddedStore
 from edgefed.workflows.engine import Engine, EngineOptions, WarmPythonRunner, WorkerPool
@@ -99,8 +105,11 @@ class EmbeddedRuntime:
         for edge in task.spec.edges:
             self._secrets[edge.secret_name] = layout.edge_identity(edge.name)
         local = f"http://{self.store.endpoint}"
-        items = [{**edge_item(task, e), "store": local} for e in task.spec.edges]
-        return {"store": local, "edges": json.dumps(items, separators=(",", ":"))}
+        parameters = {"store": local}
+        if "store" in varying_fields(task):  # edges name stores of their own: here, all are the local one
+            items = [{**edge_item(task, e), "store": local} for e in task.spec.edges]
+            parameters["edges"] = json.dumps(items, separators=(",", ":"))
+        return parameters
 
     def resolve_secret(self, name: str, key: str) -> str | None:
         identity = self._secrets.get(name)

@@ -20,6 +20,7 @@ and no expression tag ``{{=...}}`` appears anywhere. All problems are collected 
 from __future__ import annotations
 
 import graphlib
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,12 +41,32 @@ _NS = "not supported by the embedded engine"
 
 # Rules: "ok" = executed, "ignore" = accepted and ignored, a str starting with "!" = rejected (with the
 # text after "!" as an optional hint), a dict = nested object, a list with one element = list of objects,
-# a callable = custom check.
+# a callable = custom check, returning the problems it found.
 Rule = Any
 
 
 def _reject(hint: str = "") -> str:
     return "!" + hint
+
+
+#: Pod fields that only decide where a pod is scheduled: a podSpecPatch touching nothing else changes
+#: nothing about what runs, so on one machine it is ignored like nodeSelector and tolerations.
+_SCHEDULING_FIELDS = frozenset({"tolerations", "affinity", "nodeSelector", "priorityClassName", "schedulerName"})
+_VARIABLE = re.compile(r"\{\{[^}]*\}\}")
+
+
+def _scheduling_patch(value: Any, path: str) -> list[str]:
+    """Accept a podSpecPatch only if it patches scheduling fields (checked with variables blanked out)."""
+    try:
+        patch = yaml.safe_load(_VARIABLE.sub("null", str(value)))
+    except yaml.YAMLError:
+        return [f"{path}: not valid YAML/JSON"]
+    if not isinstance(patch, dict):
+        return [f"{path}: expected a mapping"]
+    other = sorted(set(patch) - _SCHEDULING_FIELDS)
+    if other:
+        return [f"{path}: patches {', '.join(other)}: {_NS} (only scheduling fields: {', '.join(sorted(_SCHEDULING_FIELDS))})"]
+    return []
 
 
 _PARAM_VALUE_FROM_ARG = {
@@ -207,7 +228,7 @@ _TEMPLATE = {
     "archiveLocation": "ignore",
     "executor": "ignore",
     "hostAliases": "ignore",
-    "podSpecPatch": _reject(),
+    "podSpecPatch": _scheduling_patch,
     # rejected features
     "suspend": _reject(),
     "resource": _reject(),
@@ -358,7 +379,7 @@ class _Checker:
                         label += f" (name: {item['name']})"
                     self.walk(item, rule[0], label)
             elif callable(rule):
-                rule(value, sub)
+                self.unsupported.extend(rule(value, sub))
 
 
 def _find_expression_tags(obj: Any, path: str, out: list[str]) -> None:

@@ -421,9 +421,16 @@ def test_submitted_documents_carry_no_credential_value(argo: FakeArgo) -> None:
         submit_task(make_task(2), ex, parameters={"store": "http://minio.edgefed:9000"})
     bodies = [json.dumps(r.body) for r in argo.requests if r.body is not None]
     assert bodies and all(TOKEN not in body for body in bodies)
-    for doc in argo.created():
+    created = argo.created()
+    rounds = [d for d in created if "workflowTemplateRef" in d["spec"]]
+    assert [d["spec"]["workflowTemplateRef"]["name"] for d in rounds] == ["t1-round", "t1-round"]
+    assert [parameters_of(d)["round"] for d in rounds] == ["1", "2"]
+    templates = [r.body["template"] for r in argo.calls("POST", r"/workflow-templates/argo$")]
+    assert templates and templates[0]["metadata"]["name"] == "t1-round"
+    for doc in created:
         assert parameters_of(doc)["store"] == "http://minio.edgefed:9000"
-        for template in doc["spec"]["templates"]:
+    for doc in created + templates:
+        for template in doc["spec"].get("templates", []):
             for env in (template.get("container") or {}).get("env", []):
                 if env["name"] in (ACCESS_KEY_ENV, SECRET_KEY_ENV):
                     assert "value" not in env and "secretKeyRef" in env["valueFrom"]

@@ -596,7 +596,7 @@ def cron_workflow(
             TITLE: f"{task.name}: scheduled retraining",
             DESCRIPTION: "Runs edgefed submit for the task",
         },
-        schedule=settings.cron_schedule,
+        schedules=[settings.cron_schedule],
         concurrency_policy="Forbid",
         starting_deadline_seconds=600,
         successful_jobs_history_limit=3,

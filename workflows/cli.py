@@ -258,26 +258,22 @@ def models_list(
     console.print(f"latest: s3://{MODELS_BUCKET}/{task_name}/latest.npz, {len(latest)} version(s)")
 
 
-# -- generate --------------------------------------------------------------------------------
+# -- generate ------------------------------------------------------------------------------
 @app.command()
 def generate(
     task_file: Annotated[Path, typer.Argument(help="FederatedTask YAML")],
     out: Annotated[Path, typer.Option("--output-dir", "-o", help="directory to write the manifests to")],
-    round_: Annotated[int, typer.Option("--round", min=1, help="round of the generated round workflow")] = 1,
+    cron: Annotated[bool, typer.Option(help="also write a CronWorkflow for scheduled retraining")] = True,
 ) -> None:
-    """Write the task's Argo Workflow documents (initial model, one round) as YAML."""
-    import yaml
-
-    from edgefed.workflows.builder import init_workflow, round_workflow, to_document
+    """Write everything a cluster needs for the task: round WorkflowTemplate, init and round Workflows,
+    a CronWorkflow, and the kubectl commands that label the edge nodes."""
+    from edgefed.workflows.generate import write_manifests
 
     try:
         task = _load(task_file)
     except EdgefedError as err:
         raise _fail(err) from None
-    out.mkdir(parents=True, exist_ok=True)
-    for name, wf in (("init", init_workflow(task)), ("round", round_workflow(task, round_))):
-        path = out / f"{task.name}-{name}.yaml"
-        path.write_text(yaml.safe_dump(to_document(wf), sort_keys=False))
+    for path in write_manifests(task, out, task_yaml=task_file.read_text() if cron else None):
         console.print(f"wrote {path}")
 
 

@@ -119,7 +119,11 @@ class TaskDriver:
         registry: RoundHistory,
         parameters: Mapping[str, str] | None = None,
         on_round: Callable[[RoundReport], None] | None = None,
+        build_round: Callable[[FederatedTask, int], dict[str, Any]] | None = None,
     ) -> None:
+        """``build_round(task, round)``: the document of a round; by default the self-contained
+        round Workflow (``edgefed submit`` passes small submissions of the task's WorkflowTemplate)."""
+        self.build_round = build_round or (lambda t, r: to_document(round_workflow(t, r)))
         self.task = task
         self.executor = executor
         self.registry = registry
@@ -154,7 +158,7 @@ class TaskDriver:
         round_ = last
         while reason is None:
             round_ += 1
-            document = to_document(round_workflow(task, round_))
+            document = self.build_round(task, round_)
             outcome = self.executor.execute(document, self.parameters)
             if not outcome.succeeded:
                 raise RoundFailedError(round_, outcome.workflow, outcome.message)

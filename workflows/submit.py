@@ -661,15 +661,22 @@ def submit_task(
     parameters: Mapping[str, str] | None = None,
     on_round: Callable[[RoundReport], None] | None = None,
 ) -> TaskResult:
-    """Run ``task``'s rounds through ``executor``, resuming after its last Succeeded round."""
+    """Run ``task``'s rounds through ``executor``, resuming after its last Succeeded round.
+
+    The task's round WorkflowTemplate is created (or updated) first; each round is then a small
+    Workflow referencing it, labelled with task and round.
+    """
+    from edgefed.workflows.builder import round_submission, round_template, to_document
     from edgefed.workflows.driver import TaskDriver
 
+    executor.ensure_template(to_document(round_template(task)))
     driver = TaskDriver(
         task,
         executor=executor,
         registry=ArgoHistory(executor),  # see ArgoHistory
         parameters=parameters,
         on_round=on_round,
+        build_round=lambda t, r: to_document(round_submission(t, r)),
     )
     return driver.run()
 

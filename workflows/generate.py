@@ -1,0 +1,58 @@
+"""Writing a task's manifests to a directory: the Python API behind ``edgefed generate``.
+
+A user's script generates per-task pipelines in a few lines::
+
+    from edgefed.workflows.generate import write_manifests
+    from edgefed.workflows.spec import load_task
+
+    for path in Path("tasks").glob("*.yaml"):
+        write_manifests(load_task(path), Path("out") / path.stem)
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import yaml
+
+from edgefed.workflows.builder import DEFAULT_SETTINGS, NODE_LABEL, ClusterSettings, manifests
+from edgefed.workflows.spec import FederatedTask
+
+
+def label_nodes_script(task: FederatedTask) -> str:
+    """The kubectl commands that pin each edge's steps to its node (``edgefed.io/edge=<edge>``)."""
+    lines = [
+        "#!/bin/sh",
+        f"# Label the edge nodes of task {task.name}: each edge's steps run where its label is.",
+        "set -eu",
+    ]
+    lines += [
+        f"kubectl label node {shlex.quote(e.node)} {NODE_LABEL}={shlex.quote(e.name)} --overwrite"
+        for e in task.spec.edges
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_manifests(
+    task: FederatedTask,
+    out: Path,
+    *,
+    task_yaml: str | None = None,
+    settings: ClusterSettings = DEFAULT_SETTINGS,
+) -> list[Path]:
+    """Write the task's manifests (and ``label-nodes.sh``) into ``out``; returns the paths written."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, document in manifests(task, task_yaml=task_yaml, settings=settings).items():
+        path = out / name
+        path.write_text(yaml.safe_dump(document, sort_keys=False, width=120))
+        written.append(path)
+    script = out / f"{task.name}-label-nodes.sh"
+    script.write_text(label_nodes_script(task))
+    script.chmod(0o755)
+    written.append(script)
+    return written
+
+
+__all__ = ["label_nodes_script", "write_manifests"]

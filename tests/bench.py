@@ -7,7 +7,8 @@ as a ratio. Targets (from the issue) are printed beside the figures; nothing her
    edge's training time and the difference (orchestration overhead). Target: overhead <= 0.5 s.
 2. Aggregation: 20 synthetic 50 MB updates through the FedAvg step's decode + streaming mean, next
    to a plain in-memory NumPy accumulate. Target: >= 2 GB/s of update bytes.
-3. Peak memory of streaming aggregation for 5, 10 and 20 updates. Target: flat.
+3. Generation of a 1,000- and a 10,000-edge round: time and Workflow size. Targets: < 1 s, < 256 KiB.
+4. Peak memory of streaming aggregation for 5, 10 and 20 updates. Target: flat.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `tests.helpers` when run as a script
 
 from edgefed.steps import codec
 from edgefed.steps.fedavg import WeightedMean
@@ -124,6 +127,26 @@ def bench_demo(rounds: int, parallelism: int | None) -> list[tuple[int, float, f
     return rows
 
 
+def bench_generation() -> list[tuple[int, float, int]]:
+    """Generation time and Workflow object size of one round for 1,000 and 10,000 edges."""
+    import json
+
+    from edgefed.workflows.builder import round_workflow, to_document
+    from edgefed.workflows.spec import parse_task
+    from tests.helpers import task_doc
+
+    rows = []
+    for n in (1_000, 10_000):
+        task = parse_task(task_doc(f"scale-{n}", tuple(f"edge-{i:05d}" for i in range(n))))
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            document = to_document(round_workflow(task, 1))
+            times.append(time.perf_counter() - start)
+        rows.append((n, min(times), len(json.dumps(document).encode())))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=8, help="rounds of the demo task to time")
@@ -142,7 +165,14 @@ def main(argv: list[str] | None = None) -> int:
             f"({overhead / wall:.0%} of the round)   target <= 0.5 s: {'met' if overhead <= 0.5 else 'NOT met'}"
         )
 
-    print("2. aggregation of 20 synthetic 50 MB updates (in memory)")
+    print("2. generation of one round Workflow (target: 1,000 edges in < 1 s, object < 256 KiB)")
+    for n, seconds, size in bench_generation():
+        print(
+            f"   {n:>6} edges: {seconds:6.3f} s, {size / 1024:7.1f} KiB   "
+            f"({size / (256 * 1024):.0%} of 256 KiB)   {'met' if seconds < 1 and size < 256 * 1024 else 'NOT met'}"
+        )
+
+    print("3. aggregation of 20 synthetic 50 MB updates (in memory)")
     agg = bench_aggregation(20)
     print(
         f"   numpy accumulate (baseline): {agg['baseline'] / 1e9:6.2f} GB/s\n"
@@ -150,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         f"ratio {agg['edgefed'] / agg['baseline']:.2f}x baseline   "
         f"target >= 2 GB/s: {'met' if agg['edgefed'] >= 2e9 else 'NOT met'}"
     )
-    print("3. peak memory of streaming FedAvg (tracemalloc)")
+    print("4. peak memory of streaming FedAvg (tracemalloc)")
     peaks = {n: peak_memory(n) for n in (5, 10, 20)}
     for n, peak in peaks.items():
         print(f"   {n:>2} updates: {peak / MB:7.1f} MB  ({peak / UPDATE_BYTES:.2f} x one update)")

@@ -107,11 +107,15 @@ def test_round_template_runs_the_same_round_as_a_tasks_own_workflow() -> None:
             if "container" in template:
                 out[template["name"]] = (template["container"]["command"], template["container"]["args"][:6])
             else:
-                out[template["name"]] = [(t["name"], t.get("depends"), t.get("when")) for t in template["dag"]["tasks"]]
+                out[template["name"]] = [
+                    (t["name"], t.get("depends"), t.get("when")) for t in template["dag"]["tasks"]
+                ]
         return out
 
     assert shape(generic) == shape(own)
-    assert {p["name"] for p in generic["arguments"]["parameters"]} == {p["name"] for p in own["arguments"]["parameters"]}
+    assert {p["name"] for p in generic["arguments"]["parameters"]} == {
+        p["name"] for p in own["arguments"]["parameters"]
+    }
 
 
 def test_placeholders_are_whole_values() -> None:
@@ -183,7 +187,9 @@ def test_renders_the_expected_objects(case: Case) -> None:
     assert kinds == [
         ("ConfigMap", "artifact-repositories"),
         ("ConfigMap", f"{RELEASE}-edgefed-sites"),
+        ("Role", f"{RELEASE}-edgefed-driver"),
         ("Role", f"{RELEASE}-edgefed-executor"),
+        ("RoleBinding", f"{RELEASE}-edgefed-driver"),
         ("RoleBinding", f"{RELEASE}-edgefed-executor"),
         ("ServiceAccount", _service_account(case.values)),
         ("WorkflowTemplate", TEMPLATE_NAME),
@@ -235,21 +241,28 @@ def test_objects_are_wired_together(case: Case) -> None:
         assert labels.items() >= merged["commonLabels"].items()
 
     (account,) = by_kind(docs, "ServiceAccount")
-    (role,) = by_kind(docs, "Role")
-    (binding,) = by_kind(docs, "RoleBinding")
+    roles = {r["metadata"]["name"].rsplit("-", 1)[1]: r for r in by_kind(docs, "Role")}
+    bindings = {b["metadata"]["name"].rsplit("-", 1)[1]: b for b in by_kind(docs, "RoleBinding")}
     (template,) = by_kind(docs, "WorkflowTemplate")
     assert account["metadata"]["name"] == template["spec"]["serviceAccountName"] == _service_account(values)
-    assert role["rules"] == [
+    assert roles["executor"]["rules"] == [
         {"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"], "verbs": ["create", "patch"]}
     ]
-    assert binding["roleRef"] == {
-        "apiGroup": "rbac.authorization.k8s.io",
-        "kind": "Role",
-        "name": role["metadata"]["name"],
+    # the in-cluster driver (CronWorkflow -> edgefed submit): templates and workflows, nothing else
+    assert {r for rule in roles["driver"]["rules"] for r in rule["resources"]} == {
+        "workflowtemplates",
+        "workflows",
     }
-    assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": NAMESPACE}
-    ]
+    assert all(rule["apiGroups"] == ["argoproj.io"] for rule in roles["driver"]["rules"])
+    for kind, binding in bindings.items():
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": roles[kind]["metadata"]["name"],
+        }
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": NAMESPACE}
+        ]
 
     image = f"{merged['image']['repository']}:{merged['image']['tag'] or app_version}"
     cloud = merged["cloud"]["credentialsSecret"]

@@ -165,6 +165,7 @@ def step_config(task: FederatedTask) -> dict[str, Any]:
         "aggregation": spec.aggregation.model_dump(mode="json", by_alias=True),
         "quorum": spec.quorum,
         "dataset": spec.dataset,
+        "contract": spec.contract or spec.dataset,
     }
 
 

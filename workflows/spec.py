@@ -198,6 +198,11 @@ class StopSpec(_Model):
 class FederatedTaskSpec(_Model):
     model: ModelSpec
     dataset: str = Field(description="dataset schema name (heart, digits, mnist, ...): selects the test set")
+    contract: str | None = Field(
+        default=None,
+        description="data contract every edge's dataset is checked against (data_contracts/<name>.yaml); "
+        "default: the dataset's",
+    )
     edges: Annotated[list[EdgeSpec], Field(min_length=1)]
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     aggregation: AggregationSpec = Field(default_factory=FedAvgSpec)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from minio import Minio
@@ -106,17 +107,19 @@ def aggregate(ctx: StepContext, edges: list[str], quorum: int) -> dict[str, Any]
 def run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="edgefed-step aggregate")
     StepContext.add_arguments(parser)
-    parser.add_argument(
-        "--edges", required=True, help="JSON list of the round's edges (names or {name: ...})"
-    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--edges", help="JSON list of the round's edges (names or {name: ...})")
+    source.add_argument("--edges-file", type=Path, help="file holding that JSON list")
     args = parser.parse_args(argv)
     ctx = StepContext.from_args(args)
-    edges = [e["name"] if isinstance(e, dict) else str(e) for e in json.loads(args.edges)]
+    text = args.edges if args.edges is not None else args.edges_file.read_text()
+    edges = [e["name"] if isinstance(e, dict) else str(e) for e in json.loads(text)]
     quorum = int(ctx.config.get("quorum", 1))
     manifest = aggregate(ctx, edges, quorum)
     ctx.output("model-version", manifest["model"]["versionId"] or "")
     ctx.output("contributors", str(len(manifest["contributors"])))
     ctx.output("missing", json.dumps([m["edge"] for m in manifest["missing"]]))
+    ctx.output("missing-count", str(len(manifest["missing"])))
     for m in manifest["missing"]:
         print(f"edge {m['edge']} sat round {ctx.round} out: {m['reason']}")
     print(

@@ -84,7 +84,6 @@ def test_cli_generate_writes_every_manifest_and_no_credential(store, tmp_path):
     )
     assert [i["secret"] for i in items] == ["edgefed-edge-a", "b-minio"]
     cron = yaml.safe_load((out / "scan-retrain-cron.yaml").read_text())
-    assert (
-        cron["kind"] == "CronWorkflow"
-        and "edgefed submit" in cron["spec"]["workflowSpec"]["templates"][0]["container"]["args"][0]
-    )
+    drive = cron["spec"]["workflowSpec"]["templates"][0]
+    assert cron["kind"] == "CronWorkflow" and drive["container"]["command"][:2] == ["edgefed", "submit"]
+    assert drive["inputs"]["artifacts"][0]["raw"] == {"data": "{{workflow.parameters.task-yaml}}"}

@@ -43,6 +43,7 @@ from hera.workflows import (
     Container,
     CronWorkflow,
     Parameter,
+    RawArtifact,
     RetryStrategy,
     SecretEnv,
     Task,
@@ -55,6 +56,7 @@ from edgefed.workflows.spec import EdgeSpec, FederatedTask, StoreSpec
 
 STEP_COMMAND = ["edgefed-step"]
 OUTPUTS_DIR = "/tmp/outputs"
+EDGES_FILE = "/tmp/inputs/edges.json"
 ACCESS_KEY_ENV = "EDGEFED_ACCESS_KEY"
 SECRET_KEY_ENV = "EDGEFED_SECRET_KEY"
 #: Keys of every store Secret (same convention as Argo's own MinIO artifact Secrets).
@@ -301,7 +303,10 @@ def _add_round_templates(
         name="aggregate",
         image=image,
         command=[*STEP_COMMAND, "aggregate"],
-        args=[*_common_args(), "--edges={{workflow.parameters.edges}}"],
+        # The edge list can exceed what one command-line argument may hold (128 KiB on Linux): it
+        # reaches the step as a file, through a raw artifact.
+        args=[*_common_args(), f"--edges-file={EDGES_FILE}"],
+        inputs=[RawArtifact(name="edges", path=EDGES_FILE, data="{{workflow.parameters.edges}}")],
         outputs=[
             _output("model-version", global_name="model-version"),
             _output("contributors", global_name="contributors"),
@@ -610,15 +615,17 @@ def cron_workflow(
         Container(
             name="drive",
             image=task.spec.image,
-            command=["sh", "-c"],
+            command=["edgefed", "submit", "/tmp/inputs/task.yaml"],
             args=[
-                'printf "%s" "$TASK_YAML" > /tmp/task.yaml && exec edgefed submit /tmp/task.yaml '
-                f'--argo-server {settings.argo_server} --namespace "$NAMESPACE" '
-                "--token-file /var/run/secrets/kubernetes.io/serviceaccount/token"
+                f"--argo-server={settings.argo_server}",
+                "--namespace={{workflow.namespace}}",
+                "--token-file=/var/run/secrets/kubernetes.io/serviceaccount/token",
             ],
-            env=[
-                m.EnvVar(name="TASK_YAML", value="{{workflow.parameters.task-yaml}}"),
-                m.EnvVar(name="NAMESPACE", value="{{workflow.namespace}}"),
+            # The task file travels as a raw artifact: it can be larger than an env var may be.
+            inputs=[
+                RawArtifact(
+                    name="task", path="/tmp/inputs/task.yaml", data="{{workflow.parameters.task-yaml}}"
+                )
             ],
         )
     return cron

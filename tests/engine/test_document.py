@@ -46,7 +46,10 @@ def test_unsupported_features_are_named_with_their_location_and_nothing_runs(
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [
-        ({"podSpecPatch": "{}"}, "spec.templates[0] (name: main).podSpecPatch: not supported"),
+        (
+            {"podSpecPatch": '{"containers": []}'},
+            "spec.templates[0] (name: main).podSpecPatch: patches containers",
+        ),
         ({"sidecars": []}, "(name: main).sidecars: not supported"),
         ({"initContainers": []}, "(name: main).initContainers: not supported"),
         ({"synchronization": {"mutex": {"name": "m"}}}, "(name: main).synchronization: not supported"),

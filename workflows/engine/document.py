@@ -51,8 +51,34 @@ def _reject(hint: str = "") -> str:
 
 #: Pod fields that only decide where a pod is scheduled: a podSpecPatch touching nothing else changes
 #: nothing about what runs, so on one machine it is ignored like nodeSelector and tolerations.
-_SCHEDULING_FIELDS = frozenset({"tolerations", "affinity", "nodeSelector", "priorityClassName", "schedulerName"})
+_SCHEDULING_FIELDS = frozenset(
+    {"tolerations", "affinity", "nodeSelector", "priorityClassName", "schedulerName"}
+)
 _VARIABLE = re.compile(r"\{\{[^}]*\}\}")
+
+
+_RAW_ARTIFACT_KEYS = frozenset({"name", "path", "raw", "mode", "description"})
+
+
+def _raw_artifacts(value: Any, path: str) -> list[str]:
+    """Input artifacts: only ``raw`` ones (their data inline), with a path; anything else is refused."""
+    if not isinstance(value, list):
+        return [f"{path}: expected a list"]
+    problems = []
+    for i, artifact in enumerate(value):
+        where = f"{path}[{i}]"
+        if not isinstance(artifact, dict):
+            problems.append(f"{where}: expected a mapping")
+            continue
+        where += f" (name: {artifact.get('name')})"
+        other = sorted(set(artifact) - _RAW_ARTIFACT_KEYS)
+        if other or not isinstance(artifact.get("raw"), dict) or set(artifact["raw"]) != {"data"}:
+            problems.append(
+                f"{where}: only raw artifacts are {_NS.replace('not ', '')}; artifacts from {', '.join(other) or 'a repository'}: {_NS}"
+            )
+        elif "path" not in artifact:
+            problems.append(f"{where}: a raw artifact needs a path")
+    return problems
 
 
 def _scheduling_patch(value: Any, path: str) -> list[str]:
@@ -65,7 +91,9 @@ def _scheduling_patch(value: Any, path: str) -> list[str]:
         return [f"{path}: expected a mapping"]
     other = sorted(set(patch) - _SCHEDULING_FIELDS)
     if other:
-        return [f"{path}: patches {', '.join(other)}: {_NS} (only scheduling fields: {', '.join(sorted(_SCHEDULING_FIELDS))})"]
+        return [
+            f"{path}: patches {', '.join(other)}: {_NS} (only scheduling fields: {', '.join(sorted(_SCHEDULING_FIELDS))})"
+        ]
     return []
 
 
@@ -105,7 +133,9 @@ _INPUTS = {
             "globalName": _reject(),
         }
     ],
-    "artifacts": _reject("artifacts"),
+    # Only raw artifacts (data written to a file by Argo itself): no repository is involved, so one
+    # machine can honour them exactly. Every other artifact source is refused.
+    "artifacts": lambda value, path: _raw_artifacts(value, path),
 }
 
 _OUTPUTS = {

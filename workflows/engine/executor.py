@@ -750,6 +750,7 @@ class _WorkflowRun:
         tmp = node_dir / "tmp"
         kind = "script" if "script" in tmpl else "container"
         raw = copy.deepcopy({k: tmpl[k] for k in (kind, "outputs") if k in tmpl})
+        raw["artifacts"] = copy.deepcopy((tmpl.get("inputs") or {}).get("artifacts") or [])
 
         # /tmp mapping on the literal template text, before parameters are substituted.
         def mapped(v: Any) -> Any:
@@ -767,12 +768,27 @@ class _WorkflowRun:
             vf = p.get("valueFrom") or {}
             if "path" in vf:
                 vf["path"] = mapped(vf["path"])
+        for artifact in raw["artifacts"]:
+            path = _to_str(artifact.get("path", ""))
+            if not path.startswith("/tmp/"):
+                raise _NodeError(
+                    f"input artifact '{artifact.get('name')}': path {path!r} must be under /tmp/ here"
+                )
+            artifact["path"] = mapped(path)
 
         local = dict(scope)
         local["retries"] = str(attempt)
         local["pod.name"] = node.pod_name or node.id
         local["node.name"] = node.name
         resolved = substitute_obj(raw, local, where=f"template '{node.template_name}'")
+        for artifact in resolved[
+            "artifacts"
+        ]:  # raw artifacts: Argo writes their data before the main container
+            target = Path(artifact["path"])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(_to_str(artifact["raw"]["data"]), encoding="utf-8")
+            if "mode" in artifact:
+                target.chmod(int(artifact["mode"]))
         body = resolved[kind]
         argv = [_to_str(x) for x in body["command"]] + [_to_str(x) for x in body.get("args") or []]
         if kind == "script":

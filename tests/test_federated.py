@@ -117,7 +117,9 @@ def test_edges_departing_from_conventions_run_the_same_way(runtime):
     doc["spec"]["edges"][1]["tolerations"] = [{"key": "edge", "operator": "Exists", "effect": "NoSchedule"}]
     client = runtime.store.client(layout.ADMIN_IDENTITY)
     data_bytes = client.get_object("edge-switzerland", "heart/train.parquet").read()
-    client.put_object("edge-switzerland", "exports/2026/heart.parquet", io.BytesIO(data_bytes), len(data_bytes))
+    client.put_object(
+        "edge-switzerland", "exports/2026/heart.parquet", io.BytesIO(data_bytes), len(data_bytes)
+    )
     doc["spec"]["edges"][2]["dataset"]["key"] = "exports/2026/heart.parquet"
     task = parse_task(doc)
     document = to_document(round_workflow(task, 1))

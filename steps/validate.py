@@ -1,0 +1,161 @@
+"""``validate``: check one edge's dataset against its data contract, at the edge, before it trains.
+
+Reads the edge's dataset from the edge's own store and checks it with Great Expectations against the
+contract the task config names (``config["contract"]``: a contract name, a path or the contract
+document itself; default: ``config["dataset"]``), see :mod:`edgefed.steps.contracts`.
+
+What stays at the edge, in the edge's OWN bucket ``edge-<edge>`` of its own store:
+``edgefed/validation/<task>/round-NNNNN/<workflow>/result.json`` (GE's whole validation result, which
+names offending values) and ``result.html`` (its Data Docs page).
+
+What travels, under the edge's prefix of the updates bucket: ``<edge>/<task>/round-NNNNN/<workflow>/
+verdict.json`` -- passed or not, the row count, the failed expectations' names and summary values
+(counts, proportions, schema facts; never a data value). When the contract fails, the step also writes
+the same ``status.json`` the train step writes when it gives up (reason ``data contract <name> failed:
+<names>``, exit code 4), so the round's manifest names why the edge sat the round out.
+
+Output parameters: ``passed`` (``true``/``false``), ``failed`` (JSON list of names), ``rows``.
+
+Exit status: 0 the data passed; 4 the data broke the contract (the edge's train step must not run);
+3 the dataset is missing or unreadable; 1 anything else (a malformed or unknown contract, the store).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+from minio import Minio
+
+from edgefed.steps import layout
+from edgefed.steps.context import StepContext
+from edgefed.steps.contracts import (
+    Contract,
+    ContractError,
+    Verdict,
+    check,
+    data_docs_html,
+    full_result_json,
+    load_contract,
+    validation_prefix,
+    verdict_key,
+)
+from edgefed.steps.store import Endpoint, StepError, client_from_env, put_bytes, read_parquet
+
+__all__ = ["CONTRACT_FAILED", "contract_from_config", "parse", "run"]
+
+#: Exit status of a step whose data broke its contract.
+CONTRACT_FAILED = 4
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="edgefed-step validate")
+    StepContext.add_arguments(parser)
+    parser.add_argument("--edge", required=True)
+    parser.add_argument("--dataset", required=True, help="s3://bucket/key in the edge's store")
+    parser.add_argument("--dataset-store", required=True, help="the edge's store endpoint")
+    parser.add_argument("--contract", default=None, help="contract name or path (default: from --config)")
+    return parser.parse_args(argv)
+
+
+def contract_from_config(config: dict[str, Any], override: str | None = None) -> Contract:
+    """The contract a task config names: ``override``, else ``config["contract"]``, else its dataset."""
+    chosen = override or config.get("contract") or config.get("dataset")
+    if not chosen:
+        raise StepError("no data contract: the task config has neither 'contract' nor 'dataset'")
+    try:
+        return load_contract(chosen)
+    except ContractError as err:
+        raise StepError(f"data contract: {err}") from None
+
+
+def run(argv: list[str]) -> int:
+    args = parse(argv)
+    ctx = StepContext.from_args(args)
+    cloud = ctx.cloud()
+    try:
+        return _validate(ctx, cloud, args)
+    except StepError as err:
+        _write_status(cloud, ctx, args.edge, str(err), err.exit_code)
+        raise
+
+
+def _write_status(cloud: Minio, ctx: StepContext, edge: str, reason: str, exit_code: int) -> None:
+    status = {"edge": edge, "status": "failed", "reason": reason, "exitCode": exit_code}
+    try:
+        key = layout.edge_status_key(edge, ctx.task, ctx.round, ctx.workflow)
+        put_bytes(
+            cloud, layout.UPDATES_BUCKET, key, json.dumps(status).encode(), content_type="application/json"
+        )
+    except StepError:
+        pass  # the reason still reaches the step's log
+
+
+def _validate(ctx: StepContext, cloud: Minio, args: argparse.Namespace) -> int:
+    bucket, _, key = args.dataset.removeprefix("s3://").partition("/")
+    contract = contract_from_config(ctx.config, args.contract)
+    edge_store = client_from_env(Endpoint.parse(args.dataset_store))
+    started = time.perf_counter()
+    frame = read_parquet(edge_store, bucket, key)
+    read_seconds = time.perf_counter() - started
+    try:
+        verdict = check(frame, contract)
+    except ContractError as err:  # an expectation GE does not know, or bad kwargs
+        raise StepError(f"data contract: {err}") from None
+    del frame
+
+    # Stays at the edge: the whole result and its Data Docs page, in the edge's own bucket.
+    own_bucket = layout.edge_bucket(args.edge)
+    prefix = validation_prefix(ctx.task, ctx.round, ctx.workflow)
+    put_bytes(
+        edge_store,
+        own_bucket,
+        prefix + "result.json",
+        full_result_json(verdict).encode(),
+        content_type="application/json",
+    )
+    put_bytes(
+        edge_store,
+        own_bucket,
+        prefix + "result.html",
+        data_docs_html(verdict).encode(),
+        content_type="text/html; charset=utf-8",
+    )
+
+    # Travels: the verdict only.
+    verdict.summary["readSeconds"] = round(read_seconds, 4)
+    document = verdict.to_json(
+        edge=args.edge, task=ctx.task, round=ctx.round, workflow=ctx.workflow, datasetUrl=args.dataset
+    )
+    put_bytes(
+        cloud,
+        layout.UPDATES_BUCKET,
+        verdict_key(args.edge, ctx.task, ctx.round, ctx.workflow),
+        document.encode(),
+        content_type="application/json",
+    )
+    names = verdict.failed_names
+    ctx.output("passed", "true" if verdict.passed else "false")
+    ctx.output("failed", json.dumps(names))
+    ctx.output("rows", str(verdict.rows))
+    print(_summary_line(args.edge, ctx.round, contract, verdict))
+    if verdict.passed:
+        return 0
+    _write_status(
+        cloud, ctx, args.edge, f"data contract {contract.name} failed: {', '.join(names)}", CONTRACT_FAILED
+    )
+    return CONTRACT_FAILED
+
+
+def _summary_line(edge: str, round_: int, contract: Contract, verdict: Verdict) -> str:
+    s = verdict.summary
+    head = (
+        f"edge {edge} round {round_}: contract {contract.name} v{contract.version} "
+        f"{'PASSED' if verdict.passed else 'FAILED'} on {verdict.rows} rows "
+        f"({s['successful']}/{s['evaluated']} expectations, checked in {s['checkSeconds']:.3f}s)"
+    )
+    if verdict.passed:
+        return head
+    return f"{head}; failed: {', '.join(verdict.failed_names)}"

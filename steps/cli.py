@@ -1,6 +1,6 @@
 """``edgefed-step``: the one command every step template runs (the image's entry point).
 
-``edgefed-step train|aggregate|evaluate|init ...``. :func:`run` is also what the embedded engine's
+``edgefed-step init|validate|train|aggregate|evaluate ...``. :func:`run` is also what the embedded engine's
 warm workers call in-process, so TensorFlow is imported once per worker, not once per step.
 """
 
@@ -13,6 +13,7 @@ from edgefed.steps.store import StepError
 
 STEPS = {
     "init": "edgefed.steps.init_model",
+    "validate": "edgefed.steps.validate",
     "train": "edgefed.steps.train",
     "aggregate": "edgefed.steps.aggregate",
     "evaluate": "edgefed.steps.evaluate",
@@ -42,6 +43,9 @@ def warm_up() -> None:
     import tensorflow  # noqa: F401
 
     import edgefed.steps.models  # noqa: F401
+    from edgefed.steps.contracts import warm_up as contracts_warm_up
+
+    contracts_warm_up()  # Great Expectations: also once per worker
 
 
 def main() -> None:

@@ -47,6 +47,7 @@ Great Expectations use
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import math
 import os
@@ -84,8 +85,21 @@ __all__ = [
 
 #: Colon-separated directories searched (first) for ``<name>.yaml`` when a contract is named.
 CONTRACTS_ENV = "EDGEFED_CONTRACTS"
-#: The repository's ``data_contracts/`` (next to ``steps/``).
-DEFAULT_CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "data_contracts"
+
+
+def _default_contracts_dir() -> Path:
+    """``data_contracts/``: installed as the package ``edgefed.data_contracts`` (wheel and editable)."""
+    try:
+        spec = importlib.util.find_spec("edgefed.data_contracts")
+    except ImportError:
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return Path(__file__).resolve().parent.parent / "data_contracts"  # a source checkout
+
+
+#: The project's ``data_contracts/``.
+DEFAULT_CONTRACTS_DIR = _default_contracts_dir()
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$")
 _EXPECTATION = re.compile(r"^expect_[a-z0-9_]+$")

@@ -312,3 +312,18 @@ def _files_under(directory: str) -> list[str]:
 )
 def test_the_build_context_leaves_out_the_rest(path: str) -> None:
     assert excluded_from_context(path)
+
+
+def test_every_package_directory_is_copied_into_the_build() -> None:
+    """The wheel is built from pyproject's package-dir mapping: each of those folders must be in the image."""
+    import tomllib
+
+    mapping = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+    copied = {
+        line.split()[1]
+        for line in DOCKERFILE.read_text().splitlines()
+        if line.startswith("COPY ") and "--from" not in line
+    }
+    assert set(mapping.values()) <= copied, (
+        f"not copied by {DOCKERFILE.name}: {set(mapping.values()) - copied}"
+    )

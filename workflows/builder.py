@@ -2,11 +2,12 @@
 
 One round is one Workflow::
 
-    train (fan-out over the edges, withParam)  ──►  aggregate  ──►  evaluate (when due)
-      each item pinned to its edge's node            depends: train.AnySucceeded || train.AllFailed
+    edge (fan-out over the edges, withParam)   ──►  aggregate  ──►  evaluate (when due)
+      validate ──► train, pinned to the edge's node    depends: edge.AnySucceeded || edge.AllFailed
 
-* ``train`` runs once per edge (``withParam: {{workflow.parameters.edges}}``) on the node labelled
-  ``edgefed.io/edge=<edge>`` (nodeSelector), with store credentials from the edge's Secret.
+* ``edge`` runs once per edge (``withParam: {{workflow.parameters.edges}}``) on the node labelled
+  ``edgefed.io/edge=<edge>`` (nodeSelector), with store credentials from the edge's Secret: ``validate``
+  checks the edge's data against its contract, and only if it passes does ``train`` run.
 * ``aggregate`` runs once every edge is done, whatever each edge's outcome: failed edges sit the
   round out, and the step itself enforces the quorum (failing the round when it does not hold).
 * ``evaluate`` scores the committed model every ``spec.evaluation.everyRounds`` rounds.
@@ -276,29 +277,36 @@ def _add_round_templates(
         else "s3://edge-{{inputs.parameters.edge}}/{{workflow.parameters.dataset-key}}"
     )
     store = "{{inputs.parameters.store}}" if "store" in fields else "{{workflow.parameters.store}}"
-    train = Container(
-        name="train",
-        image=image,
-        command=[*STEP_COMMAND, "train"],
-        args=[
-            *_common_args(),
-            "--edge={{inputs.parameters.edge}}",
-            f"--dataset={dataset}",
-            f"--dataset-store={store}",
-        ],
-        inputs=edge_inputs,
-        outputs=[_output("examples"), _output("loss"), _output("train-seconds")],
-        node_selector={NODE_LABEL: "{{inputs.parameters.edge}}"},
-        # Per-edge tolerations are a list, which a parameter can only carry as JSON: podSpecPatch is
-        # Argo's way to set such pod fields per item. Uniform tolerations go on the template itself.
-        pod_spec_patch='{"tolerations": {{inputs.parameters.tolerations}}}'
-        if "tolerations" in fields
-        else None,
-        tolerations=[m.Toleration(**t) for t in tolerations] or None,
-        env=_credentials(secret),
-        retry_strategy=_retry(settings),
-        active_deadline_seconds=settings.train_deadline_seconds,
-    )
+
+    def edge_step(step: str, outputs: list[Parameter]) -> Container:
+        """A step that runs at the edge: pinned to its node, with the edge's own credentials."""
+        return Container(
+            name=step,
+            image=image,
+            command=[*STEP_COMMAND, step],
+            args=[
+                *_common_args(),
+                "--edge={{inputs.parameters.edge}}",
+                f"--dataset={dataset}",
+                f"--dataset-store={store}",
+            ],
+            inputs=[Parameter(name=p.name) for p in edge_inputs],
+            outputs=outputs,
+            node_selector={NODE_LABEL: "{{inputs.parameters.edge}}"},
+            # Per-edge tolerations are a list, which a parameter can only carry as JSON: podSpecPatch is
+            # Argo's way to set such pod fields per item. Uniform tolerations go on the template itself.
+            pod_spec_patch='{"tolerations": {{inputs.parameters.tolerations}}}'
+            if "tolerations" in fields
+            else None,
+            tolerations=[m.Toleration(**t) for t in tolerations] or None,
+            env=_credentials(secret),
+            retry_strategy=_retry(settings),
+            active_deadline_seconds=settings.train_deadline_seconds,
+        )
+
+    # validate exits 4 when the data breaks its contract: a Failed node, which OnError never retries.
+    validate = edge_step("validate", [_output("passed"), _output("failed"), _output("rows")])
+    train = edge_step("train", [_output("examples"), _output("loss"), _output("train-seconds")])
     aggregate = Container(
         name="aggregate",
         image=image,
@@ -344,17 +352,23 @@ def _add_round_templates(
             ]
         ),
     )
+    # One DAG per edge: its data is checked against the contract where it lives, then it trains.
+    # (Argo cannot pair the items of two fanned-out tasks, so the pair is one template, fanned out.)
+    forward = {p.name: f"{{{{inputs.parameters.{p.name}}}}}" for p in edge_inputs}
+    with DAG(name="edge", inputs=[Parameter(name=p.name) for p in edge_inputs]) as edge_dag:
+        validate_task = Task(name="validate", template=validate, arguments=forward)
+        Task(name="train", template=train, arguments=forward, depends=validate_task.name)
     with DAG(name="round"):
-        train_task = Task(
-            name="train",
-            template=train,
+        edge_task = Task(
+            name="edge",
+            template=edge_dag,
             with_param="{{workflow.parameters.edges}}",
             arguments={"edge": item, **{f: f"{{{{item.{f}}}}}" for f in fields}},
         )
         aggregate_task = Task(
             name="aggregate",
             template=aggregate,
-            depends=f"{train_task.name}.AnySucceeded || {train_task.name}.AllFailed",
+            depends=f"{edge_task.name}.AnySucceeded || {edge_task.name}.AllFailed",
         )
         Task(
             name="evaluate",

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from minio import Minio
 
+from edgefed.steps import layout
 from edgefed.steps.registry import ModelRegistry
-from edgefed.steps.store import Endpoint, client_from_env
+from edgefed.steps.store import Endpoint, StepError, client_from_env, put_bytes
 
 
 @dataclass
@@ -52,6 +55,37 @@ class StepContext:
 
     def registry(self) -> ModelRegistry:
         return ModelRegistry(self.cloud())
+
+    @contextmanager
+    def reporting_failures(self, cloud: Minio, edge: str) -> Iterator[None]:
+        """Record why an edge's step failed beside where its update would have been, then re-raise.
+
+        Any exception counts, not only :class:`StepError`: the round's manifest should say
+        ``unexpected error: ValueError: ...`` rather than that the edge did not report.
+        """
+        try:
+            yield
+        except Exception as err:
+            is_step_error = isinstance(err, StepError)
+            reason = str(err) if is_step_error else f"unexpected error: {type(err).__name__}: {err}"
+            status = {
+                "edge": edge,
+                "status": "failed",
+                "reason": reason,
+                "exitCode": err.exit_code if is_step_error else 1,
+            }
+            try:
+                key = layout.edge_status_key(edge, self.task, self.round, self.workflow)
+                put_bytes(
+                    cloud,
+                    layout.UPDATES_BUCKET,
+                    key,
+                    json.dumps(status).encode(),
+                    content_type="application/json",
+                )
+            except StepError:
+                pass  # the reason still reaches the step's log
+            raise
 
     def output(self, name: str, value: object) -> None:
         """Write output parameter ``name``."""

@@ -76,11 +76,8 @@ def run(argv: list[str]) -> int:
     args = parse(argv)
     ctx = StepContext.from_args(args)
     cloud = ctx.cloud()
-    try:
+    with ctx.reporting_failures(cloud, args.edge):
         return _validate(ctx, cloud, args)
-    except StepError as err:
-        _write_status(cloud, ctx, args.edge, str(err), err.exit_code)
-        raise
 
 
 def _write_status(cloud: Minio, ctx: StepContext, edge: str, reason: str, exit_code: int) -> None:

@@ -42,7 +42,15 @@ _STATE_VERSION = 1
 
 
 class StrategyError(ValueError):
-    """A strategy's parameters, or a round's inputs, break one of its rules (the message says which)."""
+    """A strategy's parameters, or a round's inputs, break one of its rules (the message says which).
+
+    ``param``: the parameter (snake_case dataclass field) the rule is about, when there is one, so
+    the spec can report the error at that field's path.
+    """
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class UpdateRejectedError(StrategyError):
@@ -302,8 +310,13 @@ class Strategy(ABC):
         if n < self.min_updates:
             raise self._fail(f"needs at least {self.min_updates} update(s), got {n}")
 
-    def _fail(self, message: str) -> StrategyError:
-        return StrategyError(f"{self.name}: {message}")
+    def privacy_spent(self, state: ServerState) -> dict[str, Any] | None:
+        """The privacy spent so far by the rounds ``state`` has seen (JSON-able), or None when the
+        strategy gives no differential-privacy guarantee (every one but DP-FedAvg)."""
+        return None
+
+    def _fail(self, message: str, *, param: str | None = None) -> StrategyError:
+        return StrategyError(f"{self.name}: {message}", param=param)
 
     def _check_range(
         self,
@@ -324,7 +337,7 @@ class Strategy(ABC):
         if not ok:
             left = "" if low is None else f"{low} {'<' if low_open else '<='} "
             right = "" if high is None else f" {'<' if high_open else '<='} {high}"
-            raise self._fail(f"{param}={value} breaks {left}{param}{right}")
+            raise self._fail(f"{param}={value} breaks {left}{param}{right}", param=param)
 
     # -- the round ----------------------------------------------------------------------------
     def begin(self, global_weights: Sequence[np.ndarray], state: ServerState | None = None) -> None:
@@ -416,7 +429,7 @@ class SpooledStrategy(Strategy):
 
     def validate(self) -> None:
         if self.chunk is not None and self.chunk < 1:
-            raise self._fail(f"chunk={self.chunk} breaks chunk >= 1 (coordinates per block)")
+            raise self._fail(f"chunk={self.chunk} breaks chunk >= 1 (coordinates per block)", param="chunk")
 
     def _begin(self, global_weights: list[np.ndarray], state: ServerState) -> None:
         dtype = np.result_type(np.float32, *(accumulator_dtype(g.dtype) for g in global_weights))

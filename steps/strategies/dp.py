@@ -26,15 +26,30 @@ Poisson, as TFF's tutorials do). For the guarantee to hold, set ``clients_per_ro
 the actual count n makes the result depend on who took part. Noise comes from NumPy's PCG64
 (seed it only in tests); like TF's, it is not a cryptographically secure generator.
 
-Parameters (defaults): ``noise_multiplier`` z (1.0), >= 0; ``clip`` C (0.1), > 0, the clip or,
-adaptive, the initial clip; ``adaptive`` (False); ``target_unclipped_quantile`` γ (0.5), in [0, 1];
-``clip_learning_rate`` r (0.2), >= 0; ``clipped_count_stddev`` σ_b (None: 0.05 D, 0 if z = 0);
-``clients_per_round`` D (None: the number of updates; required when adaptive);
-``server_learning_rate`` η (1.0), > 0; ``seed`` (None: fresh OS entropy each round).
+Parameters (defaults): ``noise_multiplier`` z (None: 1.0, or the z that spends ``target_epsilon``
+over ``planned_rounds``), >= 0; ``clip`` C (0.1), > 0, the clip or, adaptive, the initial clip;
+``adaptive`` (False); ``target_unclipped_quantile`` γ (0.5), in [0, 1]; ``clip_learning_rate`` r
+(0.2), >= 0; ``clipped_count_stddev`` σ_b (None: 0.05 D, 0 if z = 0); ``clients_per_round`` D
+(None: the number of updates; required when adaptive); ``server_learning_rate`` η (1.0), > 0;
+``seed`` (None: fresh OS entropy each round).
+
+Accounting parameters: ``target_epsilon`` (None), > 0: the ε budget of ``planned_rounds`` rounds
+(set it *or* ``noise_multiplier``, not both; z is then :func:`noise_for_target`'s smallest z that
+stays within the budget); ``delta`` δ (1e-5), in (0, 1); ``planned_rounds`` (None; required with
+``target_epsilon``), >= 1; ``accountant`` ("rdp"). After each round, :meth:`DPFedAvg.privacy_spent`
+gives the (ε, δ) spent by every round aggregated so far: the state keeps a ledger of each round's
+z (run-length encoded), composed with ``dp_accounting``, so a task whose z changed between rounds
+is still accounted exactly. The sampling rate is 1.0: every edge of the task is asked to train in
+every round (an edge that fails to report does not amplify privacy).
+
+What the guarantee covers: the released models (the sequence of global weights). Per-edge lineage
+the trusted server keeps beside them (each edge's training metrics, example count, rejection
+reasons) is not noised.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -119,7 +134,7 @@ class DPFedAvg(Strategy):
 
     name: ClassVar[str] = "dp-fedavg"
     streaming: ClassVar[bool] = True
-    noise_multiplier: float = 1.0
+    noise_multiplier: float | None = None
     clip: float = 0.1
     adaptive: bool = False
     target_unclipped_quantile: float = 0.5
@@ -128,9 +143,19 @@ class DPFedAvg(Strategy):
     clients_per_round: float | None = None
     server_learning_rate: float = 1.0
     seed: int | None = None
+    target_epsilon: float | None = None
+    delta: float = 1e-5
+    planned_rounds: int | None = None
+    accountant: Accountant = "rdp"
 
     def validate(self) -> None:
-        self._check_range("noise_multiplier", self.noise_multiplier, low=0)
+        if self.noise_multiplier is not None:
+            self._check_range("noise_multiplier", self.noise_multiplier, low=0)
+            if self.target_epsilon is not None:
+                raise self._fail(
+                    "set noise_multiplier or target_epsilon, not both (the noise follows from the target)",
+                    param="target_epsilon",
+                )
         self._check_range("clip", self.clip, low=0, low_open=True)
         self._check_range("target_unclipped_quantile", self.target_unclipped_quantile, low=0, high=1)
         self._check_range("clip_learning_rate", self.clip_learning_rate, low=0)
@@ -139,26 +164,56 @@ class DPFedAvg(Strategy):
             self._check_range("clipped_count_stddev", self.clipped_count_stddev, low=0)
         if self.clients_per_round is not None:
             self._check_range("clients_per_round", self.clients_per_round, low=0, low_open=True)
+        self._check_range("delta", self.delta, low=0, high=1, low_open=True, high_open=True)
+        if self.accountant not in ("rdp", "pld"):
+            raise self._fail(f"accountant={self.accountant!r}: expected 'rdp' or 'pld'", param="accountant")
+        if self.planned_rounds is not None and (
+            not isinstance(self.planned_rounds, int) or self.planned_rounds < 1
+        ):
+            raise self._fail(
+                f"planned_rounds={self.planned_rounds!r} breaks planned_rounds >= 1 (an integer)",
+                param="planned_rounds",
+            )
+        self._z = self._resolve_noise_multiplier()
         if self.adaptive:
             if self.clients_per_round is None:
                 raise self._fail(
-                    "adaptive=True needs clients_per_round (the expected number of edges per round)"
+                    "adaptive=True needs clients_per_round (the expected number of edges per round)",
+                    param="clients_per_round",
                 )
             try:
-                adaptive_clip_noise_params(
-                    self.noise_multiplier, self.clients_per_round, self.clipped_count_stddev
-                )
+                adaptive_clip_noise_params(self._z, self.clients_per_round, self.clipped_count_stddev)
             except ValueError as err:
-                raise self._fail(str(err)) from None
+                param = "noise_multiplier" if self.target_epsilon is None else "target_epsilon"
+                raise self._fail(str(err), param=param) from None
+
+    def _resolve_noise_multiplier(self) -> float:
+        if self.target_epsilon is None:
+            return 1.0 if self.noise_multiplier is None else float(self.noise_multiplier)
+        self._check_range("target_epsilon", self.target_epsilon, low=0, low_open=True)
+        if self.planned_rounds is None:
+            raise self._fail(
+                "target_epsilon needs planned_rounds (the rounds the budget is spread over)",
+                param="planned_rounds",
+            )
+        try:
+            return _noise_for_target_cached(
+                float(self.target_epsilon), float(self.delta), int(self.planned_rounds), 1.0, self.accountant
+            )
+        except ValueError as err:
+            raise self._fail(str(err), param="target_epsilon") from None
+
+    @property
+    def effective_noise_multiplier(self) -> float:
+        """The total noise multiplier z the accounting uses (given, the default 1.0, or from the target)."""
+        return self._z
 
     @property
     def value_noise_multiplier(self) -> float:
         """The multiplier of the noise on the sum (z, or z_v > z with adaptive clipping)."""
         if not self.adaptive:
-            return self.noise_multiplier
-        return adaptive_clip_noise_params(
-            self.noise_multiplier, self.clients_per_round, self.clipped_count_stddev
-        )[0]
+            return self._z
+        return adaptive_clip_noise_params(self._z, self.clients_per_round, self.clipped_count_stddev)[0]
 
     def _begin(self, global_weights: list[np.ndarray], state: ServerState) -> None:
         self._clip = float(state.scalars.get("clip", self.clip)) if self.adaptive else self.clip
@@ -188,7 +243,7 @@ class DPFedAvg(Strategy):
         self.report = {"clip": self._clip, "noiseStddev": stddev, "denominator": denominator}
         if self.adaptive:
             _, count_stddev = adaptive_clip_noise_params(
-                self.noise_multiplier, self.clients_per_round, self.clipped_count_stddev
+                self._z, self.clients_per_round, self.clipped_count_stddev
             )
             noise = rng.normal(0.0, count_stddev) if count_stddev > 0 else 0.0
             fraction = (self._unclipped - 0.5 * n + noise) / denominator + 0.5
@@ -199,10 +254,41 @@ class DPFedAvg(Strategy):
                 learning_rate=self.clip_learning_rate,
             )
             self.report["nextClip"] = state.scalars["clip"]
+        state.scalars["privacyLedger"] = ledger_append(state.scalars.get("privacyLedger", []), self._z)
+        return out
+
+    def privacy_spent(self, state: ServerState) -> dict[str, Any]:
+        """``{epsilon, delta, noiseMultiplier, rounds, accountant, samplingRate}`` of every round the
+        state's ledger holds; ``epsilon`` is None when unbounded (a round without noise).
+        ``targetEpsilon`` and ``plannedRounds`` are added when the noise came from a target."""
+        ledger = state.scalars.get("privacyLedger", [])
+        rounds = sum(int(k) for _, k in ledger)
+        epsilon = epsilon_of_ledger(ledger, 1.0, self.delta, accountant=self.accountant)
+        out: dict[str, Any] = {
+            "epsilon": epsilon if math.isfinite(epsilon) else None,
+            "delta": self.delta,
+            "noiseMultiplier": self._z,
+            "rounds": rounds,
+            "accountant": self.accountant,
+            "samplingRate": 1.0,
+        }
+        if self.target_epsilon is not None:
+            out["targetEpsilon"] = self.target_epsilon
+            out["plannedRounds"] = self.planned_rounds
         return out
 
     def close(self) -> None:
         self._sum = None
+
+
+def ledger_append(ledger: Sequence[Sequence[float]], noise_multiplier: float) -> list[list[float]]:
+    """The run-length ledger ``[[z, rounds], ...]`` with one more round of multiplier ``z``."""
+    out = [[float(z), int(k)] for z, k in ledger]
+    if out and out[-1][0] == noise_multiplier:
+        out[-1][1] += 1
+    else:
+        out.append([float(noise_multiplier), 1])
+    return out
 
 
 # -- accounting -----------------------------------------------------------------------------------
@@ -262,6 +348,38 @@ def epsilon_spent(
     return float(acc.compose(dp_event(noise_multiplier, sampling_rate, rounds)).get_epsilon(delta))
 
 
+def epsilon_of_ledger(
+    ledger: Sequence[Sequence[float]],
+    sampling_rate: float,
+    delta: float,
+    *,
+    accountant: Accountant = "rdp",
+) -> float:
+    """ε at ``delta`` of the rounds in a ``[[z, rounds], ...]`` ledger, composed (``inf`` if some z is 0)."""
+    ledger = [(float(z), int(k)) for z, k in ledger if int(k) > 0]
+    if not ledger:
+        return 0.0
+    if len({z for z, _ in ledger}) == 1:
+        z = ledger[0][0]
+        return epsilon_spent(z, sampling_rate, sum(k for _, k in ledger), delta, accountant=accountant)
+    for z, k in ledger:
+        _check_accounting(z, sampling_rate, k, delta)
+    if any(z == 0 for z, _ in ledger):
+        return math.inf
+    import dp_accounting
+
+    events = [dp_event(z, sampling_rate, k) for z, k in ledger]
+    acc = _accountant(accountant)
+    return float(acc.compose(dp_accounting.ComposedDpEvent(events)).get_epsilon(delta))
+
+
+@functools.lru_cache(maxsize=64)
+def _noise_for_target_cached(
+    epsilon: float, delta: float, rounds: int, sampling_rate: float, accountant: Accountant
+) -> float:
+    return noise_for_target(epsilon, delta, rounds, sampling_rate, accountant=accountant)
+
+
 def noise_for_target(
     epsilon: float,
     delta: float,
@@ -314,7 +432,9 @@ __all__ = [
     "add_gaussian_noise",
     "clip_factor",
     "dp_event",
+    "epsilon_of_ledger",
     "epsilon_spent",
+    "ledger_append",
     "next_clip",
     "noise_for_target",
 ]

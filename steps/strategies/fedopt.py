@@ -137,7 +137,8 @@ class _Adaptive(_ServerOptimizer):
             self._check_range("initial_accumulator", self.initial_accumulator, low=0)
         if self.tau == 0 and not self.initial_accumulator:
             raise self._fail(
-                "tau=0 needs initial_accumulator > 0 (√v + τ would be 0 where the pseudo-gradient is 0)"
+                "tau=0 needs initial_accumulator > 0 (√v + τ would be 0 where the pseudo-gradient is 0)",
+                param="tau",
             )
 
     @property

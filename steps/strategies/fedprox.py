@@ -10,7 +10,13 @@ exactly as FedAvg (example-weighted). So the server side is :class:`FedAvg`; the
 imports it), whose gradient adds ``μ (w - w_global)`` to the data gradient. μ = 0 is FedAvg.
 
 The term is over the trainable weights (as TFF's ``build_weighted_fed_prox``); non-trainable
-state (batch-norm statistics) is averaged but not pulled back.
+state (batch-norm statistics) is averaged but not pulled back. The sign follows the paper: TFF 0.87's
+``proximal_client_work`` adds ``μ (w_global - w)`` to the gradient (``delta_l2_regularizer * (y - x)``
+with x the current and y the initial weights), which pushes local training *away* from the global
+model; edgefed does not reproduce that.
+
+The edges get μ through :meth:`FedProx.edge_settings` (``proximalMu``), which the train step merges
+into the training settings; ``edgefed.steps.models.Trainer`` applies the term.
 
 Parameters: ``mu`` μ (0.01), >= 0; the paper tunes it in {0.001, 0.01, 0.1, 1}.
 """

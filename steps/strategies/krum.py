@@ -50,9 +50,9 @@ class Krum(SpooledStrategy):
     def validate(self) -> None:
         super().validate()
         if not isinstance(self.f, int) or self.f < 0:
-            raise self._fail(f"f={self.f!r} breaks f >= 0 (an integer: faulty updates tolerated)")
+            raise self._fail(f"f={self.f!r} breaks f >= 0 (an integer: faulty updates tolerated)", param="f")
         if not isinstance(self.m, int) or self.m < 1:
-            raise self._fail(f"m={self.m!r} breaks m >= 1 (an integer: updates selected)")
+            raise self._fail(f"m={self.m!r} breaks m >= 1 (an integer: updates selected)", param="m")
 
     @property
     def min_updates(self) -> int:

@@ -1,8 +1,28 @@
-"""``aggregate``: the join step. Reads the updates that arrived, checks the quorum, averages, commits.
+"""``aggregate``: the join step. Reads the updates that arrived, screens them, checks the quorum,
+aggregates them with the task's strategy, commits the model and the strategy's server state.
 
-Streaming: updates are fetched and added one at a time (FedAvg keeps one accumulator), so memory
-does not grow with the number of edges. The commit goes through :class:`ModelRegistry`, whose
-protocol guarantees a reader never sees a model without its manifest.
+The strategy comes from the spec's ``aggregation`` section (``ctx.config["aggregation"]``, see
+:func:`edgefed.steps.strategies.from_config`): FedAvg, FedAvgM/FedAdagrad/FedYogi/FedAdam, FedProx,
+median, trimmed mean, Krum/Multi-Krum or DP-FedAvg. Each update goes through, in order:
+
+1. the parent check: it was trained from this round's parent model;
+2. screening (:func:`edgefed.steps.strategies.screen`): the right arrays, shapes and dtypes, only
+   finite values, and ``‖w - w_global‖ <= maxUpdateNorm`` when the spec sets it;
+3. the strategy's ``add``.
+
+An update refused at any stage is recorded in the manifest's ``missing`` list with the reason
+(``update rejected: ...``), and the quorum applies to the updates that remain; a strategy's own
+rule on their number (Krum's n > 2f + 2) is checked against them too. Nothing is committed when
+either fails.
+
+Memory: updates are fetched and added one at a time. FedAvg and the FedOpt family (and FedProx,
+DP-FedAvg) stream: memory does not grow with the number of edges. Median, trimmed mean and Krum
+need every update at once; their kernels spool them to a local temporary file and work in
+coordinate blocks (peak RAM O(n x block), disk n x model; see their docstrings).
+
+Server state (optimizer moments, the adaptive DP clip and privacy ledger) is read from the parent
+round's ``server-state.npz`` (named, with its SHA-256, in the parent's manifest) and the new state
+is committed beside the new model, so a resumed task continues from exactly the state it left.
 """
 
 from __future__ import annotations
@@ -15,14 +35,20 @@ from typing import Any
 
 from minio import Minio
 
-from edgefed.steps import codec, layout
+from edgefed.steps import codec, layout, strategies
 from edgefed.steps.context import StepContext
-from edgefed.steps.fedavg import ShapeMismatchError, WeightedMean
+from edgefed.steps.registry import ModelRegistry
 from edgefed.steps.store import DataUnavailableError, StepError, get_bytes
+from edgefed.steps.strategies import ServerState, Strategy, StrategyError, UpdateRejectedError
 
 
 class QuorumError(StepError):
     """Fewer usable updates than the quorum: nothing is committed."""
+
+
+class AggregationError(StepError):
+    """The strategy cannot aggregate this round's updates (its parameters, or its rule on their
+    number): nothing is committed."""
 
 
 def _missing_reason(client: Minio, edge: str, ctx: StepContext) -> str:
@@ -34,64 +60,109 @@ def _missing_reason(client: Minio, edge: str, ctx: StepContext) -> str:
     return str(status.get("reason", "the edge's step failed"))
 
 
+def _parent_state(
+    registry: ModelRegistry, parent: dict[str, Any], strategy: Strategy
+) -> tuple[ServerState | None, dict[str, Any]]:
+    """The state the parent round committed, and what the lineage records about it."""
+    data = registry.server_state(parent)
+    if data is None:
+        return None, {}
+    try:
+        state = ServerState.from_bytes(data)
+    except codec.CodecError as err:
+        raise StepError(f"server state of round {parent['round']}: {err}") from None
+    source = {"round": parent["round"], "sha256": parent["serverState"]["sha256"]}
+    if state.strategy != strategy.name:
+        # The task's algorithm changed between rounds: the new one starts afresh.
+        note = f"the parent's state was written by {state.strategy!r}; {strategy.name} starts from none"
+        return None, {**source, "note": note}
+    return state, source
+
+
 def aggregate(ctx: StepContext, edges: list[str], quorum: int) -> dict[str, Any]:
-    """Average this round's updates into a new global model and commit it; returns the manifest."""
+    """Aggregate this round's updates into a new global model and commit it; returns the manifest."""
+    config = dict(ctx.config.get("aggregation") or {"algorithm": "fedavg"})
+    try:
+        strategy = strategies.from_config(config)
+    except StrategyError as err:
+        raise AggregationError(f"aggregation: {err}. No model version was committed.") from None
+    max_norm = config.get("maxUpdateNorm")
     client = ctx.cloud()
     registry = ctx.registry()
-    parent = registry.manifest(ctx.task, ctx.round - 1)
-    mean = WeightedMean()
+    parent = registry.load(ctx.task, ctx.round - 1)
+    global_weights = parent.weights
+    state, state_source = _parent_state(registry, parent.manifest, strategy)
     contributors: list[dict[str, Any]] = []
     missing: list[dict[str, str]] = []
     metric_sums: dict[str, float] = {}
     started = time.perf_counter()
     update_bytes = 0
-    for edge in edges:
-        key = layout.update_key(edge, ctx.task, ctx.round, ctx.workflow)
-        try:
-            data = get_bytes(client, layout.UPDATES_BUCKET, key)
-        except DataUnavailableError:
-            missing.append({"edge": edge, "reason": _missing_reason(client, edge, ctx)})
-            continue
-        weights, meta = codec.decode_views(data)  # read-only views: no copy of the update
-        if meta.get("parentSha256") != parent["model"]["sha256"]:
-            missing.append(
-                {"edge": edge, "reason": "update was trained from another model than the round's parent"}
+    strategy.begin(global_weights, state)
+    try:
+        for edge in edges:
+            key = layout.update_key(edge, ctx.task, ctx.round, ctx.workflow)
+            try:
+                data = get_bytes(client, layout.UPDATES_BUCKET, key)
+            except DataUnavailableError:
+                missing.append({"edge": edge, "reason": _missing_reason(client, edge, ctx)})
+                continue
+            try:
+                weights, meta = codec.decode_views(data)  # read-only views: no copy of the update
+                examples = int(meta.get("examples", 0))
+            except (codec.CodecError, TypeError, ValueError) as err:
+                missing.append({"edge": edge, "reason": f"update rejected: unreadable update ({err})"})
+                continue
+            if meta.get("parentSha256") != parent.manifest["model"]["sha256"]:
+                missing.append(
+                    {"edge": edge, "reason": "update was trained from another model than the round's parent"}
+                )
+                continue
+            reason = strategies.screen(weights, global_weights, max_norm=max_norm)
+            if reason is None:
+                try:
+                    strategy.add(weights, examples, edge)
+                except UpdateRejectedError as err:
+                    reason = str(err)
+            if reason is not None:
+                missing.append({"edge": edge, "reason": f"update rejected: {reason}"})
+                continue
+            del weights
+            update_bytes += len(data)
+            contributors.append(
+                {
+                    "edge": edge,
+                    "examples": examples,
+                    "sha256": codec.sha256(data),
+                    "update": f"s3://{layout.UPDATES_BUCKET}/{key}",
+                    "metrics": meta.get("metrics", {}),
+                }
             )
-            continue
-        examples = int(meta.get("examples", 0))
+            for name, value in (meta.get("metrics") or {}).items():
+                metric_sums[name] = metric_sums.get(name, 0.0) + float(value) * examples
+        if len(contributors) < quorum:
+            reasons = "; ".join(f"{m['edge']}: {m['reason']}" for m in missing) or "none"
+            raise QuorumError(
+                f"round {ctx.round} of {ctx.task!r}: {len(contributors)} usable update(s), quorum is {quorum}; "
+                f"missing edges: {reasons}. No model version was committed."
+            )
         try:
-            mean.add(weights, examples)
-        except ShapeMismatchError as err:
-            missing.append({"edge": edge, "reason": f"update rejected: {err}"})
-            continue
-        del weights
-        update_bytes += len(data)
-        contributors.append(
-            {
-                "edge": edge,
-                "examples": examples,
-                "sha256": codec.sha256(data),
-                "update": f"s3://{layout.UPDATES_BUCKET}/{key}",
-                "metrics": meta.get("metrics", {}),
-            }
-        )
-        for name, value in (meta.get("metrics") or {}).items():
-            metric_sums[name] = metric_sums.get(name, 0.0) + float(value) * examples
-    if len(contributors) < quorum:
-        reasons = "; ".join(f"{m['edge']}: {m['reason']}" for m in missing) or "none"
-        raise QuorumError(
-            f"round {ctx.round} of {ctx.task!r}: {len(contributors)} usable update(s), quorum is {quorum}; "
-            f"missing edges: {reasons}. No model version was committed."
-        )
-    weights = mean.result()
+            strategy.check_count(len(contributors))
+            weights, new_state = strategy.finish()
+        except StrategyError as err:
+            raise AggregationError(
+                f"round {ctx.round} of {ctx.task!r}: {err}. No model version was committed."
+            ) from None
+    finally:
+        strategy.close()
     total = sum(c["examples"] for c in contributors)
     lineage = {
         "workflow": ctx.workflow,
-        "aggregation": ctx.config.get("aggregation", {"algorithm": "fedavg"}),
+        "aggregation": config,
+        "aggregationReport": strategy.report,
         "parent": {
-            "round": parent["round"],
-            "versionId": parent["model"]["versionId"],
-            "sha256": parent["model"]["sha256"],
+            "round": parent.round,
+            "versionId": parent.manifest["model"]["versionId"],
+            "sha256": parent.manifest["model"]["sha256"],
         },
         "contributors": contributors,
         "missing": missing,
@@ -101,7 +172,12 @@ def aggregate(ctx: StepContext, edges: list[str], quorum: int) -> dict[str, Any]
         "aggregationSeconds": time.perf_counter() - started,
         "updateBytes": update_bytes,
     }
-    return registry.commit(ctx.task, ctx.round, weights, lineage)
+    if state_source:
+        lineage["serverStateFrom"] = state_source
+    privacy = strategy.privacy_spent(new_state)
+    if privacy is not None:
+        lineage["privacy"] = privacy
+    return registry.commit(ctx.task, ctx.round, weights, lineage, server_state=new_state.to_bytes())
 
 
 def run(argv: list[str]) -> int:
@@ -122,12 +198,20 @@ def run(argv: list[str]) -> int:
     ctx.output("missing-count", str(len(manifest["missing"])))
     for m in manifest["missing"]:
         print(f"edge {m['edge']} sat round {ctx.round} out: {m['reason']}")
+    algorithm = manifest["aggregation"].get("algorithm", "fedavg")
     print(
-        f"round {ctx.round}: averaged {len(manifest['contributors'])}/{len(edges)} updates "
-        f"({manifest['examples']} examples), committed s3://{layout.MODELS_BUCKET}/{manifest['model']['key']} "
-        f"version {manifest['model']['versionId']}"
+        f"round {ctx.round}: aggregated {len(manifest['contributors'])}/{len(edges)} updates "
+        f"({manifest['examples']} examples) with {algorithm}, committed "
+        f"s3://{layout.MODELS_BUCKET}/{manifest['model']['key']} version {manifest['model']['versionId']}"
     )
+    privacy = manifest.get("privacy")
+    if privacy:
+        epsilon = "unbounded" if privacy["epsilon"] is None else f"{privacy['epsilon']:.4g}"
+        print(
+            f"privacy spent after {privacy['rounds']} round(s): epsilon {epsilon} at delta {privacy['delta']:g} "
+            f"(noise multiplier {privacy['noiseMultiplier']:.4g})"
+        )
     return 0
 
 
-__all__ = ["QuorumError", "aggregate", "run"]
+__all__ = ["AggregationError", "QuorumError", "aggregate", "run"]

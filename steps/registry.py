@@ -2,16 +2,19 @@
 
 Commit protocol (S3 has no multi-object transaction, so the manifest is the commit record):
 
-1. ``<task>/rounds/<R>/model.npz``: the immutable per-round model.
+1. ``<task>/rounds/<R>/model.npz``: the immutable per-round model, and beside it, when the
+   aggregation strategy carries state between rounds (server optimizer moments, the adaptive DP
+   clip and privacy ledger), ``<task>/rounds/<R>/server-state.npz``.
 2. ``<task>/rounds/<R>/manifest.json``: lineage (round, contributing and missing edges with reasons,
    example counts, update SHA-256s, workflow, parent version, metrics) naming the model object's
-   version id and SHA-256. **A round exists only once its manifest exists.**
+   (and the server state's) version id and SHA-256. **A round exists only once its manifest exists.**
 3. ``<task>/latest.npz``: a new version of the task's ``latest`` object, whose metadata names the
    round and its manifest. It is written after the manifest, so ``latest`` never points at a
    round without one.
 
-Readers find models only through manifests (and verify the SHA-256), so an interrupted commit
-leaves at most an unreferenced model object, never a model without its manifest. A round whose
+Readers find models and server states only through manifests (and verify the SHA-256), so an
+interrupted commit leaves at most unreferenced objects, never a model without its manifest; the next
+round reads the state its parent's manifest names, so a resumed task continues from exactly it. A round whose
 manifest exists is never written again: :meth:`ModelRegistry.commit` refuses.
 
 No TensorFlow here: the control plane lists and inspects models through this module.
@@ -33,6 +36,11 @@ from edgefed.steps import codec, layout
 from edgefed.steps.store import DataUnavailableError, StepError, exists, get_bytes, is_missing, put_bytes
 
 _MANIFEST = re.compile(r"/rounds/(\d{5})/manifest\.json$")
+
+
+def server_state_key(task: str, round_: int) -> str:
+    """The aggregation strategy's state after round ``round_`` (beside the round's model)."""
+    return f"{layout.round_prefix(task, round_)}server-state.npz"
 
 
 class RoundCommittedError(StepError):
@@ -96,6 +104,21 @@ class ModelRegistry:
         weights, _ = codec.decode(data)
         return LoadedModel(round_, weights, manifest)
 
+    def server_state(self, manifest: dict[str, Any]) -> bytes | None:
+        """The server-state bytes a round's manifest names (checked against its SHA-256), or None
+        when the round has none (round 0, or a strategy without state)."""
+        ref = manifest.get("serverState")
+        if not ref:
+            return None
+        data = get_bytes(self.client, self.bucket, ref["key"], version_id=ref.get("versionId"))
+        digest = codec.sha256(data)
+        if digest != ref["sha256"]:
+            raise StepError(
+                f"server state of round {manifest.get('round')} of {manifest.get('task')!r} is corrupt: "
+                f"SHA-256 {digest} does not match the manifest's {ref['sha256']}"
+            )
+        return data
+
     def evaluation(self, task: str, round_: int) -> dict[str, Any] | None:
         key = f"{layout.round_prefix(task, round_)}evaluation.json"
         try:
@@ -125,9 +148,19 @@ class ModelRegistry:
 
     # -- writing ---------------------------------------------------------------------------
     def commit(
-        self, task: str, round_: int, weights: list[np.ndarray], lineage: dict[str, Any]
+        self,
+        task: str,
+        round_: int,
+        weights: list[np.ndarray],
+        lineage: dict[str, Any],
+        *,
+        server_state: bytes | None = None,
     ) -> dict[str, Any]:
-        """Commit ``weights`` as round ``round_`` with ``lineage``; returns the manifest written."""
+        """Commit ``weights`` as round ``round_`` with ``lineage``; returns the manifest written.
+
+        ``server_state``: the strategy's state for the next round (``ServerState.to_bytes()``),
+        written before the manifest and named in it as ``serverState`` (key, version, SHA-256).
+        """
         manifest_key = layout.manifest_key(task, round_)
         if exists(self.client, self.bucket, manifest_key):
             raise RoundCommittedError(
@@ -138,6 +171,18 @@ class ModelRegistry:
         digest = codec.sha256(data)
         model_key = layout.model_key(task, round_)
         version = put_bytes(self.client, self.bucket, model_key, data)
+        state_ref: dict[str, Any] = {}
+        if server_state is not None:
+            state_key = server_state_key(task, round_)
+            state_version = put_bytes(self.client, self.bucket, state_key, server_state)
+            state_ref = {
+                "serverState": {
+                    "key": state_key,
+                    "versionId": state_version,
+                    "sha256": codec.sha256(server_state),
+                    "bytes": len(server_state),
+                }
+            }
         manifest = {
             "apiVersion": "edgefed.io/v1alpha1",
             "kind": "ModelManifest",
@@ -154,6 +199,7 @@ class ModelRegistry:
                 "dtypes": [str(w.dtype) for w in weights],
             },
             **lineage,
+            **state_ref,
         }
         put_bytes(
             self.client,
@@ -177,4 +223,4 @@ class ModelRegistry:
         put_bytes(self.client, self.bucket, key, json.dumps(metrics, sort_keys=True).encode())
 
 
-__all__ = ["LoadedModel", "ModelRegistry", "RoundCommittedError"]
+__all__ = ["LoadedModel", "ModelRegistry", "RoundCommittedError", "server_state_key"]

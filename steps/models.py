@@ -7,6 +7,15 @@ that outputs logits.
 Speed: Keras ``fit()`` per edge per round costs ~15x a cached ``tf.function`` step on small models,
 so :func:`trainer_for` keeps one :class:`Trainer` per (model, training) configuration per process.
 In a warm worker the graph is traced once and reused by every later round and edge.
+
+Training settings (the spec's ``training`` section, plus what the aggregation strategy asks of the
+edges, see ``Strategy.edge_settings``): ``batchSize``, ``learningRate``, ``localEpochs``,
+``optimizer`` (sgd, adam), ``shuffle`` (True: a seeded permutation each epoch; False: the dataset's
+row order, the same batches every epoch) and ``proximalMu`` (FedProx, Li et al. 2020,
+arXiv:1812.06127: the local objective is ``loss + mu/2 ||w - w_global||²`` over the trainable
+weights, ``w_global`` the round's starting weights, held in non-trainable variables that each
+:meth:`Trainer.fit` assigns, so the traced step is reused across rounds). The term follows the paper;
+TFF 0.87's ``build_weighted_fed_prox`` adds ``mu (w_global - w)`` to the gradient, the opposite sign.
 """
 
 from __future__ import annotations
@@ -18,6 +27,8 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+
+from edgefed.steps.strategies.fedprox_tf import fedprox_loss
 
 
 def _logistic(input_shape: Sequence[int], classes: int) -> tf.keras.Model:
@@ -87,12 +98,21 @@ class Trainer:
         self.model = build_model(model)
         self.input_shape = tuple(model["inputShape"])
         self.batch_size = int(training.get("batchSize", 32))
+        self.shuffle = bool(training.get("shuffle", True))
+        self.proximal_mu = float(training.get("proximalMu", 0.0))
         lr = float(training.get("learningRate", 0.05))
         if training.get("optimizer", "sgd") == "adam":
             self.optimizer = tf.keras.optimizers.Adam(lr)
         else:
             self.optimizer = tf.keras.optimizers.SGD(lr)
         self.optimizer.build(self.model.trainable_variables)
+        # FedProx: the round's starting weights, assigned by fit(); variables, not constants, so the
+        # traced step is not retraced every round.
+        self._anchor = (
+            [tf.Variable(v, trainable=False) for v in self.model.trainable_variables]
+            if self.proximal_mu > 0
+            else []
+        )
         self.loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         spec = (
             tf.TensorSpec((None, *self.input_shape), tf.float32),
@@ -105,7 +125,12 @@ class Trainer:
         with tf.GradientTape() as tape:
             logits = self.model(x, training=True)
             loss = self.loss_fn(y, logits)
-        grads = tape.gradient(loss, self.model.trainable_variables)
+            objective = (
+                fedprox_loss(loss, self.model.trainable_variables, self._anchor, self.proximal_mu)
+                if self._anchor
+                else loss
+            )
+        grads = tape.gradient(objective, self.model.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables, strict=True))
         correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, axis=-1), y), tf.float32))
         return loss, correct
@@ -124,8 +149,14 @@ class Trainer:
     def fit(
         self, weights: list[np.ndarray], x: np.ndarray, y: np.ndarray, *, epochs: int, seed: int
     ) -> tuple[list[np.ndarray], dict[str, float]]:
-        """Train from ``weights`` on ``(x, y)``; returns new weights and last-epoch metrics."""
+        """Train from ``weights`` on ``(x, y)``; returns new weights and last-epoch metrics.
+
+        The loss reported is the data loss (without FedProx's proximal term).
+        """
         self.model.set_weights(weights)
+        if self._anchor:
+            for anchor, var in zip(self._anchor, self.model.trainable_variables, strict=True):
+                anchor.assign(var)
         self._reset_optimizer()
         x = x.reshape((-1, *self.input_shape)).astype(np.float32, copy=False)
         y = y.astype(np.int64, copy=False)
@@ -133,7 +164,7 @@ class Trainer:
         n = len(y)
         loss_sum = correct = 0.0
         for _ in range(epochs):
-            order = rng.permutation(n)
+            order = rng.permutation(n) if self.shuffle else np.arange(n)
             loss_sum = correct = 0.0
             for start in range(0, n, self.batch_size):
                 idx = order[start : start + self.batch_size]

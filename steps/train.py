@@ -10,7 +10,6 @@ manifest can name the reason, and exits non-zero.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 import zlib
 
@@ -53,16 +52,20 @@ def run(argv: list[str]) -> int:
     args = parse(argv)
     ctx = StepContext.from_args(args)
     cloud = ctx.cloud()
-    try:
+    with ctx.reporting_failures(cloud, args.edge):
         return _train(ctx, cloud, args)
-    except StepError as err:
-        status = {"edge": args.edge, "status": "failed", "reason": str(err), "exitCode": err.exit_code}
-        try:
-            key = layout.edge_status_key(args.edge, ctx.task, ctx.round, ctx.workflow)
-            put_bytes(cloud, layout.UPDATES_BUCKET, key, json.dumps(status).encode())
-        except StepError:
-            pass  # the reason still reaches the step's log below
-        raise
+
+
+def training_settings(config: dict) -> dict:
+    """The spec's ``training`` section plus what the aggregation strategy needs of the edges
+    (FedProx: ``proximalMu``)."""
+    from edgefed.steps.strategies import StrategyError, from_config
+
+    try:
+        extra = from_config(config.get("aggregation") or {}).edge_settings()
+    except StrategyError as err:
+        raise StepError(f"aggregation: {err}") from None
+    return {**config["training"], **extra}
 
 
 def _train(ctx: StepContext, cloud, args: argparse.Namespace) -> int:
@@ -74,10 +77,12 @@ def _train(ctx: StepContext, cloud, args: argparse.Namespace) -> int:
     edge_store = client_from_env(Endpoint.parse(args.dataset_store))
     frame = read_parquet(edge_store, bucket, key)
     x, y = frame_to_arrays(frame, ctx.config["model"]["inputShape"], where=args.dataset)
-    trainer = trainer_for(ctx.config["model"], ctx.config["training"])
+    trainer = trainer_for(ctx.config["model"], training_settings(ctx.config))
     load_seconds = time.perf_counter() - started
     fit_started = time.perf_counter()
-    seed = zlib.crc32(f"{ctx.task}/{ctx.round}/{args.edge}".encode())  # stable across processes
+    # The local shuffle depends on the model's seed, the round and the edge (not on the task's name),
+    # so the same task trains the same way under any name; crc32 is stable across processes.
+    seed = zlib.crc32(f"{ctx.config['model'].get('seed', 0)}/{ctx.round}/{args.edge}".encode())
     weights, metrics = trainer.fit(
         parent.weights, x, y, epochs=int(ctx.config["training"]["localEpochs"]), seed=seed
     )
@@ -108,4 +113,4 @@ def _train(ctx: StepContext, cloud, args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["frame_to_arrays", "run"]
+__all__ = ["frame_to_arrays", "run", "training_settings"]

@@ -59,10 +59,13 @@ class EmbeddedRuntime:
         store: EmbeddedStore | None = None,
         detach_store: bool = True,
         on_node: Callable[[Any], None] | None = None,
+        step_target: str = WARM_TARGET,
     ) -> None:
         """``store``: use this running store (not started or stopped here) instead of ``<home>/store``.
 
         ``detach_store``: leave the store running after :meth:`close` for the next command.
+        ``step_target``: the ``"module:function"`` the warm workers run for ``edgefed-step``
+        (tests wrap the real one).
         """
         self.home = Path(home) if home else default_home()
         self.parallelism = parallelism or default_parallelism()
@@ -70,6 +73,7 @@ class EmbeddedRuntime:
         self.store = store or EmbeddedStore(self.home / "store")
         self.detach_store = detach_store
         self.on_node = on_node
+        self.step_target = step_target
         self._pool: WorkerPool | None = None
         self._secrets: dict[str, str] = {}
 
@@ -119,7 +123,7 @@ class EmbeddedRuntime:
         return {SECRET_ACCESS_KEY: creds.access_key, SECRET_SECRET_KEY: creds.secret_key}.get(key)
 
     def engine(self) -> Engine:
-        runner = WarmPythonRunner(pool=self.pool(), commands={STEP_COMMAND[0]: WARM_TARGET})
+        runner = WarmPythonRunner(pool=self.pool(), commands={STEP_COMMAND[0]: self.step_target})
         return Engine(
             EngineOptions(
                 parallelism=self.parallelism,

@@ -104,9 +104,10 @@ def _run_task(task, *, home: Path | None, parallelism: int | None, quiet: bool =
                 loss = f"{report.loss:.4f}" if report.loss is not None else "-"
                 progress.update(bar, completed=report.round, acc=acc, loss=loss)
                 missing = f"  (sat out: {', '.join(report.missing)})" if report.missing else ""
+                privacy = _privacy_text(registry.manifest(task.name, report.round).get("privacy"))
                 progress.console.print(
                     f"round {report.round:>3}  accuracy {acc}  loss {loss}  edges {report.contributors}"
-                    f"  {report.seconds:.2f}s  {report.workflow}{missing}",
+                    f"{privacy}  {report.seconds:.2f}s  {report.workflow}{missing}",
                     highlight=False,
                 )
 
@@ -114,6 +115,13 @@ def _run_task(task, *, home: Path | None, parallelism: int | None, quiet: bool =
                 task, executor=runtime, registry=registry, parameters=parameters, on_round=on_round
             )
             return driver.run()
+
+
+def _privacy_text(privacy: dict | None) -> str:
+    """``  ε 1.23 (δ 1e-05)`` for a round under differential privacy, else nothing."""
+    if not privacy or privacy.get("epsilon") is None:
+        return ""
+    return f"  ε {float(privacy['epsilon']):.3g} (δ {float(privacy['delta']):.0e})"
 
 
 # -- demo ------------------------------------------------------------------------------------
@@ -256,6 +264,7 @@ def models_list(
                     "contributors": [c["edge"] for c in manifest["contributors"]],
                     "missing": manifest["missing"],
                     "examples": manifest["examples"],
+                    "privacy": manifest.get("privacy"),
                     "workflow": manifest["workflow"],
                 }
             )
@@ -267,7 +276,8 @@ def models_list(
         err_console.print(f"task {task_name!r} has no committed model")
         raise typer.Exit(int(ExitCode.FAILED))
     table = Table(title=f"models of {task_name}  (s3://{MODELS_BUCKET}/{task_name}/)")
-    for col in (
+    private = any(r["privacy"] for r in rows)
+    columns = [
         "round",
         "version",
         "accuracy",
@@ -276,10 +286,13 @@ def models_list(
         "contributing edges",
         "sat out",
         "workflow",
-    ):
+    ]
+    if private:
+        columns.insert(4, "ε spent (δ)")
+    for col in columns:
         table.add_column(col)
     for r in rows:
-        table.add_row(
+        cells = [
             str(r["round"]),
             (r["versionId"] or "-")[:12],
             f"{r['accuracy']:.4f}" if r["accuracy"] is not None else "-",
@@ -288,7 +301,10 @@ def models_list(
             ", ".join(r["contributors"]) or "(initial model)",
             ", ".join(m["edge"] for m in r["missing"]) or "-",
             r["workflow"],
-        )
+        ]
+        if private:
+            cells.insert(4, _privacy_text(r["privacy"]).strip() or "-")
+        table.add_row(*cells)
     console.print(table)
     console.print(f"latest: s3://{MODELS_BUCKET}/{task_name}/latest.npz, {len(latest)} version(s)")
 

@@ -39,6 +39,13 @@ class StepContext:
         parser.add_argument("--config", required=True, help="task config JSON: model, training, ...")
         parser.add_argument("--outputs", default="/tmp/outputs", help="directory for output parameters")
 
+    @staticmethod
+    def add_edge_arguments(parser: argparse.ArgumentParser) -> None:
+        """What a step running at an edge is told of it: its name and its dataset in its own store."""
+        parser.add_argument("--edge", required=True)
+        parser.add_argument("--dataset", required=True, help="s3://bucket/key in the edge's store")
+        parser.add_argument("--dataset-store", required=True, help="the edge's store endpoint")
+
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> StepContext:
         return cls(

@@ -54,9 +54,7 @@ CONTRACT_FAILED = 4
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="edgefed-step validate")
     StepContext.add_arguments(parser)
-    parser.add_argument("--edge", required=True)
-    parser.add_argument("--dataset", required=True, help="s3://bucket/key in the edge's store")
-    parser.add_argument("--dataset-store", required=True, help="the edge's store endpoint")
+    StepContext.add_edge_arguments(parser)
     parser.add_argument("--contract", default=None, help="contract name or path (default: from --config)")
     return parser.parse_args(argv)
 

@@ -378,6 +378,18 @@ def _add_round_templates(
         )
 
 
+def _add_task_round_templates(task: FederatedTask, settings: ClusterSettings) -> None:
+    """The round's templates for ``task``: fan-out items and tolerations as its edges need them."""
+    fields = varying_fields(task)
+    _add_round_templates(
+        image=task.spec.image,
+        cloud_secret=task.spec.cloud_credentials_secret,
+        fields=fields,
+        settings=settings,
+        tolerations=_tolerations_for_template(task, fields),
+    )
+
+
 def _spec_settings(settings: ClusterSettings) -> dict[str, Any]:
     """Cluster housekeeping shared by every generated workflow."""
     return {
@@ -452,7 +464,6 @@ def round_workflow(
     """The self-contained Workflow of round ``round_`` (>= 1) of ``task``."""
     if round_ < 1:
         raise ValueError(f"rounds are numbered from 1, got {round_}")
-    fields = varying_fields(task)
     with Workflow(
         generate_name=f"{task.name}-r{round_:05d}-",
         labels=_labels(task, round_, settings),
@@ -467,13 +478,7 @@ def round_workflow(
         metrics=_round_metrics(),
         **_spec_settings(settings),
     ) as workflow:
-        _add_round_templates(
-            image=task.spec.image,
-            cloud_secret=task.spec.cloud_credentials_secret,
-            fields=fields,
-            settings=settings,
-            tolerations=_tolerations_for_template(task, fields),
-        )
+        _add_task_round_templates(task, settings)
     return workflow
 
 
@@ -483,7 +488,6 @@ def template_name(task: FederatedTask) -> str:
 
 def round_template(task: FederatedTask, *, settings: ClusterSettings = DEFAULT_SETTINGS) -> WorkflowTemplate:
     """The task's round as a WorkflowTemplate (``<task>-round``): task values baked in, round per submission."""
-    fields = varying_fields(task)
     with WorkflowTemplate(
         name=template_name(task),
         labels={LABEL_TASK: task.name, **settings.extra_labels},
@@ -503,13 +507,7 @@ def round_template(task: FederatedTask, *, settings: ClusterSettings = DEFAULT_S
         ),
         **_spec_settings(settings),
     ) as template:
-        _add_round_templates(
-            image=task.spec.image,
-            cloud_secret=task.spec.cloud_credentials_secret,
-            fields=fields,
-            settings=settings,
-            tolerations=_tolerations_for_template(task, fields),
-        )
+        _add_task_round_templates(task, settings)
     return template
 
 

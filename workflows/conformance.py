@@ -49,6 +49,7 @@ import yaml
 from jsonschema import Draft202012Validator, ValidationError, validators
 from jsonschema.protocols import Validator
 
+from edgefed.workflows.engine.expressions import DEPENDS_RESULTS
 from edgefed.workflows.errors import EdgefedError, ExitCode
 
 #: Environment variable naming the directory of Argo's schema.json and CRDs.
@@ -573,16 +574,7 @@ _MAX_NAME = {"Workflow": 63, "WorkflowTemplate": 63, "ClusterWorkflowTemplate": 
 
 _LEAF_POD_TYPES = ("container", "containerSet", "script", "resource", "data")
 _HAS_RESULT = ("container", "containerSet", "script", "data", "http", "plugin")
-_TASK_RESULTS = (
-    "Succeeded",
-    "Failed",
-    "Errored",
-    "Skipped",
-    "Omitted",
-    "Daemoned",
-    "AnySucceeded",
-    "AllFailed",
-)
+_TASK_RESULTS = DEPENDS_RESULTS  # the engine executes exactly what the lint accepts
 _ITEM_RESULTS = ("AnySucceeded", "AllFailed")
 _RETRY_POLICIES = ("Always", "OnFailure", "OnError", "OnTransientError")
 _POD_GC = ("OnPodCompletion", "OnPodSuccess", "OnWorkflowCompletion", "OnWorkflowSuccess")

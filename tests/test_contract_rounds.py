@@ -174,3 +174,37 @@ def test_the_cloud_buckets_hold_no_dataset_rows(runtime):
     own = admin.get_object("edge-cleveland", "heart/train.parquet").read()
     frame = pd.read_parquet(io.BytesIO(own))
     assert np.float32(SENTINELS["cleveland"]) in frame["age"].to_numpy(np.float32)
+
+
+@pytest.mark.slow
+def test_cli_data_check_exits_1_and_names_the_bad_edge(tmp_path):
+    from tests.helpers import edgefed, write_task
+
+    home = tmp_path / "home"
+    doc = task_doc("check", ("cleveland", "hungary"), rounds=1)
+    path = write_task(tmp_path / "task.yaml", doc)
+    try:
+        assert edgefed("data", "seed", "--task", str(path), home=home, timeout=300).returncode == 0
+        good = edgefed("data", "check", str(path), home=home, timeout=300)
+        assert good.returncode == 0, good.stdout + good.stderr
+        assert good.stdout.count("PASS") == 2
+        # hungary's export loses a column
+        from edgefed.workflows.embedded_store import EmbeddedStore
+
+        admin = EmbeddedStore(home / "store").client(layout.ADMIN_IDENTITY)
+        frame = pd.read_parquet(io.BytesIO(admin.get_object("edge-hungary", "heart/train.parquet").read()))
+        blob = parquet_bytes(frame.drop(columns=["oldpeak"]))
+        admin.put_object("edge-hungary", "heart/train.parquet", io.BytesIO(blob), len(blob))
+        bad = edgefed("data", "check", str(path), "-o", "json", home=home, timeout=300)
+        assert bad.returncode == 1, bad.stdout + bad.stderr
+        import json
+
+        verdicts = json.loads(bad.stdout)
+        assert verdicts["cleveland"]["passed"] is True and verdicts["hungary"]["passed"] is False
+        assert any(
+            "expect_table_columns_to_match_ordered_list" in f["name"] for f in verdicts["hungary"]["failed"]
+        )
+        only = edgefed("data", "check", str(path), "--edge", "cleveland", home=home, timeout=300)
+        assert only.returncode == 0 and "hungary" not in only.stdout
+    finally:
+        edgefed("store", "stop", home=home, timeout=120)

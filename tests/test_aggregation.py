@@ -1,0 +1,499 @@
+"""Aggregation strategies wired into the task: the spec's ``aggregation`` section, the aggregate step's
+screening and quorum, server state beside the model (and across a resume), FedProx at the edge, DP
+accounting in the manifest. The end-to-end rounds are real: generated workflows on the embedded engine,
+the real S3 store, TensorFlow training on the heart data of real hospitals (small and short)."""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from edgefed.steps import codec, layout
+from edgefed.steps.aggregate import AggregationError, QuorumError, aggregate
+from edgefed.steps.context import StepContext
+from edgefed.steps.registry import ModelRegistry, server_state_key
+from edgefed.steps.store import ACCESS_KEY_ENV, SECRET_KEY_ENV, Endpoint, put_bytes
+from edgefed.steps.strategies import (
+    STRATEGIES,
+    DPFedAvg,
+    FedAdam,
+    Krum,
+    ServerState,
+    epsilon_spent,
+    from_config,
+    noise_for_target,
+    parameters,
+)
+from edgefed.workflows import data
+from edgefed.workflows.builder import step_config
+from edgefed.workflows.driver import TaskDriver
+from edgefed.workflows.embedded import EmbeddedRuntime
+from edgefed.workflows.errors import RoundFailedError, SpecError
+from edgefed.workflows.spec import AGGREGATION_SPECS, dump_task, parse_task
+from tests.helpers import task_doc
+
+HOSPITALS = ("cleveland", "hungary", "switzerland")
+
+
+# -- the spec ---------------------------------------------------------------------------------------
+
+
+def problems(doc) -> list[str]:
+    with pytest.raises(SpecError) as info:
+        parse_task(doc)
+    return info.value.problems
+
+
+def test_every_strategy_has_a_spec_member_with_its_parameters_and_defaults():
+    members = {spec.model_fields["algorithm"].default: spec for spec in AGGREGATION_SPECS}
+    assert sorted(members) == sorted(STRATEGIES)
+    for name, spec in members.items():
+        fields = {
+            (f.alias or n): f.default
+            for n, f in spec.model_fields.items()
+            if n not in ("algorithm", "max_update_norm")
+        }
+        assert fields == parameters(STRATEGIES[name]), name
+        assert spec.model_fields["max_update_norm"].default is None
+
+
+@pytest.mark.parametrize(
+    ("aggregation", "expected"),
+    [
+        (
+            {"algorithm": "fedfancy"},
+            "spec.aggregation.algorithm: unknown algorithm 'fedfancy': expected one of fedavg, fedavgm,",
+        ),
+        ("fedadam", "spec.aggregation: expected a mapping with an algorithm"),
+        ({"algorithm": "fedadam", "beta1": 1.0}, "spec.aggregation.beta1: Input should be less than 1"),
+        ({"algorithm": "fedyogi", "beta2": -0.1}, "spec.aggregation.beta2: Input should be greater than"),
+        ({"algorithm": "fedadam", "serverLearningRate": 0}, "spec.aggregation.serverLearningRate:"),
+        ({"algorithm": "fedavgm", "momentum": 1.0}, "spec.aggregation.momentum: Input should be less than 1"),
+        ({"algorithm": "fedadagrad", "tau": -1}, "spec.aggregation.tau: Input should be greater than"),
+        (
+            {"algorithm": "fedadagrad", "tau": 0},
+            "spec.aggregation.tau: fedadagrad: tau=0 needs initialAccumulator > 0",
+        ),
+        ({"algorithm": "fedprox", "mu": -0.1}, "spec.aggregation.mu: Input should be greater than or equal"),
+        ({"algorithm": "trimmed-mean", "beta": 0.5}, "spec.aggregation.beta: Input should be less than 0.5"),
+        (
+            {"algorithm": "median", "chunk": 0},
+            "spec.aggregation.chunk: Input should be greater than or equal",
+        ),
+        ({"algorithm": "krum", "m": 0}, "spec.aggregation.m: Input should be greater than or equal to 1"),
+        ({"algorithm": "fedavg", "beta1": 0.9}, "spec.aggregation.beta1: unknown field"),
+        (
+            {"algorithm": "fedavg", "maxUpdateNorm": 0},
+            "spec.aggregation.maxUpdateNorm: Input should be greater",
+        ),
+        ({"algorithm": "dp-fedavg", "clip": 0}, "spec.aggregation.clip: Input should be greater than 0"),
+        ({"algorithm": "dp-fedavg", "delta": 1.0}, "spec.aggregation.delta: Input should be less than 1"),
+        (
+            {"algorithm": "dp-fedavg", "noiseMultiplier": 1.0, "targetEpsilon": 3.0},
+            "spec.aggregation.targetEpsilon: dp-fedavg: set noiseMultiplier or targetEpsilon, not both",
+        ),
+        (
+            {"algorithm": "dp-fedavg", "adaptive": True, "noiseMultiplier": 1.0},
+            "spec.aggregation.noiseMultiplier: dp-fedavg: clippedCountStddev=0.1 is too low for noiseMultiplier=1",
+        ),
+    ],
+)
+def test_bad_aggregation_is_reported_at_its_field(aggregation, expected):
+    found = problems(task_doc(aggregation=aggregation))
+    assert any(p.startswith(expected) for p in found), found
+
+
+def test_quorum_must_satisfy_krum_at_spec_time():
+    edges = tuple(f"e{i}" for i in range(6))
+    found = problems(task_doc("k", edges, aggregation={"algorithm": "krum", "f": 1}, quorum=4))
+    assert found == [
+        "spec.quorum: quorum 4 is too low for the aggregation: krum: f=1 needs n > 2f + 2 = 4 updates, "
+        "got 4 (a round must not commit with fewer than 5 updates)"
+    ]
+    found = problems(task_doc("k", edges, aggregation={"algorithm": "krum", "f": 1, "m": 5}, quorum=5))
+    assert any("m=5 needs m <= n - f = 4" in p for p in found), found
+    # three edges can never satisfy f = 1: the quorum cannot be raised above the edges either
+    found = problems(task_doc("k", edges[:3], aggregation={"algorithm": "krum"}, quorum=3))
+    assert found[0].startswith("spec.quorum: quorum 3 is too low"), found
+    assert parse_task(task_doc("k", edges[:5], aggregation={"algorithm": "krum"}, quorum=5))
+
+
+def test_omitted_algorithm_is_fedavg_and_sections_round_trip_to_the_steps():
+    task = parse_task(task_doc(aggregation={"maxUpdateNorm": 5}))
+    assert task.spec.aggregation.algorithm == "fedavg" and task.spec.aggregation.max_update_norm == 5
+    cases = [
+        ({"algorithm": "fedadam", "serverLearningRate": 0.05, "beta1": 0.8, "biasCorrection": True}, FedAdam),
+        ({"algorithm": "krum", "f": 0, "m": 2}, Krum),
+        ({"algorithm": "dp-fedavg", "noiseMultiplier": 0.5, "clip": 0.2, "maxUpdateNorm": 50}, DPFedAvg),
+    ]
+    for aggregation, cls in cases:
+        task = parse_task(task_doc("rt", ("a", "b", "c"), aggregation=aggregation, quorum=3))
+        assert parse_task(dump_task(task)) == task
+        config = step_config(task)["aggregation"]  # what the aggregate and train steps receive
+        strategy = from_config(config)
+        assert type(strategy) is cls
+        for key, value in aggregation.items():
+            if key not in ("algorithm", "maxUpdateNorm"):
+                assert config[key] == value
+    assert strategy.clients_per_round == 3  # dp-fedavg: the denominator defaults to the edges
+
+
+def test_dp_target_epsilon_is_spread_over_the_tasks_rounds():
+    doc = task_doc(aggregation={"algorithm": "dp-fedavg", "targetEpsilon": 4.0, "delta": 1e-4}, rounds=20)
+    doc["spec"]["stop"] = {"maxRounds": 12}
+    aggregation = parse_task(doc).spec.aggregation
+    assert aggregation.planned_rounds == 12 and aggregation.clients_per_round == 2
+    strategy = aggregation.strategy()
+    z = noise_for_target(4.0, 1e-4, 12)
+    assert strategy.effective_noise_multiplier == pytest.approx(z)
+    assert epsilon_spent(z, 1.0, 12, 1e-4) <= 4.0
+    # explicit plannedRounds wins; noise alone needs no plan
+    doc["spec"]["aggregation"]["plannedRounds"] = 3
+    assert parse_task(doc).spec.aggregation.strategy().effective_noise_multiplier < z
+    plain = parse_task(task_doc(aggregation={"algorithm": "dp-fedavg"})).spec.aggregation
+    assert plain.planned_rounds is None and plain.strategy().effective_noise_multiplier == 1.0
+
+
+def test_privacy_ledger_composes_rounds_of_different_noise():
+    strategy = DPFedAvg(noise_multiplier=1.2, clients_per_round=2)
+    state = ServerState("dp-fedavg", scalars={"privacyLedger": [[1.2, 3]]})
+    spent = strategy.privacy_spent(state)
+    assert spent["rounds"] == 3 and spent["epsilon"] == pytest.approx(epsilon_spent(1.2, 1.0, 3, 1e-5))
+    state.scalars["privacyLedger"] = [[1.2, 3], [2.0, 2]]
+    mixed = strategy.privacy_spent(state)["epsilon"]
+    assert epsilon_spent(2.0, 1.0, 5, 1e-5) < mixed < epsilon_spent(1.2, 1.0, 5, 1e-5)
+    state.scalars["privacyLedger"] = [[0.0, 1]]
+    assert strategy.privacy_spent(state)["epsilon"] is None  # unbounded: JSON null, not Infinity
+
+
+# -- the aggregate step against the real store, with hand-made updates ---------------------------
+
+SCREEN_EDGES = ("s-good1", "s-good2", "s-good3", "s-nan", "s-shape", "s-dtype", "s-big", "s-junk", "s-stale")
+
+
+@pytest.fixture(scope="module")
+def screen_store(store):
+    store.ensure_edges(SCREEN_EDGES)
+    store.provision(SCREEN_EDGES)
+    return store
+
+
+@pytest.fixture
+def cloud_env(screen_store, monkeypatch):
+    creds = screen_store.credentials(layout.CLOUD_IDENTITY)
+    monkeypatch.setenv(ACCESS_KEY_ENV, creds.access_key)
+    monkeypatch.setenv(SECRET_KEY_ENV, creds.secret_key)
+    return screen_store
+
+
+def step_context(store, task: str, round_: int, aggregation: dict, tmp_path) -> StepContext:
+    return StepContext(
+        task=task,
+        round=round_,
+        workflow="manual",
+        store=Endpoint.parse(f"http://{store.endpoint}"),
+        config={"aggregation": aggregation, "quorum": 1},
+        outputs=tmp_path,
+    )
+
+
+GLOBAL = [np.zeros((4, 3), np.float32), np.zeros(3, np.float32)]
+
+
+def put_update(
+    store, edge: str, task: str, round_: int, weights, parent_sha: str, examples: int = 10
+) -> None:
+    blob = (
+        weights
+        if isinstance(weights, bytes)
+        else codec.encode(
+            weights, {"examples": examples, "parentSha256": parent_sha, "metrics": {"loss": 1.0}}
+        )
+    )
+    put_bytes(
+        store.client(layout.edge_identity(edge)),
+        layout.UPDATES_BUCKET,
+        layout.update_key(edge, task, round_, "manual"),
+        blob,
+    )
+
+
+def seed_screening_round(store, task: str) -> str:
+    registry = ModelRegistry(store.client(layout.CLOUD_IDENTITY))
+    parent = registry.commit(task, 0, GLOBAL, {"workflow": "manual", "contributors": [], "missing": []})
+    sha = parent["model"]["sha256"]
+    rng = np.random.default_rng(0)
+    good = [[(g + 0.1 * rng.standard_normal(g.shape)).astype(np.float32) for g in GLOBAL] for _ in range(3)]
+    for edge, weights in zip(SCREEN_EDGES[:3], good, strict=True):
+        put_update(store, edge, task, 1, weights, sha)
+    nan = [g.copy() for g in GLOBAL]
+    nan[1][2] = np.nan
+    put_update(store, "s-nan", task, 1, nan, sha)
+    put_update(store, "s-shape", task, 1, [np.zeros((3, 4), np.float32), GLOBAL[1]], sha)
+    put_update(store, "s-dtype", task, 1, [g.astype(np.float64) for g in GLOBAL], sha)
+    put_update(store, "s-big", task, 1, [g + 100.0 for g in GLOBAL], sha)
+    put_update(store, "s-junk", task, 1, b"not an npz at all", sha)
+    put_update(store, "s-stale", task, 1, good[0], "0" * 64)
+    return sha
+
+
+def test_screening_rejects_bad_updates_with_reasons_and_the_strategy_sees_only_the_rest(cloud_env, tmp_path):
+    store = cloud_env
+    seed_screening_round(store, "screen")
+    aggregation = {"algorithm": "median", "maxUpdateNorm": 10.0}
+    manifest = aggregate(
+        step_context(store, "screen", 1, aggregation, tmp_path), [*SCREEN_EDGES, "s-none"], 3
+    )
+    assert [c["edge"] for c in manifest["contributors"]] == list(SCREEN_EDGES[:3])
+    reasons = {m["edge"]: m["reason"] for m in manifest["missing"]}
+    assert reasons["s-nan"].startswith("update rejected: array 1: 1 non-finite value(s)")
+    assert reasons["s-shape"] == "update rejected: array 0: shape (3, 4), expected (4, 3)"
+    assert reasons["s-dtype"] == "update rejected: array 0: dtype float64, expected float32"
+    assert reasons["s-big"].startswith("update rejected: update norm ‖w - w_global‖ = 387.298 ")
+    assert reasons["s-big"].endswith("exceeds max_norm 10")
+    assert reasons["s-junk"].startswith("update rejected: unreadable update")
+    assert reasons["s-stale"] == "update was trained from another model than the round's parent"
+    assert reasons["s-none"] == "no update received (the edge's step did not report)"
+    # the model is the median of exactly the three accepted updates
+    client = store.client(layout.CLOUD_IDENTITY)
+    accepted = [
+        codec.decode(client.get_object(layout.UPDATES_BUCKET, c["update"].split("/", 3)[3]).read())[0]
+        for c in manifest["contributors"]
+    ]
+    model = ModelRegistry(client).load("screen", 1).weights
+    for i, w in enumerate(model):
+        np.testing.assert_array_equal(w, np.median(np.stack([u[i] for u in accepted]), axis=0))
+    assert manifest["aggregation"] == aggregation
+    assert manifest["serverState"]["key"] == server_state_key("screen", 1)
+
+
+def test_quorum_and_krums_rule_apply_to_the_updates_that_remain(cloud_env, tmp_path):
+    store = cloud_env
+    registry = ModelRegistry(store.client(layout.CLOUD_IDENTITY))
+    seed_screening_round(store, "screen-q")
+    edges = list(SCREEN_EDGES)
+    with pytest.raises(QuorumError, match=r"3 usable update\(s\), quorum is 4; missing edges: s-nan: update"):
+        aggregate(
+            step_context(store, "screen-q", 1, {"algorithm": "fedavg", "maxUpdateNorm": 10.0}, tmp_path),
+            edges,
+            4,
+        )
+    # quorum 3 holds, but Krum with f = 1 needs n > 4 of them: refused at round time, nothing committed
+    with pytest.raises(AggregationError, match=r"krum: f=1 needs n > 2f \+ 2 = 4 updates, got 3\. No model"):
+        aggregate(
+            step_context(
+                store, "screen-q", 1, {"algorithm": "krum", "f": 1, "maxUpdateNorm": 10.0}, tmp_path
+            ),
+            edges,
+            3,
+        )
+    assert registry.committed_rounds("screen-q") == [0]
+    manifest = aggregate(
+        step_context(store, "screen-q", 1, {"algorithm": "krum", "f": 0, "maxUpdateNorm": 10.0}, tmp_path),
+        edges,
+        3,
+    )
+    assert len(manifest["aggregationReport"]["selected"]) == 1
+    assert registry.committed_rounds("screen-q") == [0, 1]
+
+
+def test_server_state_is_verified_against_the_manifest(cloud_env, tmp_path):
+    store = cloud_env
+    sha = seed_screening_round(store, "state-check")
+    ctx = step_context(store, "state-check", 1, {"algorithm": "fedadam"}, tmp_path)
+    first = aggregate(ctx, list(SCREEN_EDGES[:3]), 3)
+    registry = ModelRegistry(store.client(layout.CLOUD_IDENTITY))
+    state = ServerState.from_bytes(registry.server_state(first))
+    assert state.strategy == "fedadam" and state.rounds == 1 and len(state.get_list("m")) == 2
+    assert first["serverState"]["sha256"] == codec.sha256(state.to_bytes())
+    # tamper with the state object: the next round refuses it
+    put_bytes(
+        store.client(layout.ADMIN_IDENTITY), layout.MODELS_BUCKET, server_state_key("state-check", 1), b"x"
+    )
+    first["serverState"]["versionId"] = None  # read the newest version, the tampered one
+    with pytest.raises(Exception, match="server state of round 1 of 'state-check' is corrupt"):
+        registry.server_state(first)
+    assert sha
+
+
+# -- real rounds on the embedded engine ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def runtime(store, tmp_path_factory) -> Iterator[EmbeddedRuntime]:
+    with EmbeddedRuntime(tmp_path_factory.mktemp("home"), store=store, parallelism=2) as rt:
+        store.ensure_edges(HOSPITALS)
+        store.provision(HOSPITALS)
+        data.seed(store.client(layout.ADMIN_IDENTITY), "heart", edges=list(HOSPITALS))
+        yield rt
+
+
+def run_task(runtime: EmbeddedRuntime, task, **kwargs):
+    parameters = runtime.prepare(task)
+    registry = ModelRegistry(runtime.store.client(layout.CLOUD_IDENTITY))
+    driver = TaskDriver(task, executor=runtime, registry=registry, parameters=parameters, **kwargs)
+    return driver.run(), registry
+
+
+def make_task(name: str, aggregation: dict, **spec):
+    spec.setdefault("rounds", 1)
+    spec.setdefault("quorum", 3)
+    return parse_task(task_doc(name, HOSPITALS, aggregation=aggregation, **spec))
+
+
+def stored_updates(runtime, manifest) -> list[tuple[list[np.ndarray], int, str]]:
+    client = runtime.store.client(layout.CLOUD_IDENTITY)
+    out = []
+    for c in manifest["contributors"]:
+        key = c["update"].removeprefix(f"s3://{layout.UPDATES_BUCKET}/")
+        blob = client.get_object(layout.UPDATES_BUCKET, key).read()
+        assert codec.sha256(blob) == c["sha256"]
+        out.append((codec.decode(blob)[0], c["examples"], c["edge"]))
+    return out
+
+
+def recompute(runtime, registry, task: str, round_: int, *, state: ServerState | None = None, fresh=False):
+    """The round's model recomputed here from its stored inputs: parent model, parent state, updates."""
+    manifest = registry.manifest(task, round_)
+    parent = registry.load(task, round_ - 1)
+    if state is None and not fresh:
+        blob = registry.server_state(parent.manifest)
+        state = ServerState.from_bytes(blob) if blob is not None else None
+    strategy = from_config(manifest["aggregation"])
+    weights, new_state = strategy.run(parent.weights, stored_updates(runtime, manifest), state)
+    return weights, new_state, manifest
+
+
+def assert_weights_equal(a, b, atol=1e-6):
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_allclose(x, y, rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize(
+    "aggregation",
+    [
+        {"algorithm": "median"},
+        {"algorithm": "trimmed-mean", "beta": 0.34},
+        {"algorithm": "krum", "f": 0, "m": 1},
+        {"algorithm": "fedavgm", "serverLearningRate": 1.0, "momentum": 0.9},
+        {"algorithm": "dp-fedavg", "noiseMultiplier": 0.5, "clip": 1.0, "seed": 7, "maxUpdateNorm": 100.0},
+    ],
+    ids=lambda a: a["algorithm"],
+)
+def test_a_real_round_of_each_strategy_family_commits_what_its_kernel_computes(runtime, aggregation):
+    name = f"agg-{aggregation['algorithm']}"
+    result, registry = run_task(runtime, make_task(name, aggregation))
+    assert [r.round for r in result.rounds] == [1]
+    weights, new_state, manifest = recompute(runtime, registry, name, 1)
+    assert [c["edge"] for c in manifest["contributors"]] == list(HOSPITALS) and manifest["missing"] == []
+    assert_weights_equal(registry.load(name, 1).weights, weights)
+    assert manifest["aggregation"]["algorithm"] == aggregation["algorithm"]
+    committed_state = ServerState.from_bytes(registry.server_state(manifest))
+    assert committed_state.strategy == aggregation["algorithm"] and committed_state.rounds == 1
+    assert sorted(committed_state.arrays) == sorted(new_state.arrays)
+    if aggregation["algorithm"] == "krum":
+        assert len(manifest["aggregationReport"]["selected"]) == 1
+    if aggregation["algorithm"] == "dp-fedavg":
+        privacy = manifest["privacy"]
+        assert privacy["rounds"] == 1 and privacy["noiseMultiplier"] == 0.5 and privacy["delta"] == 1e-5
+        assert privacy["epsilon"] == pytest.approx(epsilon_spent(0.5, 1.0, 1, 1e-5))
+        assert manifest["aggregationReport"]["denominator"] == 3
+    else:
+        assert "privacy" not in manifest
+    assert registry.evaluation(name, 1)["accuracy"] > 0.3
+
+
+def test_fedadam_state_survives_an_interrupt_and_the_resumed_round_uses_round_ones(runtime):
+    aggregation = {
+        "algorithm": "fedadam",
+        "serverLearningRate": 0.05,
+        "initialAccumulator": 0.0,
+        "biasCorrection": True,
+    }
+    task = make_task("adam-resume", aggregation, rounds=2)
+
+    def interrupt_after_first(report):
+        if report.round == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_task(runtime, task, on_round=interrupt_after_first)
+    registry = ModelRegistry(runtime.store.client(layout.CLOUD_IDENTITY))
+    assert registry.committed_rounds("adam-resume") == [0, 1]
+    first = registry.manifest("adam-resume", 1)
+    state1 = ServerState.from_bytes(registry.server_state(first))
+    assert state1.rounds == 1 and state1.get_list("m") is not None
+
+    result, _ = run_task(runtime, task)
+    assert result.resumed_from == 1 and [r.round for r in result.rounds] == [2]
+    second = registry.manifest("adam-resume", 2)
+    assert second["serverStateFrom"] == {"round": 1, "sha256": first["serverState"]["sha256"]}
+    committed = registry.load("adam-resume", 2).weights
+    # the committed round 2 is FedAdam from round 1's moments ...
+    expected, state2, _ = recompute(runtime, registry, "adam-resume", 2, state=state1)
+    assert_weights_equal(committed, expected)
+    assert ServerState.from_bytes(registry.server_state(second)).rounds == state2.rounds == 2
+    # ... and not what a fresh state (the moments lost on resume) would have given
+    fresh, _, _ = recompute(runtime, registry, "adam-resume", 2, fresh=True)
+    assert max(float(np.max(np.abs(a - b))) for a, b in zip(committed, fresh, strict=True)) > 1e-4
+
+
+def test_fedprox_mu_reaches_the_edges_training(runtime):
+    """Each edge's update is what the Trainer computes with the proximal term, not without it."""
+    from edgefed.steps.models import Trainer
+    from edgefed.steps.store import read_parquet
+    from edgefed.steps.train import frame_to_arrays
+
+    task = make_task("prox", {"algorithm": "fedprox", "mu": 5.0})
+    _, registry = run_task(runtime, task)
+    manifest = registry.manifest("prox", 1)
+    config = step_config(task)
+    start = registry.load("prox", 0).weights
+    admin = runtime.store.client(layout.ADMIN_IDENTITY)
+    with_mu = Trainer(config["model"], {**config["training"], "proximalMu": 5.0})
+    without = Trainer(config["model"], config["training"])
+    for weights, _, edge in stored_updates(runtime, manifest):
+        frame = read_parquet(admin, layout.edge_bucket(edge), "heart/train.parquet")
+        x, y = frame_to_arrays(frame, config["model"]["inputShape"], where=edge)
+        seed = zlib.crc32(f"{config['model'].get('seed', 0)}/1/{edge}".encode())  # as the train step
+        epochs = config["training"]["localEpochs"]
+        prox, _ = with_mu.fit(start, x, y, epochs=epochs, seed=seed)
+        plain, _ = without.fit(start, x, y, epochs=epochs, seed=seed)
+        assert_weights_equal(weights, prox, atol=1e-5)
+
+        def distance(ws):
+            return math.sqrt(sum(float(np.sum((w - s) ** 2)) for w, s in zip(ws, start, strict=True)))
+
+        assert distance(prox) < 0.9 * distance(plain)  # the term pulls towards the global model
+    # the proximal trainer traced its step once, however many fits (rounds, edges) it ran
+    assert with_mu._train_step.experimental_get_tracing_count() == 1
+
+
+def test_dp_round_records_epsilon_spent_from_a_target(runtime):
+    aggregation = {"algorithm": "dp-fedavg", "targetEpsilon": 30.0, "clip": 0.5, "seed": 3}
+    task = make_task("dp-target", aggregation, rounds=2)
+    _, registry = run_task(runtime, task)
+    z = noise_for_target(30.0, 1e-5, 2)
+    spent = []
+    for round_ in (1, 2):
+        privacy = registry.manifest("dp-target", round_)["privacy"]
+        assert privacy["rounds"] == round_ and privacy["plannedRounds"] == 2
+        assert privacy["noiseMultiplier"] == pytest.approx(z)
+        assert privacy["epsilon"] == pytest.approx(epsilon_spent(z, 1.0, round_, 1e-5), rel=1e-9)
+        spent.append(privacy["epsilon"])
+    assert spent[0] < spent[1] <= 30.0
+
+
+def test_a_round_whose_updates_all_exceed_max_update_norm_fails_with_the_reasons(runtime):
+    task = make_task("norm", {"algorithm": "fedavg", "maxUpdateNorm": 1e-6}, quorum=1)
+    with pytest.raises(RoundFailedError) as info:
+        run_task(runtime, task)
+    message = str(info.value)
+    assert "0 usable update(s), quorum is 1" in message
+    assert "cleveland: update rejected: update norm ‖w - w_global‖ = " in message
+    assert ModelRegistry(runtime.store.client(layout.CLOUD_IDENTITY)).committed_rounds("norm") == [0]

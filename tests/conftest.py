@@ -35,3 +35,12 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStore]:
 def store_client(store: EmbeddedStore) -> Callable[[str], Minio]:
     """``store_client(identity)``: a client of the session store acting as ``identity``."""
     return store.client
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Nothing a test runs (in-process or as a subprocess) writes to the user's ~/.local/state/edgefed."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("EDGEFED_HOME", str(tmp_path_factory.mktemp("edgefed-home")))
+    yield
+    mp.undo()

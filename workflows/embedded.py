@@ -30,18 +30,11 @@ from edgefed.workflows.builder import (
 from edgefed.workflows.driver import RoundOutcome
 from edgefed.workflows.embedded_store import EmbeddedStore
 from edgefed.workflows.engine import Engine, EngineOptions, WarmPythonRunner, WorkerPool
+from edgefed.workflows.paths import default_home
 from edgefed.workflows.spec import FederatedTask
 
 WARM_TARGET = "edgefed.steps.cli:run"
 WARM_INITIALIZER = "edgefed.steps.cli:warm_up"
-
-
-def default_home() -> Path:
-    """``$EDGEFED_HOME``, else ``$XDG_STATE_HOME/edgefed``, else ``~/.local/state/edgefed``."""
-    if os.environ.get("EDGEFED_HOME"):
-        return Path(os.environ["EDGEFED_HOME"])
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "edgefed"
 
 
 def default_parallelism() -> int:

@@ -16,6 +16,8 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from edgefed.workflows.paths import default_home
+
 from .document import load_document
 from .errors import WorkflowInvalidError
 from .executor import Engine, EngineOptions, Node
@@ -62,7 +64,8 @@ def run(
         Path | None, typer.Option("--secrets", exists=True, dir_okay=False, help="YAML file of v1 Secrets.")
     ] = None,
     run_dir: Annotated[
-        Path | None, typer.Option("--run-dir", help="Where node directories and logs go.")
+        Path | None,
+        typer.Option("--run-dir", help="Where node directories and logs go (default: $EDGEFED_HOME/runs)."),
     ] = None,
     warm: Annotated[
         list[str] | None,
@@ -103,7 +106,11 @@ def run(
             pool = stack.enter_context(WorkerPool(size=warm_workers, initializer=warm_init))
             runner = WarmPythonRunner(pool=pool, commands=warm_map)
         options = EngineOptions(
-            parallelism=parallelism, run_dir=run_dir, secret_resolver=resolver, runner=runner, on_node=on_node
+            parallelism=parallelism,
+            run_dir=run_dir or default_home() / "runs",
+            secret_resolver=resolver,
+            runner=runner,
+            on_node=on_node,
         )
         try:
             result = Engine(options).run(document, parameters=params)

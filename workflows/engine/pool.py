@@ -310,7 +310,10 @@ class WorkerPool:
                 _tracker_ours = False
                 stop = getattr(resource_tracker._resource_tracker, "_stop", None)
                 if stop is not None:
-                    stop()  # the spawn context started multiprocessing's tracker process for us
+                    # the spawn context started multiprocessing's tracker process for us; a private API,
+                    # so a tracker that never came up (a failed start) must not turn close() into a crash
+                    with contextlib.suppress(TypeError, OSError, ChildProcessError):
+                        stop()
 
     def __enter__(self) -> WorkerPool:
         return self

@@ -75,12 +75,13 @@ class StopState:
     history: list[tuple[int, float]] = field(default_factory=list)
 
     def observe(self, round_: int, accuracy: float, min_delta: float | None) -> None:
+        """Record an evaluation. As Keras's EarlyStopping does, ``best`` moves only on an improvement of
+        at least ``min_delta``; any other evaluation counts towards the patience."""
         self.history.append((round_, accuracy))
-        if self.best is None or (min_delta is not None and accuracy >= self.best + min_delta):
-            self.best = accuracy if self.best is None else max(self.best, accuracy)
+        if self.best is None or accuracy >= self.best + (min_delta or 0.0):
+            self.best = accuracy
             self.stale = 0
         else:
-            self.best = max(self.best, accuracy)
             self.stale += 1
 
 

@@ -147,17 +147,28 @@ def coordinate_chunks(shapes: Sequence[tuple[int, ...]], chunk: int) -> Iterator
 def delta_norm(
     update: Sequence[np.ndarray], reference: Sequence[np.ndarray], *, chunk: int = KERNEL_CHUNK
 ) -> float:
-    """Global L2 norm of ``update - reference`` over all arrays, in float64, chunk by chunk
-    (no temporary bigger than ``chunk``). Non-finite values give a non-finite norm."""
-    buf = np.empty(min(chunk, max((r.size for r in reference), default=1)), np.float64)
+    """Global L2 norm of ``update - reference`` over all arrays, chunk by chunk (no temporary bigger
+    than ``chunk``), summed in float64. float32 (and float16) arrays are differenced and squared in
+    float32 (BLAS sdot, ~3x the speed; a chunk whose float32 sum overflows is redone in float64), other
+    dtypes in float64. Non-finite values give a non-finite norm."""
+    largest = min(chunk, max((r.size for r in reference), default=1))
+    buffers: dict[type, np.ndarray] = {}
     total = 0.0
     for u, r in zip(update, reference, strict=True):
+        work = np.float32 if u.dtype.kind == "f" and u.dtype.itemsize <= 4 else np.float64
+        buf = buffers.get(work)
+        if buf is None:
+            buf = buffers[work] = np.empty(max(largest, 1), work)
         uf, rf = u.reshape(-1), r.reshape(-1)
         for start in range(0, rf.size, chunk):
             stop = min(start + chunk, rf.size)
             d = buf[: stop - start]
-            np.subtract(uf[start:stop], rf[start:stop], out=d, dtype=np.float64)
-            total += float(np.dot(d, d))
+            np.subtract(uf[start:stop], rf[start:stop], out=d, dtype=work)
+            sq = float(np.dot(d, d))
+            if work is np.float32 and math.isinf(sq):
+                wide = np.subtract(uf[start:stop], rf[start:stop], dtype=np.float64)
+                sq = float(np.dot(wide, wide))
+            total += sq
     return math.sqrt(total)
 
 

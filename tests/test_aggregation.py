@@ -27,6 +27,7 @@ from edgefed.steps.strategies import (
     from_config,
     noise_for_target,
     parameters,
+    screen,
 )
 from edgefed.workflows import data
 from edgefed.workflows.builder import step_config
@@ -168,6 +169,53 @@ def test_privacy_ledger_composes_rounds_of_different_noise():
     assert epsilon_spent(2.0, 1.0, 5, 1e-5) < mixed < epsilon_spent(1.2, 1.0, 5, 1e-5)
     state.scalars["privacyLedger"] = [[0.0, 1]]
     assert strategy.privacy_spent(state)["epsilon"] is None  # unbounded: JSON null, not Infinity
+
+
+@pytest.mark.parametrize(
+    "aggregation",
+    [
+        {"algorithm": "fedavg"},
+        {"algorithm": "fedadam"},
+        {"algorithm": "fedavgm"},
+        {"algorithm": "dp-fedavg", "clientsPerRound": 20, "seed": 1},
+        {"algorithm": "median"},
+        {"algorithm": "krum", "f": 1},
+    ],
+    ids=lambda a: a["algorithm"],
+)
+def test_peak_memory_does_not_grow_with_the_number_of_edges(aggregation):
+    """As the aggregate step runs a strategy (zero-copy decode, screening, add, finish), over updates
+    that arrive one at a time: streaming strategies hold O(model), spooled ones O(model + n x block)."""
+    import gc
+    import tracemalloc
+
+    size = 1 << 20  # 4 MB of float32 per update
+    start = [np.zeros(size, np.float32)]
+    config = {"maxUpdateNorm": 1e6, **aggregation}
+
+    def peak(n: int) -> int:
+        gc.collect()
+        tracemalloc.start()
+        strategy = from_config(config)
+        strategy.begin(start)
+        for i in range(n):
+            blob = codec.encode([np.full(size, i / n, np.float32)], {"examples": 1 + i})
+            weights = codec.decode_views(blob)[0]
+            assert screen(weights, start, max_norm=config["maxUpdateNorm"]) is None
+            strategy.add(weights, 1 + i, f"e{i}")
+            del weights, blob
+        strategy.finish()
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        return top
+
+    few, many = peak(5), peak(20)  # the encoding of each update is counted too: ~2 models
+    model_bytes = 4 * size
+    print(
+        f"{aggregation['algorithm']}: peak {few / model_bytes:.2f} (5 edges) {many / model_bytes:.2f} (20) models"
+    )
+    assert many <= 1.1 * few
+    assert from_config(config).streaming == (aggregation["algorithm"] not in ("median", "krum"))
 
 
 # -- the aggregate step against the real store, with hand-made updates ---------------------------

@@ -176,6 +176,8 @@ def aggregate(ctx: StepContext, edges: list[str], quorum: int) -> dict[str, Any]
         lineage["serverStateFrom"] = state_source
     privacy = strategy.privacy_spent(new_state)
     if privacy is not None:
+        # the rounds the ledger accounts for: all of them unless the task switched to DP midway
+        privacy["coversRounds"] = [ctx.round - privacy["rounds"] + 1, ctx.round]
         lineage["privacy"] = privacy
     return registry.commit(ctx.task, ctx.round, weights, lineage, server_state=new_state.to_bytes())
 

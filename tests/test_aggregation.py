@@ -368,6 +368,25 @@ def test_server_state_is_verified_against_the_manifest(cloud_env, tmp_path):
     assert sha
 
 
+def test_switching_algorithm_midway_starts_a_fresh_state_and_dp_covers_only_its_rounds(cloud_env, tmp_path):
+    store = cloud_env
+    seed_screening_round(store, "switch")
+    first = aggregate(
+        step_context(store, "switch", 1, {"algorithm": "fedadam"}, tmp_path), list(SCREEN_EDGES[:3]), 3
+    )
+    rng = np.random.default_rng(1)
+    for edge in SCREEN_EDGES[:3]:
+        weights = [(g + 0.01 * rng.standard_normal(g.shape)).astype(np.float32) for g in GLOBAL]
+        put_update(store, edge, "switch", 2, weights, first["model"]["sha256"])
+    dp = {"algorithm": "dp-fedavg", "noiseMultiplier": 1.0, "clientsPerRound": 3, "seed": 0}
+    second = aggregate(step_context(store, "switch", 2, dp, tmp_path), list(SCREEN_EDGES[:3]), 3)
+    assert second["serverStateFrom"]["round"] == 1
+    assert "written by 'fedadam'; dp-fedavg starts from none" in second["serverStateFrom"]["note"]
+    privacy = second["privacy"]
+    assert privacy["rounds"] == 1 and privacy["coversRounds"] == [2, 2]
+    assert privacy["epsilon"] == pytest.approx(epsilon_spent(1.0, 1.0, 1, 1e-5))
+
+
 # -- real rounds on the embedded engine ----------------------------------------------------------
 
 
@@ -531,6 +550,7 @@ def test_dp_round_records_epsilon_spent_from_a_target(runtime):
     for round_ in (1, 2):
         privacy = registry.manifest("dp-target", round_)["privacy"]
         assert privacy["rounds"] == round_ and privacy["plannedRounds"] == 2
+        assert privacy["coversRounds"] == [1, round_]
         assert privacy["noiseMultiplier"] == pytest.approx(z)
         assert privacy["epsilon"] == pytest.approx(epsilon_spent(z, 1.0, round_, 1e-5), rel=1e-9)
         spent.append(privacy["epsilon"])

@@ -119,19 +119,32 @@ def _run_task(task, *, home: Path | None, parallelism: int | None, quiet: bool =
 
 def _privacy_text(privacy: dict | None) -> str:
     """``  ε 1.23 (δ 1e-05)`` for a round under differential privacy, else nothing."""
-    if not privacy or privacy.get("epsilon") is None:
+    if not privacy:
         return ""
-    return f"  ε {float(privacy['epsilon']):.3g} (δ {float(privacy['delta']):.0e})"
+    epsilon = privacy.get("epsilon")
+    spent = "∞" if epsilon is None else f"{float(epsilon):.3g}"  # None: a round without noise, no guarantee
+    return f"  ε {spent} (δ {float(privacy['delta']):.0e})"
 
 
 # -- demo ------------------------------------------------------------------------------------
 @app.command()
-def demo(home: HomeOption = None, parallelism: ParallelismOption = None) -> None:
+def demo(
+    home: HomeOption = None,
+    parallelism: ParallelismOption = None,
+    dp_epsilon: Annotated[
+        float | None,
+        typer.Option(
+            "--dp-epsilon", min=0.01, help="train under central differential privacy with this ε budget"
+        ),
+    ] = None,
+) -> None:
     """Seed the heart data across 4 hospitals and train a federated model on the embedded default."""
     from edgefed.workflows import demo as demo_mod
 
     try:
-        demo_mod.main(home=home, parallelism=parallelism, console=console, run_task=_run_task)
+        demo_mod.main(
+            home=home, parallelism=parallelism, console=console, run_task=_run_task, dp_epsilon=dp_epsilon
+        )
     except EdgefedError as err:
         raise _fail(err) from None
 

@@ -42,9 +42,7 @@ def frame_to_arrays(frame, input_shape: list[int], *, where: str) -> tuple[np.nd
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="edgefed-step train")
     StepContext.add_arguments(parser)
-    parser.add_argument("--edge", required=True)
-    parser.add_argument("--dataset", required=True, help="s3://bucket/key in the edge's store")
-    parser.add_argument("--dataset-store", required=True, help="the edge's store endpoint")
+    StepContext.add_edge_arguments(parser)
     return parser.parse_args(argv)
 
 

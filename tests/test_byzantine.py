@@ -9,10 +9,10 @@ edge cannot read its update back from the store, so the attacker rewrites it on 
 
 Printed: the final central accuracy of the clean run (FedAvg, no attacker) and, under attack, of
 FedAvg, the coordinate-wise median, the trimmed mean (β = 0.2: 2 cut per end), Krum (f = 2) and
-Multi-Krum (f = 2, m = n - f = 8). FedAvg collapses; median, trimmed mean and Multi-Krum end within 3
-points of the clean run. Plain Krum keeps one edge's update a round (144 of 1,437 examples), so it
-trails and wanders by a point or two round to round: it is held to 5 points, and to never selecting an
-attacker.
+Multi-Krum (f = 2, m = n - f = 8). FedAvg collapses; every robust strategy ends within 3 points of the
+clean run, and Krum and Multi-Krum never select an attacker. Plain Krum keeps one edge's update a round
+(144 of 1,437 examples), so it trails the others (1.9 points below clean here); the run is seeded end
+to end (partition, initial model, local shuffles), so these figures repeat exactly.
 """
 
 from __future__ import annotations
@@ -148,6 +148,5 @@ def test_two_sign_flipping_edges_break_fedavg_but_not_the_robust_strategies(runt
 
     assert clean >= 0.85
     assert accuracy["byz-fedavg"] <= clean - 0.30
-    for name in ("byz-median", "byz-trimmed-mean", "byz-multi-krum"):
+    for name in ("byz-median", "byz-trimmed-mean", "byz-krum", "byz-multi-krum"):
         assert accuracy[name] >= clean - 0.03, name
-    assert accuracy["byz-krum"] >= clean - 0.05

@@ -18,7 +18,13 @@ import pytest
 from edgefed.steps import codec, layout
 from edgefed.steps.registry import ModelRegistry
 from edgefed.workflows import data
-from edgefed.workflows.builder import round_workflow, step_config, to_document
+from edgefed.workflows.builder import (
+    round_submission,
+    round_template,
+    round_workflow,
+    step_config,
+    to_document,
+)
 from edgefed.workflows.driver import TaskDriver
 from edgefed.workflows.embedded import EmbeddedRuntime
 from edgefed.workflows.errors import RoundFailedError
@@ -95,6 +101,25 @@ def test_two_rounds_give_two_versions_with_correct_lineage(runtime):
     assert versions[0]["isLatest"]
     # the model improved on the initial one
     assert registry.evaluation("lineage", 2)["accuracy"] >= 0.6
+
+
+def test_rounds_submitted_from_the_workflow_template_run_the_same(runtime):
+    """What `edgefed submit` sends: the task's WorkflowTemplate once, then per round a small Workflow with a
+    workflowTemplateRef. The engine resolves the reference as Argo does and the rounds commit as usual."""
+    task = make_task("from-template", rounds=2, quorum=3)
+    runtime.templates = [to_document(round_template(task))]
+    try:
+        result, registry = run_task(
+            runtime, task, build_round=lambda t, r: to_document(round_submission(t, r))
+        )
+    finally:
+        runtime.templates = []
+    assert [r.round for r in result.rounds] == [1, 2]
+    assert registry.committed_rounds("from-template") == [0, 1, 2]
+    manifest = registry.manifest("from-template", 2)
+    assert manifest["workflow"].startswith("from-template-r00002-")
+    assert [c["edge"] for c in manifest["contributors"]] == list(HOSPITALS)
+    assert result.rounds[1].accuracy is not None  # evaluate ran: the submission's evaluate=true won
 
 
 def test_edge_with_missing_dataset_sits_out_when_quorum_holds(runtime):

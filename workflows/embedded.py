@@ -68,6 +68,8 @@ class EmbeddedRuntime:
         self.on_node = on_node
         self.step_target = step_target
         self._pool: WorkerPool | None = None
+        #: WorkflowTemplates installed "on the cluster": documents with a workflowTemplateRef resolve here.
+        self.templates: list[dict[str, Any]] = []
         self._secrets: dict[str, str] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -124,6 +126,7 @@ class EmbeddedRuntime:
                 secret_resolver=self.resolve_secret,
                 runner=runner,
                 on_node=self.on_node,
+                templates=tuple(self.templates),
             )
         )
 

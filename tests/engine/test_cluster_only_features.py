@@ -75,3 +75,77 @@ def test_raw_artifact_outside_tmp_is_an_error(tmp_path):
     result = Engine(EngineOptions(run_dir=tmp_path)).run(raw_artifact_workflow("/etc/edgefed-test"))
     assert result.phase != "Succeeded"
     assert "must be under /tmp/" in result.pods()[0].message
+
+
+TEMPLATE = {
+    "apiVersion": "argoproj.io/v1alpha1",
+    "kind": "WorkflowTemplate",
+    "metadata": {"name": "greet"},
+    "spec": {
+        "entrypoint": "main",
+        "arguments": {
+            "parameters": [{"name": "who", "value": "template"}, {"name": "greeting", "value": "hello"}]
+        },
+        "templates": [
+            {
+                "name": "main",
+                "container": {
+                    "image": "x",
+                    "command": [
+                        "sh",
+                        "-c",
+                        "echo {{workflow.parameters.greeting}} {{workflow.parameters.who}}",
+                    ],
+                },
+            }
+        ],
+    },
+}
+SUBMISSION = {
+    "apiVersion": "argoproj.io/v1alpha1",
+    "kind": "Workflow",
+    "metadata": {"generateName": "greet-"},
+    "spec": {
+        "workflowTemplateRef": {"name": "greet"},
+        "arguments": {"parameters": [{"name": "who", "value": "workflow"}]},
+    },
+}
+
+
+def test_workflow_template_ref_resolves_with_the_workflows_arguments_winning(tmp_path):
+    result = Engine(EngineOptions(run_dir=tmp_path, templates=(TEMPLATE,))).run(SUBMISSION)
+    assert result.phase == "Succeeded"
+    assert result.pods()[0].outputs["result"] == "hello workflow"
+
+
+def test_workflow_template_ref_to_an_unknown_template_is_invalid():
+    from edgefed.workflows.engine import WorkflowInvalidError
+
+    with pytest.raises(
+        WorkflowInvalidError, match="no WorkflowTemplate named 'greet' was given to the engine"
+    ):
+        Engine.check(SUBMISSION)
+
+
+def test_cli_runs_a_submission_against_a_template_file(tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump(TEMPLATE))
+    (tmp_path / "w.yaml").write_text(yaml.safe_dump(SUBMISSION))
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgefed.workflows.engine.cli",
+        "run",
+        str(tmp_path / "w.yaml"),
+        "--run-dir",
+        str(tmp_path / "runs"),
+    ]
+    assert subprocess.run(cmd, capture_output=True, text=True, timeout=120).returncode == 2
+    ok = subprocess.run(
+        [*cmd, "--template", str(tmp_path / "t.yaml")], capture_output=True, text=True, timeout=120
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr

@@ -88,7 +88,6 @@ def test_other_rejections() -> None:
     spec["templates"][0]["dag"]["tasks"][0]["hooks"] = {"exit": {"template": "gen"}}
     spec["templates"][0]["dag"]["target"] = "total"
     spec["templates"][1]["script"]["source"] = "print('{{=sprig.upper(\"x\")}}')"
-    spec["workflowTemplateRef"] = {"name": "x"}
     with pytest.raises(UnsupportedFeatureError) as info:
         Engine.check(doc)
     text = str(info.value)
@@ -96,7 +95,6 @@ def test_other_rejections() -> None:
     assert "tasks[0] (name: gen).hooks: not supported" in text
     assert "(name: main).dag.target: not supported" in text
     assert "spec.templates[1].script.source: expression tags" in text
-    assert "spec.workflowTemplateRef: not supported" in text
 
 
 def test_container_without_command_is_rejected() -> None:

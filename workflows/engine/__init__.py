@@ -12,7 +12,7 @@ Modules: ``document`` (load + up-front feature check), ``expressions`` (depends 
 (how container/script nodes run), ``secrets``, ``report`` (``argo get``-style output), ``cli``.
 """
 
-from .document import check_document, load_document
+from .document import check_document, load_document, resolve_template_ref
 from .errors import (
     EngineError,
     NodeDeadlineExceededError,
@@ -52,4 +52,5 @@ __all__ = [
     "node_line",
     "render_report",
     "render_tree",
+    "resolve_template_ref",
 ]

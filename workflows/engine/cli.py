@@ -78,6 +78,15 @@ def run(
     ] = None,
     warm_workers: Annotated[int, typer.Option("--warm-workers", min=1, help="Number of warm workers.")] = 2,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not print phase changes.")] = False,
+    template: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--template",
+            exists=True,
+            dir_okay=False,
+            help="WorkflowTemplate file a workflowTemplateRef may name.",
+        ),
+    ] = None,
 ) -> None:
     """Run FILE and print its node tree; exit 0 on Succeeded, 1 on Failed/Error, 2 if invalid."""
     console = Console(highlight=False, soft_wrap=True)
@@ -89,7 +98,8 @@ def run(
         params[name] = value
     try:
         document = load_document(file)
-        Engine.check(document)
+        templates = tuple(load_document(t) for t in template or [])
+        Engine.check(document, templates=templates)
         resolver = load_secret_manifests(secrets) if secrets else None
         warm_map = _parse_warm(warm or [])
     except WorkflowInvalidError as exc:
@@ -108,6 +118,7 @@ def run(
         options = EngineOptions(
             parallelism=parallelism,
             run_dir=run_dir or default_home() / "runs",
+            templates=templates,
             secret_resolver=resolver,
             runner=runner,
             on_node=on_node,

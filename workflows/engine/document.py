@@ -19,9 +19,10 @@ and no expression tag ``{{=...}}`` appears anywhere. All problems are collected 
 
 from __future__ import annotations
 
+import copy
 import graphlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ __all__ = [
     "check_document",
     "dependency_logic",
     "load_document",
+    "resolve_template_ref",
     "template_kind",
 ]
 
@@ -422,6 +424,44 @@ def _find_expression_tags(obj: Any, path: str, out: list[str]) -> None:
     elif isinstance(obj, dict):
         for k, v in obj.items():
             _find_expression_tags(v, f"{path}.{k}" if path else str(k), out)
+
+
+def resolve_template_ref(doc: Mapping[str, Any], templates: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """``doc`` with its ``spec.workflowTemplateRef`` replaced by the referenced template's spec.
+
+    Argo's join of a Workflow onto its WorkflowTemplate: the template's spec, overridden field by field
+    by the Workflow's own spec, with ``arguments.parameters`` merged by name (the Workflow's values win).
+    A Workflow without a reference is returned unchanged. Hand-written because no library executes
+    Argo documents; the merge follows ``JoinWorkflowSpec`` in Argo's ``workflow/util/merge.go``.
+    """
+    spec = doc.get("spec") or {}
+    ref = spec.get("workflowTemplateRef")
+    if not ref:
+        return dict(doc)
+    name = (ref or {}).get("name")
+    kinds = ("ClusterWorkflowTemplate",) if ref.get("clusterScope") else ("WorkflowTemplate",)
+    found = [t for t in templates if t.get("kind") in kinds and (t.get("metadata") or {}).get("name") == name]
+    if not found:
+        given = ", ".join(sorted((t.get("metadata") or {}).get("name", "?") for t in templates)) or "none"
+        raise WorkflowInvalidError(
+            [
+                f"spec.workflowTemplateRef: no {kinds[0]} named {name!r} was given to the engine (given: {given})"
+            ]
+        )
+    if spec.get("templates"):
+        raise WorkflowInvalidError(
+            ["spec.templates: a Workflow with a workflowTemplateRef cannot define templates"]
+        )
+    merged = copy.deepcopy(found[0].get("spec") or {})
+    own = {k: v for k, v in spec.items() if k not in ("workflowTemplateRef", "arguments")}
+    merged.update(copy.deepcopy(own))
+    parameters = {p["name"]: dict(p) for p in ((merged.get("arguments") or {}).get("parameters") or [])}
+    for p in (spec.get("arguments") or {}).get("parameters") or []:
+        parameters[p["name"]] = {**parameters.get(p["name"], {}), **p}
+    if parameters:
+        merged.setdefault("arguments", {})["parameters"] = list(parameters.values())
+    merged.pop("workflowMetadata", None)  # labels/annotations of the created Workflow: cluster-only
+    return {**doc, "spec": merged}
 
 
 def check_document(doc: Any) -> None:

@@ -73,7 +73,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .document import check_document, dependency_logic, template_kind
+from .document import check_document, dependency_logic, resolve_template_ref, template_kind
 from .errors import (
     EngineError,
     NodeDeadlineExceededError,
@@ -174,6 +174,8 @@ class EngineOptions:
     namespace: str = "default"
     #: Overrides ``metadata.name``/``generateName``.
     workflow_name: str | None = None
+    #: WorkflowTemplates (documents) that a ``spec.workflowTemplateRef`` may name, as on a cluster.
+    templates: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass
@@ -217,14 +219,16 @@ class Engine:
         self.options = options or EngineOptions()
 
     @staticmethod
-    def check(document: Mapping[str, Any]) -> None:
+    def check(document: Mapping[str, Any], *, templates: Sequence[Mapping[str, Any]] = ()) -> None:
         """Up-front check only: raise :class:`UnsupportedFeatureError`/:class:`WorkflowInvalidError`."""
-        check_document(document)
+        check_document(resolve_template_ref(document, templates))
 
     def run(
         self, document: Mapping[str, Any], *, parameters: Mapping[str, Any] | None = None
     ) -> WorkflowResult:
-        """Run ``document``; ``parameters`` override ``spec.arguments.parameters``."""
+        """Run ``document`` (resolving a ``workflowTemplateRef`` against ``options.templates``);
+        ``parameters`` override ``spec.arguments.parameters``."""
+        document = resolve_template_ref(document, self.options.templates)
         check_document(document)
         return _WorkflowRun(self.options, dict(document), dict(parameters or {})).execute()
 

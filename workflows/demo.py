@@ -47,7 +47,9 @@ def main(
     task = demo_task(dp_epsilon=dp_epsilon)
     edges = [e.name for e in task.spec.edges]
     console.rule("1. seed: each hospital's rows go to that hospital's own bucket")
-    with EmbeddedRuntime(home) as runtime:
+    runtime = EmbeddedRuntime(home)
+    started_here = not runtime.store.running
+    with runtime:
         runtime.store.ensure_edges(edges)
         runtime.store.provision(edges)
         parts, _ = data.seed(
@@ -77,6 +79,8 @@ def main(
         f"model versions: s3://{layout.MODELS_BUCKET}/{task.name}/ on the embedded store http://{endpoint}\n"
         f"  (data under {state_dir}); list them with: edgefed models list {task.name}"
     )
+    if started_here:  # leave the machine as the demo found it; any edgefed command starts the store again
+        runtime.store.stop()
 
 
 __all__ = ["DEMO_TASK", "demo_task", "main"]

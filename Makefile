@@ -1,10 +1,16 @@
 # edgefed: `make demo` and `make test` do all set-up on a fresh machine.
 SHELL := /bin/bash
-UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+# uv from PATH; otherwise through the Python that runs make (`python3 -m uv`), installing it from PyPI
+# first if needed: the only tool this project bootstraps by itself.
+UV ?= $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := python3 -m uv
+UV_BOOTSTRAP := uv-bootstrap
+endif
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast lint format bench image clean-state help
+.PHONY: install demo test test-fast lint format bench image clean-state help uv-bootstrap
 
 help:
 	@echo "make demo     install if needed, seed the heart data across 4 hospitals, train a federated model"
@@ -12,11 +18,11 @@ help:
 	@echo "make lint     ruff check + format check"
 	@echo "make bench    orchestration overhead and aggregation throughput"
 
-# uv is bootstrapped from PyPI when missing (the only registry this project needs).
-$(UV):
-	python3 -m pip install --user --quiet "uv>=0.5"
+uv-bootstrap:
+	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --user --quiet "uv>=0.5" \
+		|| python3 -m pip install --quiet "uv>=0.5"
 
-.venv/.installed: $(UV) pyproject.toml uv.lock
+.venv/.installed: pyproject.toml uv.lock | $(UV_BOOTSTRAP)
 	$(UV) sync --frozen
 	@touch $@
 

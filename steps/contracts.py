@@ -211,6 +211,16 @@ class _Parser:
     def fail(self, where: str, message: str) -> None:
         self.problems.append(f"{where}: {message}")
 
+    def is_entry(self, where: str, entry: Any, allowed: frozenset[str] | set[str]) -> bool:
+        """Whether ``entry`` is a mapping (else a problem is recorded); unknown fields are recorded too."""
+        if not isinstance(entry, Mapping):
+            self.fail(where, f"expected a mapping, found {type(entry).__name__}")
+            return False
+        for k in entry:
+            if k not in allowed:
+                self.fail(f"{where}.{k}", f"unknown field; allowed: {', '.join(sorted(allowed))}")
+        return True
+
     def parse(self, doc: Any) -> Contract:
         if not isinstance(doc, Mapping):
             raise ContractError(f"{self.source}: (document): expected a mapping, found {type(doc).__name__}")
@@ -319,12 +329,8 @@ class _Parser:
         specs: list[ExpectationSpec] = []
         for i, entry in enumerate(entries):
             where = f"columns[{i}]"
-            if not isinstance(entry, Mapping):
-                self.fail(where, f"expected a mapping, found {type(entry).__name__}")
+            if not self.is_entry(where, entry, _COLUMN_KEYS):
                 continue
-            for k in entry:
-                if k not in _COLUMN_KEYS:
-                    self.fail(f"{where}.{k}", f"unknown field; allowed: {', '.join(sorted(_COLUMN_KEYS))}")
             expanded = self.column_names(where, entry)
             names += expanded
             specs += self.column_checks(where, entry, {**defaults, **entry}, expanded)
@@ -449,12 +455,8 @@ class _Parser:
         out: list[ExpectationSpec] = []
         for i, entry in enumerate(entries):
             where = f"expectations[{i}]"
-            if not isinstance(entry, Mapping):
-                self.fail(where, f"expected a mapping, found {type(entry).__name__}")
+            if not self.is_entry(where, entry, _RAW_KEYS):
                 continue
-            for k in entry:
-                if k not in _RAW_KEYS:
-                    self.fail(f"{where}.{k}", f"unknown field; allowed: {', '.join(sorted(_RAW_KEYS))}")
             kind = entry.get("expectation")
             if not isinstance(kind, str) or not _EXPECTATION.match(kind):
                 self.fail(

@@ -93,14 +93,7 @@ class ModelRegistry:
     def load(self, task: str, round_: int) -> LoadedModel:
         """The committed model of ``round_``, checked against the SHA-256 in its manifest."""
         manifest = self.manifest(task, round_)
-        model = manifest["model"]
-        data = get_bytes(self.client, self.bucket, model["key"], version_id=model.get("versionId"))
-        digest = codec.sha256(data)
-        if digest != model["sha256"]:
-            raise StepError(
-                f"model of round {round_} of {task!r} is corrupt: SHA-256 {digest} "
-                f"does not match the manifest's {model['sha256']}"
-            )
+        data = self._verified(manifest["model"], f"model of round {round_} of {task!r}")
         weights, _ = codec.decode(data)
         return LoadedModel(round_, weights, manifest)
 
@@ -110,12 +103,17 @@ class ModelRegistry:
         ref = manifest.get("serverState")
         if not ref:
             return None
+        return self._verified(
+            ref, f"server state of round {manifest.get('round')} of {manifest.get('task')!r}"
+        )
+
+    def _verified(self, ref: dict[str, Any], what: str) -> bytes:
+        """The object a manifest names (key, versionId, sha256), refused if its bytes do not match."""
         data = get_bytes(self.client, self.bucket, ref["key"], version_id=ref.get("versionId"))
         digest = codec.sha256(data)
         if digest != ref["sha256"]:
             raise StepError(
-                f"server state of round {manifest.get('round')} of {manifest.get('task')!r} is corrupt: "
-                f"SHA-256 {digest} does not match the manifest's {ref['sha256']}"
+                f"{what} is corrupt: SHA-256 {digest} does not match the manifest's {ref['sha256']}"
             )
         return data
 

@@ -65,3 +65,13 @@ def edgefed(*args: str, home: Path, timeout: float = 600, **kwargs: Any) -> subp
         cwd=kwargs.pop("cwd", REPO),
         **kwargs,
     )
+
+
+def interrupt_after(round_: int):
+    """An ``on_round`` callback that interrupts the task (as Ctrl-C would) once ``round_`` is reported."""
+
+    def on_round(report) -> None:
+        if report.round == round_:
+            raise KeyboardInterrupt
+
+    return on_round

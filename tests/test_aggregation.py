@@ -35,7 +35,7 @@ from edgefed.workflows.driver import TaskDriver
 from edgefed.workflows.embedded import EmbeddedRuntime
 from edgefed.workflows.errors import RoundFailedError, SpecError
 from edgefed.workflows.spec import AGGREGATION_SPECS, dump_task, parse_task
-from tests.helpers import task_doc
+from tests.helpers import interrupt_after, task_doc
 
 HOSPITALS = ("cleveland", "hungary", "switzerland")
 
@@ -484,12 +484,8 @@ def test_fedadam_state_survives_an_interrupt_and_the_resumed_round_uses_round_on
     }
     task = make_task("adam-resume", aggregation, rounds=2)
 
-    def interrupt_after_first(report):
-        if report.round == 1:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        run_task(runtime, task, on_round=interrupt_after_first)
+        run_task(runtime, task, on_round=interrupt_after(1))
     registry = ModelRegistry(runtime.store.client(layout.CLOUD_IDENTITY))
     assert registry.committed_rounds("adam-resume") == [0, 1]
     first = registry.manifest("adam-resume", 1)

@@ -29,7 +29,7 @@ from edgefed.workflows.driver import TaskDriver
 from edgefed.workflows.embedded import EmbeddedRuntime
 from edgefed.workflows.errors import RoundFailedError
 from edgefed.workflows.spec import parse_task
-from tests.helpers import task_doc, write_task
+from tests.helpers import interrupt_after, task_doc, write_task
 
 HOSPITALS = ("cleveland", "hungary", "switzerland")
 
@@ -173,12 +173,8 @@ def test_round_fails_clearly_and_commits_nothing_when_quorum_does_not_hold(runti
 def test_interrupted_task_resumes_without_redoing_or_duplicating_rounds(runtime):
     task = make_task("resume", rounds=3, quorum=2)
 
-    def interrupt_after_first(report):
-        if report.round == 1:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        run_task(runtime, task, on_round=interrupt_after_first)
+        run_task(runtime, task, on_round=interrupt_after(1))
     registry = ModelRegistry(runtime.store.client(layout.CLOUD_IDENTITY))
     assert registry.committed_rounds("resume") == [0, 1]
     first = registry.manifest("resume", 1)

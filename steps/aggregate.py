@@ -37,6 +37,7 @@ from minio import Minio
 
 from edgefed.steps import codec, layout, strategies
 from edgefed.steps.context import StepContext
+from edgefed.steps.interface import Flag, Outputs, Step
 from edgefed.steps.registry import ModelRegistry
 from edgefed.steps.store import DataUnavailableError, StepError, get_bytes
 from edgefed.steps.strategies import ServerState, Strategy, StrategyError, UpdateRejectedError
@@ -183,21 +184,21 @@ def aggregate(ctx: StepContext, edges: list[str], quorum: int) -> dict[str, Any]
 
 
 def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="edgefed-step aggregate")
+    parser = argparse.ArgumentParser(prog=f"edgefed-step {Step.AGGREGATE}")
     StepContext.add_arguments(parser)
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--edges", help="JSON list of the round's edges (names or {name: ...})")
-    source.add_argument("--edges-file", type=Path, help="file holding that JSON list")
+    source.add_argument(Flag.EDGES, help="JSON list of the round's edges (names or {name: ...})")
+    source.add_argument(Flag.EDGES_FILE, type=Path, help="file holding that JSON list")
     args = parser.parse_args(argv)
     ctx = StepContext.from_args(args)
     text = args.edges if args.edges is not None else args.edges_file.read_text()
     edges = [e["name"] if isinstance(e, dict) else str(e) for e in json.loads(text)]
     quorum = int(ctx.config.get("quorum", 1))
     manifest = aggregate(ctx, edges, quorum)
-    ctx.output("model-version", manifest["model"]["versionId"] or "")
-    ctx.output("contributors", str(len(manifest["contributors"])))
-    ctx.output("missing", json.dumps([m["edge"] for m in manifest["missing"]]))
-    ctx.output("missing-count", str(len(manifest["missing"])))
+    ctx.output(Outputs.MODEL_VERSION, manifest["model"]["versionId"] or "")
+    ctx.output(Outputs.CONTRIBUTORS, str(len(manifest["contributors"])))
+    ctx.output(Outputs.MISSING, json.dumps([m["edge"] for m in manifest["missing"]]))
+    ctx.output(Outputs.MISSING_COUNT, str(len(manifest["missing"])))
     for m in manifest["missing"]:
         print(f"edge {m['edge']} sat round {ctx.round} out: {m['reason']}")
     algorithm = manifest["aggregation"].get("algorithm", "fedavg")

@@ -9,30 +9,32 @@ from __future__ import annotations
 import importlib
 import sys
 
+from edgefed.steps.interface import STEP_COMMAND, Step, StepExit
 from edgefed.steps.store import StepError
 
+#: The module that runs each step (its ``run(argv) -> int``).
 STEPS = {
-    "init": "edgefed.steps.init_model",
-    "validate": "edgefed.steps.validate",
-    "train": "edgefed.steps.train",
-    "aggregate": "edgefed.steps.aggregate",
-    "evaluate": "edgefed.steps.evaluate",
+    Step.INIT: "edgefed.steps.init_model",
+    Step.VALIDATE: "edgefed.steps.validate",
+    Step.TRAIN: "edgefed.steps.train",
+    Step.AGGREGATE: "edgefed.steps.aggregate",
+    Step.EVALUATE: "edgefed.steps.evaluate",
 }
 
 
 def run(argv: list[str]) -> int:
     """Run step ``argv[0]`` with the remaining arguments; returns the exit status."""
     if not argv or argv[0] not in STEPS:
-        print(f"usage: edgefed-step {{{'|'.join(STEPS)}}} [options]", file=sys.stderr)
-        return 2
+        print(f"usage: {STEP_COMMAND} {{{'|'.join(STEPS)}}} [options]", file=sys.stderr)
+        return StepExit.USAGE
     module = importlib.import_module(STEPS[argv[0]])
     try:
         return int(module.run(argv[1:]) or 0)
     except StepError as err:
-        print(f"edgefed-step {argv[0]}: error: {err}", file=sys.stderr)
+        print(f"{STEP_COMMAND} {argv[0]}: error: {err}", file=sys.stderr)
         return err.exit_code
     except SystemExit as exit_:  # argparse
-        return exit_.code if isinstance(exit_.code, int) else 2
+        return exit_.code if isinstance(exit_.code, int) else StepExit.USAGE
 
 
 def warm_up() -> None:

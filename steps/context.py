@@ -1,12 +1,14 @@
 """What every step is given: task, round, workflow, the cloud store, the task config, an outputs dir.
 
-The workflow passes these as command-line arguments; a step writes its output parameters as files
-in ``--outputs`` (the Argo template reads them with ``valueFrom.path``).
+The workflow passes these as command-line arguments (:class:`~edgefed.steps.interface.Flag`); a step
+writes its output parameters (:class:`~edgefed.steps.interface.Outputs`) as files in ``--outputs``
+(the Argo template reads them with ``valueFrom.path``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +19,7 @@ from typing import Any
 from minio import Minio
 
 from edgefed.steps import layout
+from edgefed.steps.interface import OUTPUTS_DIR, Flag, StepExit
 from edgefed.steps.registry import ModelRegistry
 from edgefed.steps.store import Endpoint, StepError, client_from_env, put_bytes
 
@@ -32,19 +35,19 @@ class StepContext:
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--task", required=True)
-        parser.add_argument("--round", type=int, required=True)
-        parser.add_argument("--workflow", default="local")
-        parser.add_argument("--store", required=True, help="cloud store endpoint (updates, models)")
-        parser.add_argument("--config", required=True, help="task config JSON: model, training, ...")
-        parser.add_argument("--outputs", default="/tmp/outputs", help="directory for output parameters")
+        parser.add_argument(Flag.TASK, required=True)
+        parser.add_argument(Flag.ROUND, type=int, required=True)
+        parser.add_argument(Flag.WORKFLOW, default="local")
+        parser.add_argument(Flag.STORE, required=True, help="cloud store endpoint (updates, models)")
+        parser.add_argument(Flag.CONFIG, required=True, help="task config JSON: model, training, ...")
+        parser.add_argument(Flag.OUTPUTS, default=OUTPUTS_DIR, help="directory for output parameters")
 
     @staticmethod
     def add_edge_arguments(parser: argparse.ArgumentParser) -> None:
         """What a step running at an edge is told of it: its name and its dataset in its own store."""
-        parser.add_argument("--edge", required=True)
-        parser.add_argument("--dataset", required=True, help="s3://bucket/key in the edge's store")
-        parser.add_argument("--dataset-store", required=True, help="the edge's store endpoint")
+        parser.add_argument(Flag.EDGE, required=True)
+        parser.add_argument(Flag.DATASET, required=True, help="s3://bucket/key in the edge's store")
+        parser.add_argument(Flag.DATASET_STORE, required=True, help="the edge's store endpoint")
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> StepContext:
@@ -63,9 +66,22 @@ class StepContext:
     def registry(self) -> ModelRegistry:
         return ModelRegistry(self.cloud())
 
+    def report_edge_failure(self, cloud: Minio, edge: str, reason: str, exit_code: int) -> None:
+        """Record why ``edge`` sends no update this round, beside where its update would have been
+        (the aggregate step names the reason in the manifest). Best effort: the log has it too."""
+        status = {"edge": edge, "status": "failed", "reason": reason, "exitCode": int(exit_code)}
+        with contextlib.suppress(StepError):  # the reason still reaches the step's log
+            put_bytes(
+                cloud,
+                layout.UPDATES_BUCKET,
+                layout.edge_status_key(edge, self.task, self.round, self.workflow),
+                json.dumps(status).encode(),
+                content_type="application/json",
+            )
+
     @contextmanager
     def reporting_failures(self, cloud: Minio, edge: str) -> Iterator[None]:
-        """Record why an edge's step failed beside where its update would have been, then re-raise.
+        """Record why an edge's step failed (:meth:`report_edge_failure`), then re-raise.
 
         Any exception counts, not only :class:`StepError`: the round's manifest should say
         ``unexpected error: ValueError: ...`` rather than that the edge did not report.
@@ -73,29 +89,15 @@ class StepContext:
         try:
             yield
         except Exception as err:
-            is_step_error = isinstance(err, StepError)
-            reason = str(err) if is_step_error else f"unexpected error: {type(err).__name__}: {err}"
-            status = {
-                "edge": edge,
-                "status": "failed",
-                "reason": reason,
-                "exitCode": err.exit_code if is_step_error else 1,
-            }
-            try:
-                key = layout.edge_status_key(edge, self.task, self.round, self.workflow)
-                put_bytes(
-                    cloud,
-                    layout.UPDATES_BUCKET,
-                    key,
-                    json.dumps(status).encode(),
-                    content_type="application/json",
-                )
-            except StepError:
-                pass  # the reason still reaches the step's log
+            if isinstance(err, StepError):
+                self.report_edge_failure(cloud, edge, str(err), err.exit_code)
+            else:
+                reason = f"unexpected error: {type(err).__name__}: {err}"
+                self.report_edge_failure(cloud, edge, reason, StepExit.FAILED)
             raise
 
     def output(self, name: str, value: object) -> None:
-        """Write output parameter ``name``."""
+        """Write output parameter ``name`` (one of :class:`~edgefed.steps.interface.Outputs`)."""
         self.outputs.mkdir(parents=True, exist_ok=True)
         text = value if isinstance(value, str) else json.dumps(value)
         (self.outputs / name).write_text(text)

@@ -61,8 +61,6 @@ from typing import Any
 
 import yaml
 
-from edgefed.steps import layout
-
 __all__ = [
     "CONTRACTS_ENV",
     "DEFAULT_CONTRACTS_DIR",
@@ -78,8 +76,6 @@ __all__ = [
     "full_result_json",
     "load_contract",
     "parse_contract",
-    "validation_prefix",
-    "verdict_key",
     "warm_up",
 ]
 
@@ -1059,19 +1055,6 @@ def data_docs_html(verdict: Verdict) -> str:
 
     document = ValidationResultsPageRenderer().render(verdict.result)
     return DefaultJinjaPageView().render(document)
-
-
-# ---------------------------------------------------------------------------------------- object keys
-
-
-def validation_prefix(task: str, round_: int, workflow: str) -> str:
-    """Prefix, in the edge's OWN bucket, of a round's full result (``result.json``) and ``result.html``."""
-    return f"edgefed/validation/{task}/round-{round_:05d}/{workflow}/"
-
-
-def verdict_key(edge: str, task: str, round_: int, workflow: str) -> str:
-    """The verdict of ``edge`` for a round, in the updates bucket under the edge's own prefix."""
-    return f"{layout.update_round_prefix(edge, task, round_)}{workflow}/verdict.json"
 
 
 # -------------------------------------------------------------------------------------------- bench

@@ -7,12 +7,13 @@ import time
 
 from edgefed.steps import layout
 from edgefed.steps.context import StepContext
+from edgefed.steps.interface import Outputs, Step
 from edgefed.steps.store import read_parquet
 from edgefed.steps.train import frame_to_arrays
 
 
 def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="edgefed-step evaluate")
+    parser = argparse.ArgumentParser(prog=f"edgefed-step {Step.EVALUATE}")
     StepContext.add_arguments(parser)
     ctx = StepContext.from_args(parser.parse_args(argv))
     from edgefed.steps.models import trainer_for  # TensorFlow: imported once per (warm) process
@@ -29,8 +30,8 @@ def run(argv: list[str]) -> int:
         round=ctx.round, workflow=ctx.workflow, testSet=where, seconds=time.perf_counter() - started
     )
     registry.record_evaluation(ctx.task, ctx.round, metrics)
-    ctx.output("accuracy", f"{metrics['accuracy']:.6f}")
-    ctx.output("loss", f"{metrics['loss']:.6f}")
+    ctx.output(Outputs.ACCURACY, f"{metrics['accuracy']:.6f}")
+    ctx.output(Outputs.LOSS, f"{metrics['loss']:.6f}")
     print(
         f"round {ctx.round}: accuracy {metrics['accuracy']:.4f}, loss {metrics['loss']:.4f} on {len(y)} examples"
     )

@@ -5,16 +5,17 @@ from __future__ import annotations
 import argparse
 
 from edgefed.steps.context import StepContext
+from edgefed.steps.interface import Outputs, Step
 
 
 def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="edgefed-step init")
+    parser = argparse.ArgumentParser(prog=f"edgefed-step {Step.INIT}")
     StepContext.add_arguments(parser)
     ctx = StepContext.from_args(parser.parse_args(argv))
     registry = ctx.registry()
     if registry.last_round(ctx.task) is not None:
         print(f"task {ctx.task!r} already has an initial model; nothing to do")
-        ctx.output("model-version", registry.manifest(ctx.task, 0)["model"]["versionId"] or "")
+        ctx.output(Outputs.MODEL_VERSION, registry.manifest(ctx.task, 0)["model"]["versionId"] or "")
         return 0
     from edgefed.steps.models import initial_weights  # TensorFlow: imported once per (warm) process
 
@@ -32,7 +33,7 @@ def run(argv: list[str]) -> int:
             "metrics": {},
         },
     )
-    ctx.output("model-version", manifest["model"]["versionId"] or "")
+    ctx.output(Outputs.MODEL_VERSION, manifest["model"]["versionId"] or "")
     print(f"task {ctx.task!r}: initial model committed ({sum(w.size for w in weights)} parameters)")
     return 0
 

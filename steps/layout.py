@@ -4,7 +4,8 @@ One module so that the data plane (steps) and the embedded store's identity poli
 agree on a single layout. Pure constants and string functions: no I/O, no third-party imports.
 
 Buckets:
-- ``edge-<edge>``: one per edge, that edge's dataset (in production: the edge's own MinIO).
+- ``edge-<edge>``: one per edge, that edge's dataset (in production: the edge's own MinIO), and what
+  stays at the edge: full contract-check results and their cache under ``edgefed/validation/``.
 - ``edgefed-updates``: model updates; edge ``E`` may write only under ``E/``.
 - ``edgefed-models``: versioned global models, manifests and lineage; written by the cloud identity.
 - ``edgefed-eval``: held-out test sets for central evaluation; read by the cloud identity.
@@ -58,9 +59,36 @@ def edge_status_key(edge: str, task: str, round_: int, workflow: str) -> str:
     return f"{update_round_prefix(edge, task, round_)}{workflow}/status.json"
 
 
+def verdict_key(edge: str, task: str, round_: int, workflow: str) -> str:
+    """The contract verdict of ``edge`` for a round: all of the check that leaves the edge."""
+    return f"{update_round_prefix(edge, task, round_)}{workflow}/verdict.json"
+
+
+def validation_prefix(task: str, round_: int, workflow: str) -> str:
+    """Prefix, in the edge's OWN bucket, of a round's full check result (``result.json``) and its
+    Data Docs page (``result.html``): they name offending values, so they stay at the edge."""
+    return f"edgefed/validation/{task}/round-{round_:05d}/{workflow}/"
+
+
+def validation_cache_key(contract_sha256: str, etag: str) -> str:
+    """Where a passing verdict for this dataset object (by ETag) and contract is kept, in the edge's
+    own bucket, so unchanged data is not checked again."""
+    return f"edgefed/validation/cache/{contract_sha256[:16]}-{etag.strip(chr(34))}.json"
+
+
+def train_set_key(dataset: str) -> str:
+    """Default key of an edge's training data in its bucket (the task may name another)."""
+    return f"{dataset}/train.parquet"
+
+
+def rounds_prefix(task: str) -> str:
+    """Prefix of every committed round of ``task`` in :data:`MODELS_BUCKET`."""
+    return f"{task}/rounds/"
+
+
 def round_prefix(task: str, round_: int) -> str:
     """Prefix of round ``round_``'s committed objects in :data:`MODELS_BUCKET`."""
-    return f"{task}/rounds/{round_:05d}/"
+    return f"{rounds_prefix(task)}{round_:05d}/"
 
 
 def model_key(task: str, round_: int) -> str:
@@ -71,6 +99,16 @@ def model_key(task: str, round_: int) -> str:
 def manifest_key(task: str, round_: int) -> str:
     """Lineage manifest of a round: the commit record, written after the model."""
     return f"{round_prefix(task, round_)}manifest.json"
+
+
+def server_state_key(task: str, round_: int) -> str:
+    """The aggregation strategy's state after round ``round_`` (beside the round's model)."""
+    return f"{round_prefix(task, round_)}server-state.npz"
+
+
+def evaluation_key(task: str, round_: int) -> str:
+    """Central evaluation of round ``round_``'s model."""
+    return f"{round_prefix(task, round_)}evaluation.json"
 
 
 def latest_key(task: str) -> str:
@@ -94,12 +132,19 @@ __all__ = [
     "edge_bucket",
     "edge_identity",
     "edge_status_key",
+    "evaluation_key",
     "latest_key",
     "manifest_key",
     "model_key",
     "round_prefix",
+    "rounds_prefix",
+    "server_state_key",
     "test_set_key",
+    "train_set_key",
     "update_key",
     "update_prefix",
     "update_round_prefix",
+    "validation_cache_key",
+    "validation_prefix",
+    "verdict_key",
 ]

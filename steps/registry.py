@@ -38,11 +38,6 @@ from edgefed.steps.store import DataUnavailableError, StepError, exists, get_byt
 _MANIFEST = re.compile(r"/rounds/(\d{5})/manifest\.json$")
 
 
-def server_state_key(task: str, round_: int) -> str:
-    """The aggregation strategy's state after round ``round_`` (beside the round's model)."""
-    return f"{layout.round_prefix(task, round_)}server-state.npz"
-
-
 class RoundCommittedError(StepError):
     """The round already has a manifest: committed rounds are never overwritten."""
 
@@ -66,14 +61,18 @@ class ModelRegistry:
         """Rounds whose manifest exists, ascending (round 0 is the initial model)."""
         rounds = []
         try:
-            for obj in self.client.list_objects(self.bucket, prefix=f"{task}/rounds/", recursive=True):
+            for obj in self.client.list_objects(
+                self.bucket, prefix=layout.rounds_prefix(task), recursive=True
+            ):
                 match = _MANIFEST.search(obj.object_name)
                 if match:
                     rounds.append(int(match.group(1)))
         except S3Error as err:
             if is_missing(err):
                 return []
-            raise StepError(f"cannot list s3://{self.bucket}/{task}/rounds/: {err.code}") from None
+            raise StepError(
+                f"cannot list s3://{self.bucket}/{layout.rounds_prefix(task)}: {err.code}"
+            ) from None
         return sorted(rounds)
 
     def last_round(self, task: str) -> int | None:
@@ -118,7 +117,7 @@ class ModelRegistry:
         return data
 
     def evaluation(self, task: str, round_: int) -> dict[str, Any] | None:
-        key = f"{layout.round_prefix(task, round_)}evaluation.json"
+        key = layout.evaluation_key(task, round_)
         try:
             return json.loads(get_bytes(self.client, self.bucket, key))
         except DataUnavailableError:
@@ -171,7 +170,7 @@ class ModelRegistry:
         version = put_bytes(self.client, self.bucket, model_key, data)
         state_ref: dict[str, Any] = {}
         if server_state is not None:
-            state_key = server_state_key(task, round_)
+            state_key = layout.server_state_key(task, round_)
             state_version = put_bytes(self.client, self.bucket, state_key, server_state)
             state_ref = {
                 "serverState": {
@@ -217,8 +216,8 @@ class ModelRegistry:
         return manifest
 
     def record_evaluation(self, task: str, round_: int, metrics: dict[str, Any]) -> None:
-        key = f"{layout.round_prefix(task, round_)}evaluation.json"
+        key = layout.evaluation_key(task, round_)
         put_bytes(self.client, self.bucket, key, json.dumps(metrics, sort_keys=True).encode())
 
 
-__all__ = ["LoadedModel", "ModelRegistry", "RoundCommittedError", "server_state_key"]
+__all__ = ["LoadedModel", "ModelRegistry", "RoundCommittedError"]

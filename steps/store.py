@@ -1,8 +1,8 @@
 """Store access for steps: a ``minio`` client built from the step's environment, and small helpers.
 
-A step is given its store identity only through environment variables, which the workflow fills
-from a Kubernetes Secret (``EDGEFED_ACCESS_KEY`` / ``EDGEFED_SECRET_KEY``); endpoints are ordinary
-arguments. Nothing here knows about Argo.
+A step is given its store identity only through environment variables (:class:`~edgefed.steps.interface.Env`),
+which the workflow fills from a Kubernetes Secret; endpoints are ordinary arguments. Nothing here
+knows about Argo.
 """
 
 from __future__ import annotations
@@ -14,10 +14,8 @@ from dataclasses import dataclass
 from minio import Minio
 from minio.error import S3Error
 
+from edgefed.steps.interface import Env, StepExit
 from edgefed.steps.layout import REGION
-
-ACCESS_KEY_ENV = "EDGEFED_ACCESS_KEY"
-SECRET_KEY_ENV = "EDGEFED_SECRET_KEY"
 
 _MISSING_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "NoSuchVersion"})
 
@@ -25,16 +23,16 @@ _MISSING_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "NoSuchVersion"})
 class StepError(Exception):
     """A step cannot do its work; the message says what was expected and what was found.
 
-    ``exit_code`` distinguishes data problems at an edge (3: nothing to retry) from the rest (1).
+    ``exit_code`` distinguishes data problems at an edge (nothing to retry) from the rest.
     """
 
-    exit_code = 1
+    exit_code: int = StepExit.FAILED
 
 
 class DataUnavailableError(StepError):
     """The edge's dataset (or another required object) is not in the store."""
 
-    exit_code = 3
+    exit_code = StepExit.DATA_UNAVAILABLE
 
 
 @dataclass(frozen=True)
@@ -55,7 +53,7 @@ class Endpoint:
 def client_from_env(endpoint: Endpoint) -> Minio:
     """A client for ``endpoint`` with the identity in the step's environment."""
     try:
-        access, secret = os.environ[ACCESS_KEY_ENV], os.environ[SECRET_KEY_ENV]
+        access, secret = os.environ[Env.ACCESS_KEY], os.environ[Env.SECRET_KEY]
     except KeyError as missing:
         raise StepError(
             f"store credentials missing: environment variable {missing.args[0]} is not set "
@@ -133,8 +131,6 @@ def parquet_bytes(frame) -> bytes:
 
 
 __all__ = [
-    "ACCESS_KEY_ENV",
-    "SECRET_KEY_ENV",
     "DataUnavailableError",
     "Endpoint",
     "StepError",

@@ -17,6 +17,7 @@ import numpy as np
 
 from edgefed.steps import codec, layout
 from edgefed.steps.context import StepContext
+from edgefed.steps.interface import Outputs, Step
 from edgefed.steps.store import Endpoint, StepError, client_from_env, put_bytes, read_parquet
 
 LABEL = "label"
@@ -40,7 +41,7 @@ def frame_to_arrays(frame, input_shape: list[int], *, where: str) -> tuple[np.nd
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="edgefed-step train")
+    parser = argparse.ArgumentParser(prog=f"edgefed-step {Step.TRAIN}")
     StepContext.add_arguments(parser)
     StepContext.add_edge_arguments(parser)
     return parser.parse_args(argv)
@@ -105,9 +106,9 @@ def _train(ctx: StepContext, cloud, args: argparse.Namespace) -> int:
     put_bytes(
         cloud, layout.UPDATES_BUCKET, layout.update_key(args.edge, ctx.task, ctx.round, ctx.workflow), data
     )
-    ctx.output("examples", str(len(y)))
-    ctx.output("loss", f"{metrics['loss']:.6f}")
-    ctx.output("train-seconds", f"{train_seconds:.4f}")
+    ctx.output(Outputs.EXAMPLES, str(len(y)))
+    ctx.output(Outputs.LOSS, f"{metrics['loss']:.6f}")
+    ctx.output(Outputs.TRAIN_SECONDS, f"{train_seconds:.4f}")
     print(
         f"edge {args.edge} round {ctx.round}: {len(y)} examples, loss {metrics['loss']:.4f}, "
         f"accuracy {metrics['accuracy']:.4f}, trained in {train_seconds:.3f}s"

@@ -40,22 +40,21 @@ from edgefed.steps.contracts import (
     data_docs_html,
     full_result_json,
     load_contract,
-    validation_prefix,
-    verdict_key,
 )
+from edgefed.steps.interface import Flag, Outputs, Step, StepExit
 from edgefed.steps.store import Endpoint, StepError, client_from_env, put_bytes, read_parquet
 
 __all__ = ["CONTRACT_FAILED", "contract_from_config", "parse", "run"]
 
 #: Exit status of a step whose data broke its contract.
-CONTRACT_FAILED = 4
+CONTRACT_FAILED = StepExit.CONTRACT_FAILED
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="edgefed-step validate")
+    parser = argparse.ArgumentParser(prog=f"edgefed-step {Step.VALIDATE}")
     StepContext.add_arguments(parser)
     StepContext.add_edge_arguments(parser)
-    parser.add_argument("--contract", default=None, help="contract name or path (default: from --config)")
+    parser.add_argument(Flag.CONTRACT, default=None, help="contract name or path (default: from --config)")
     return parser.parse_args(argv)
 
 
@@ -78,22 +77,6 @@ def run(argv: list[str]) -> int:
         return _validate(ctx, cloud, args)
 
 
-def _write_status(cloud: Minio, ctx: StepContext, edge: str, reason: str, exit_code: int) -> None:
-    status = {"edge": edge, "status": "failed", "reason": reason, "exitCode": exit_code}
-    try:
-        key = layout.edge_status_key(edge, ctx.task, ctx.round, ctx.workflow)
-        put_bytes(
-            cloud, layout.UPDATES_BUCKET, key, json.dumps(status).encode(), content_type="application/json"
-        )
-    except StepError:
-        pass  # the reason still reaches the step's log
-
-
-def cache_key(contract: Contract, etag: str) -> str:
-    """Where a passing verdict for this exact dataset object and contract is kept, in the edge's bucket."""
-    return f"edgefed/validation/cache/{contract.sha256[:16]}-{etag.strip(chr(34))}.json"
-
-
 def _cached_verdict(edge_store: Minio, own_bucket: str, etag: str, contract: Contract) -> dict | None:
     """A passing verdict for the same dataset bytes (same ETag) and contract, if one was recorded.
 
@@ -101,7 +84,7 @@ def _cached_verdict(edge_store: Minio, own_bucket: str, etag: str, contract: Con
     reading and checking it again (a contract that failed is always checked afresh).
     """
     try:
-        cached = edge_store.get_object(own_bucket, cache_key(contract, etag))
+        cached = edge_store.get_object(own_bucket, layout.validation_cache_key(contract.sha256, etag))
     except S3Error:
         return None
     try:
@@ -127,13 +110,13 @@ def _validate(ctx: StepContext, cloud: Minio, args: argparse.Namespace) -> int:
         put_bytes(
             cloud,
             layout.UPDATES_BUCKET,
-            verdict_key(args.edge, ctx.task, ctx.round, ctx.workflow),
+            layout.verdict_key(args.edge, ctx.task, ctx.round, ctx.workflow),
             json.dumps(cached, sort_keys=True).encode(),
             content_type="application/json",
         )
-        ctx.output("passed", "true")
-        ctx.output("failed", "[]")
-        ctx.output("rows", str(cached.get("rows", "")))
+        ctx.output(Outputs.PASSED, "true")
+        ctx.output(Outputs.FAILED, "[]")
+        ctx.output(Outputs.ROWS, str(cached.get("rows", "")))
         print(
             f"edge {args.edge} round {ctx.round}: contract {contract.name} PASSED (unchanged data, verdict reused)"
         )
@@ -148,7 +131,7 @@ def _validate(ctx: StepContext, cloud: Minio, args: argparse.Namespace) -> int:
     del frame
 
     # Stays at the edge: the whole result and its Data Docs page, in the edge's own bucket.
-    prefix = validation_prefix(ctx.task, ctx.round, ctx.workflow)
+    prefix = layout.validation_prefix(ctx.task, ctx.round, ctx.workflow)
     put_bytes(
         edge_store,
         own_bucket,
@@ -172,7 +155,7 @@ def _validate(ctx: StepContext, cloud: Minio, args: argparse.Namespace) -> int:
     put_bytes(
         cloud,
         layout.UPDATES_BUCKET,
-        verdict_key(args.edge, ctx.task, ctx.round, ctx.workflow),
+        layout.verdict_key(args.edge, ctx.task, ctx.round, ctx.workflow),
         document.encode(),
         content_type="application/json",
     )
@@ -180,19 +163,19 @@ def _validate(ctx: StepContext, cloud: Minio, args: argparse.Namespace) -> int:
         put_bytes(
             edge_store,
             own_bucket,
-            cache_key(contract, etag),
+            layout.validation_cache_key(contract.sha256, etag),
             document.encode(),
             content_type="application/json",
         )
     names = verdict.failed_names
-    ctx.output("passed", "true" if verdict.passed else "false")
-    ctx.output("failed", json.dumps(names))
-    ctx.output("rows", str(verdict.rows))
+    ctx.output(Outputs.PASSED, "true" if verdict.passed else "false")
+    ctx.output(Outputs.FAILED, json.dumps(names))
+    ctx.output(Outputs.ROWS, str(verdict.rows))
     print(_summary_line(args.edge, ctx.round, contract, verdict))
     if verdict.passed:
         return 0
-    _write_status(
-        cloud, ctx, args.edge, f"data contract {contract.name} failed: {', '.join(names)}", CONTRACT_FAILED
+    ctx.report_edge_failure(
+        cloud, args.edge, f"data contract {contract.name} failed: {', '.join(names)}", CONTRACT_FAILED
     )
     return CONTRACT_FAILED
 

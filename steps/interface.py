@@ -1,0 +1,128 @@
+"""The interface between the planes: what a step is called with, and what it gives back.
+
+The control plane (``edgefed.workflows.build``) writes Argo templates that run ``edgefed-step
+<step> <flags>``; the data plane (the step modules) parses those flags and writes its output
+parameters as files. Both sides import the names from here, so a flag, an output or an
+environment variable is spelled once. (The builder may import from ``steps``; ``steps`` never imports
+``workflows``.) Object keys and bucket names are the other half of the contract: ``layout``.
+
+Names are plain ``str`` constants grouped in classes (not ``StrEnum`` members): they go into Hera
+models, YAML and argparse unchanged. Standard library only, no I/O.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Final
+
+__all__ = [
+    "CLOUD_SECRET",
+    "EDGES_FILE",
+    "EDGE_SECRET_PREFIX",
+    "OUTPUTS_DIR",
+    "SECRET_ACCESS_KEY",
+    "SECRET_SECRET_KEY",
+    "STEP_COMMAND",
+    "Env",
+    "Flag",
+    "Outputs",
+    "Step",
+    "StepExit",
+    "edge_secret",
+    "flag",
+]
+
+#: The one command every step template runs (the image's entry point, ``edgefed.steps.cli``).
+STEP_COMMAND = "edgefed-step"
+#: Where a step writes its output parameters, one file per output (``valueFrom.path``).
+OUTPUTS_DIR = "/tmp/outputs"
+#: Where the aggregate step finds the round's edge list (a raw input artifact: it may exceed what
+#: one command-line argument holds).
+EDGES_FILE = "/tmp/inputs/edges.json"
+
+
+class Step:
+    """The steps of ``edgefed-step``; each is also the name of its Argo template (:data:`ALL`)."""
+
+    INIT: Final = "init"
+    VALIDATE: Final = "validate"
+    TRAIN: Final = "train"
+    AGGREGATE: Final = "aggregate"
+    EVALUATE: Final = "evaluate"
+    ALL: Final = (INIT, VALIDATE, TRAIN, AGGREGATE, EVALUATE)
+
+
+class Flag:
+    """Command-line flags of the steps (``flag(Flag.TASK, "x")`` is ``--task=x``)."""
+
+    # every step
+    TASK: Final = "--task"
+    ROUND: Final = "--round"
+    WORKFLOW: Final = "--workflow"
+    STORE: Final = "--store"  # the cloud store: updates and models
+    CONFIG: Final = "--config"  # the task config (JSON): model, training, aggregation, quorum, dataset
+    OUTPUTS: Final = "--outputs"
+    # steps that run at an edge
+    EDGE: Final = "--edge"
+    DATASET: Final = "--dataset"  # s3://bucket/key in the edge's own store
+    DATASET_STORE: Final = "--dataset-store"  # the edge's own store endpoint
+    # validate
+    CONTRACT: Final = "--contract"
+    # aggregate
+    EDGES: Final = "--edges"
+    EDGES_FILE: Final = "--edges-file"
+
+
+class Outputs:
+    """Output parameters the steps write into :data:`OUTPUTS_DIR`."""
+
+    # validate
+    PASSED: Final = "passed"
+    FAILED: Final = "failed"
+    ROWS: Final = "rows"
+    # train
+    EXAMPLES: Final = "examples"
+    LOSS: Final = "loss"  # train: local loss; evaluate: central loss
+    TRAIN_SECONDS: Final = "train-seconds"
+    # init, aggregate
+    MODEL_VERSION: Final = "model-version"
+    CONTRIBUTORS: Final = "contributors"
+    MISSING: Final = "missing"  # JSON list of the edges that sat the round out
+    MISSING_COUNT: Final = "missing-count"
+    # evaluate
+    ACCURACY: Final = "accuracy"
+
+
+class Env:
+    """Environment variables a step reads: its store identity, filled from a Kubernetes Secret."""
+
+    ACCESS_KEY: Final = "EDGEFED_ACCESS_KEY"
+    SECRET_KEY: Final = "EDGEFED_SECRET_KEY"
+
+
+def flag(name: str, value: str) -> str:
+    """``--flag=value``: one argv element, as a template writes it."""
+    return f"{name}={value}"
+
+
+#: Keys of every store Secret (the same convention as Argo's own MinIO artifact Secrets).
+SECRET_ACCESS_KEY = "accessKey"
+SECRET_SECRET_KEY = "secretKey"
+#: The cloud identity's Secret, unless the task names another.
+CLOUD_SECRET = "edgefed-cloud"
+EDGE_SECRET_PREFIX = "edgefed-edge-"
+
+
+def edge_secret(edge: str) -> str:
+    """The Secret holding ``edge``'s store identity, unless the task names another."""
+    return f"{EDGE_SECRET_PREFIX}{edge}"
+
+
+class StepExit(IntEnum):
+    """Exit statuses of ``edgefed-step``: the round tells an edge that sat out from one that broke."""
+
+    OK = 0
+    FAILED = 1  # anything else: the store, a bug
+    USAGE = 2  # unknown step or bad flags
+    DATA_UNAVAILABLE = 3  # the edge's dataset is missing or unreadable: nothing to retry
+    CONTRACT_FAILED = 4  # the data broke its contract: the edge's train step must not run

@@ -46,7 +46,7 @@ format: install
 	$(RUN) ruff check --fix .
 
 bench: install
-	$(RUN) python tests/bench.py
+	$(RUN) python tests/bench/bench.py
 
 image:
 	DOCKER_BUILDKIT=1 docker build -f images/Dockerfile --build-arg REVISION=$$(git rev-parse HEAD) -t edgefed-step:dev .

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from edgefed.workflows.generate import write_manifests
+from edgefed.workflows.build import write_manifests
 from edgefed.workflows.spec import load_task
 
 HERE = Path(__file__).resolve().parent

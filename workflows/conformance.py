@@ -49,7 +49,7 @@ import yaml
 from jsonschema import Draft202012Validator, ValidationError, validators
 from jsonschema.protocols import Validator
 
-from edgefed.workflows.engine.expressions import DEPENDS_RESULTS
+from edgefed.workflows.embedded.engine.expressions import DEPENDS_RESULTS
 from edgefed.workflows.errors import EdgefedError, ExitCode
 
 #: Environment variable naming the directory of Argo's schema.json and CRDs.

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from edgefed.workflows.builder import init_workflow, round_workflow, to_document
+from edgefed.workflows.build import init_workflow, round_workflow, to_document
 from edgefed.workflows.errors import RoundFailedError
 from edgefed.workflows.spec import FederatedTask
 

@@ -2,7 +2,7 @@
 
 A user's script generates per-task pipelines in a few lines::
 
-    from edgefed.workflows.generate import write_manifests
+    from edgefed.workflows.build import write_manifests
     from edgefed.workflows.spec import load_task
 
     for path in Path("tasks").glob("*.yaml"):
@@ -16,7 +16,9 @@ from pathlib import Path
 
 import yaml
 
-from edgefed.workflows.builder import DEFAULT_SETTINGS, NODE_LABEL, ClusterSettings, manifests
+from edgefed.workflows.build.names import NODE_LABEL
+from edgefed.workflows.build.settings import DEFAULT_SETTINGS, ClusterSettings
+from edgefed.workflows.build.workflows import manifests
 from edgefed.workflows.spec import FederatedTask
 
 

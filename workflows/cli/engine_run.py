@@ -2,8 +2,7 @@
 
 Prints one line per node phase change, then the ``argo get``-style tree (and the failing nodes' last log
 lines). Exit code 0 if the workflow Succeeded, 1 if it Failed or errored, 2 if the document is invalid or
-uses an unsupported feature (the message names it). Runnable standalone:
-``python -m edgefed.workflows.engine.cli run FILE``.
+uses an unsupported feature (the message names it).
 """
 
 from __future__ import annotations
@@ -16,15 +15,23 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from edgefed.workflows.cli.common import parse_parameters
+from edgefed.workflows.embedded.engine import (
+    Engine,
+    EngineOptions,
+    LocalProcessRunner,
+    Node,
+    Runner,
+    WarmPythonRunner,
+    WorkerPool,
+    WorkflowInvalidError,
+    load_document,
+    load_secret_manifests,
+    node_line,
+    render_report,
+)
+from edgefed.workflows.errors import ExitCode
 from edgefed.workflows.paths import default_home
-
-from .document import load_document
-from .errors import WorkflowInvalidError
-from .executor import Engine, EngineOptions, Node
-from .pool import WorkerPool
-from .report import node_line, render_report
-from .runners import LocalProcessRunner, Runner, WarmPythonRunner
-from .secrets import load_secret_manifests
 
 __all__ = ["app", "run"]
 
@@ -90,12 +97,7 @@ def run(
 ) -> None:
     """Run FILE and print its node tree; exit 0 on Succeeded, 1 on Failed/Error, 2 if invalid."""
     console = Console(highlight=False, soft_wrap=True)
-    params: dict[str, str] = {}
-    for p in parameter or []:
-        name, sep, value = p.partition("=")
-        if not sep or not name:
-            raise typer.BadParameter(f"expected NAME=VALUE, got {p!r}", param_hint="-p")
-        params[name] = value
+    params = parse_parameters(parameter, option="-p")
     try:
         document = load_document(file)
         templates = tuple(load_document(t) for t in template or [])
@@ -104,7 +106,7 @@ def run(
         warm_map = _parse_warm(warm or [])
     except WorkflowInvalidError as exc:
         console.print(Text(f"invalid workflow {file}: {exc}", style="red"))
-        raise typer.Exit(2) from exc
+        raise typer.Exit(int(ExitCode.INVALID)) from exc
 
     def on_node(node: Node) -> None:
         if not quiet:
@@ -127,16 +129,12 @@ def run(
             result = Engine(options).run(document, parameters=params)
         except WorkflowInvalidError as exc:
             console.print(Text(f"invalid workflow {file}: {exc}", style="red"))
-            raise typer.Exit(2) from exc
+            raise typer.Exit(int(ExitCode.INVALID)) from exc
     console.print()
     console.print(_styled(render_report(result)))
-    raise typer.Exit(0 if result.succeeded else 1)
+    raise typer.Exit(int(ExitCode.OK if result.succeeded else ExitCode.FAILED))
 
 
 @app.callback()
 def _main() -> None:
     """Embedded Argo Workflow engine."""
-
-
-if __name__ == "__main__":
-    app()

@@ -25,10 +25,6 @@ class SeededObject:
     label_rate: dict[int, float]
 
 
-def default_key(dataset: str) -> str:
-    return f"{dataset}/train.parquet"
-
-
 def seed(
     client: Minio,
     dataset: str,
@@ -59,10 +55,10 @@ def seed(
             on_object(obj)
 
     for edge, frame in parts.edges.items():
-        bucket, key = (locations or {}).get(edge, (layout.edge_bucket(edge), default_key(dataset)))
+        bucket, key = (locations or {}).get(edge, (layout.edge_bucket(edge), layout.train_set_key(dataset)))
         _put(edge, bucket, key, frame)
     _put(None, layout.EVAL_BUCKET, layout.test_set_key(dataset), parts.test)
     return parts, written
 
 
-__all__ = ["SeededObject", "default_key", "seed"]
+__all__ = ["SeededObject", "seed"]

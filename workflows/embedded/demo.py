@@ -11,7 +11,7 @@ from rich.console import Console
 
 from edgefed.workflows.spec import FederatedTask, dump_task, load_task, parse_task
 
-DEMO_TASK = Path(__file__).resolve().parent.parent / "examples" / "heart-demo.yaml"
+DEMO_TASK = Path(__file__).resolve().parents[2] / "examples" / "heart-demo.yaml"
 
 
 def demo_task(path: Path = DEMO_TASK, *, dp_epsilon: float | None = None) -> FederatedTask:
@@ -41,8 +41,8 @@ def main(
     dp_epsilon: float | None = None,
 ) -> None:
     from edgefed.steps import datasets, layout
-    from edgefed.workflows import data
-    from edgefed.workflows.embedded import EmbeddedRuntime
+    from edgefed.workflows.data.seeding import seed
+    from edgefed.workflows.embedded.runtime import EmbeddedRuntime
 
     task = demo_task(dp_epsilon=dp_epsilon)
     edges = [e.name for e in task.spec.edges]
@@ -52,7 +52,7 @@ def main(
     with runtime:
         runtime.store.ensure_edges(edges)
         runtime.store.provision(edges)
-        parts, _ = data.seed(
+        parts, _ = seed(
             runtime.store.client(layout.ADMIN_IDENTITY),
             "heart",
             edges=edges,

@@ -1,4 +1,4 @@
-"""The embedded default: SeaweedFS + the embedded engine + warm step workers, on one machine.
+"""The embedded runtime: SeaweedFS + the embedded engine + warm step workers, on one machine.
 
 :class:`EmbeddedRuntime` is a :class:`~edgefed.workflows.driver.RoundExecutor`: it runs the very
 Workflow document a cluster would run. What a cluster gets from Kubernetes, it supplies locally:
@@ -20,17 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from edgefed.steps import layout
-from edgefed.workflows.builder import (
-    SECRET_ACCESS_KEY,
-    SECRET_SECRET_KEY,
-    STEP_COMMAND,
-    edge_item,
-    varying_fields,
-)
+from edgefed.steps.interface import SECRET_ACCESS_KEY, SECRET_SECRET_KEY, STEP_COMMAND, Outputs, Step
+from edgefed.workflows.build.edges import edge_item, varying_fields
 from edgefed.workflows.driver import RoundOutcome
-from edgefed.workflows.embedded_store import EmbeddedStore
-from edgefed.workflows.engine import Engine, EngineOptions, WarmPythonRunner, WorkerPool
+from edgefed.workflows.embedded.engine import Engine, EngineOptions, WarmPythonRunner, WorkerPool
+from edgefed.workflows.embedded.store import EmbeddedStore
 from edgefed.workflows.paths import default_home
+from edgefed.workflows.phases import Phase
 from edgefed.workflows.spec import FederatedTask
 
 WARM_TARGET = "edgefed.steps.cli:run"
@@ -118,7 +114,7 @@ class EmbeddedRuntime:
         return {SECRET_ACCESS_KEY: creds.access_key, SECRET_SECRET_KEY: creds.secret_key}.get(key)
 
     def engine(self) -> Engine:
-        runner = WarmPythonRunner(pool=self.pool(), commands={STEP_COMMAND[0]: self.step_target})
+        runner = WarmPythonRunner(pool=self.pool(), commands={STEP_COMMAND: self.step_target})
         return Engine(
             EngineOptions(
                 parallelism=self.parallelism,
@@ -136,8 +132,8 @@ class EmbeddedRuntime:
         seconds = time.perf_counter() - started
         train_seconds: dict[str, float] = {}
         for node in result.pods():
-            if node.template_name == "train" and node.phase == "Succeeded":
-                value = (node.outputs.get("parameters") or {}).get("train-seconds")
+            if node.template_name == Step.TRAIN and node.phase == Phase.SUCCEEDED:
+                value = (node.outputs.get("parameters") or {}).get(Outputs.TRAIN_SECONDS)
                 if value:
                     train_seconds[node.inputs.get("edge", node.display_name)] = float(value)
         return RoundOutcome(
@@ -159,9 +155,9 @@ def _last_lines(path: Path | None, n: int) -> list[str]:
 
 def failure_message(result: Any, *, lines: int = 3) -> str:
     """Why a run failed: each failed step that decided it (not the edges that sat out) and its last lines."""
-    failed = [n for n in result.pods() if n.phase in ("Failed", "Error") and n.template_name != "train"]
+    failed = [n for n in result.pods() if Phase.is_failure(n.phase) and n.template_name != Step.TRAIN]
     if not failed:  # e.g. every edge failed and nothing ran after them
-        failed = [n for n in result.pods() if n.phase in ("Failed", "Error")]
+        failed = [n for n in result.pods() if Phase.is_failure(n.phase)]
     parts = []
     for node in failed:
         tail = _last_lines(node.log_path, lines)

@@ -1,0 +1,3 @@
+from edgefed.workflows.cli.app import main
+
+main()

@@ -1,0 +1,57 @@
+"""The ``edgefed`` command: every command registered on one Typer app.
+
+Thin commands, one per file (``run``, ``demo``, ``data_seed``, ``data_check``, ``models_list``,
+``generate``, ``submit``, ``engine_run``, and ``store`` with its three small ones): each parses
+options, defers heavy imports until it runs, and maps errors to the exit codes in
+:class:`~edgefed.workflows.errors.ExitCode`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from edgefed.workflows.cli import (
+    data_check,
+    data_seed,
+    demo,
+    engine_run,
+    generate,
+    models_list,
+    run,
+    store,
+    submit,
+)
+from edgefed.workflows.errors import ExitCode
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="edgefed",
+    help="Federated learning at the edge, orchestrated as Argo Workflows.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Datasets in the edges' stores.", no_args_is_help=True)
+models_app = typer.Typer(help="Versioned global models.", no_args_is_help=True)
+
+app.command("run")(run.run)
+app.command("demo")(demo.demo)
+app.command("generate")(generate.generate)
+submit.register(app)
+data_app.command("seed")(data_seed.data_seed)
+data_app.command("check")(data_check.data_check)
+models_app.command("list")(models_list.models_list)
+app.add_typer(data_app, name="data")
+app.add_typer(models_app, name="models")
+app.add_typer(store.app, name="store")
+app.add_typer(engine_run.app, name="engine", help="Run an Argo Workflow YAML file on this machine.")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(int(ExitCode.INTERRUPTED))

@@ -1,0 +1,77 @@
+"""What every ``edgefed`` command shares: the consoles, common options, error-to-exit-code mapping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from edgefed.workflows.errors import EdgefedError, ExitCode
+
+if TYPE_CHECKING:
+    from edgefed.workflows.spec import FederatedTask
+
+__all__ = [
+    "HomeOption",
+    "ParallelismOption",
+    "console",
+    "err_console",
+    "fail",
+    "fail_with",
+    "load",
+    "parse_parameters",
+    "privacy_text",
+]
+
+console = Console()
+err_console = Console(stderr=True)
+
+HomeOption = Annotated[
+    Path | None,
+    typer.Option("--home", envvar="EDGEFED_HOME", help="state directory (store data, runs, credentials)"),
+]
+ParallelismOption = Annotated[
+    int | None,
+    typer.Option("--parallelism", "-j", min=1, help="edges trained at once (default: cores, max 4)"),
+]
+
+
+def fail_with(message: str, code: ExitCode) -> typer.Exit:
+    """Print ``error: message`` on stderr; the :class:`typer.Exit` to raise with ``code``."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True)
+    return typer.Exit(int(code))
+
+
+def fail(err: EdgefedError) -> typer.Exit:
+    """:func:`fail_with` for an error of the control plane, with its own exit code."""
+    return fail_with(str(err), err.exit_code)
+
+
+def load(path: Path) -> FederatedTask:
+    """The task in ``path`` (:class:`~edgefed.workflows.errors.SpecError` when it is invalid)."""
+    from edgefed.workflows.spec import load_task
+
+    return load_task(path)
+
+
+def parse_parameters(values: list[str] | None, *, option: str = "--parameter") -> dict[str, str]:
+    """``NAME=VALUE`` options (``-p``) as a mapping; :class:`typer.BadParameter` names a bad one."""
+    out: dict[str, str] = {}
+    for item in values or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise typer.BadParameter(f"expected NAME=VALUE, got {item!r}", param_hint=option)
+        out[name] = value
+    return out
+
+
+def privacy_text(privacy: dict | None) -> str:
+    """``  ε 1.23 (δ 1e-05)`` for a round under differential privacy, else nothing."""
+    if not privacy:
+        return ""
+    epsilon = privacy.get("epsilon")
+    spent = "∞" if epsilon is None else f"{float(epsilon):.3g}"  # None: a round without noise, no guarantee
+    return f"  ε {spent} (δ {float(privacy['delta']):.0e})"

@@ -1,0 +1,71 @@
+"""``edgefed data seed DATASET``: each edge's partition of a packaged dataset into that edge's own bucket."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgefed.workflows.cli.common import HomeOption, console, fail, fail_with, load
+from edgefed.workflows.errors import EdgefedError, ExitCode
+
+__all__ = ["data_seed"]
+
+
+def data_seed(
+    dataset: Annotated[
+        str | None, typer.Argument(help="heart, digits or mnist (default: the task's)")
+    ] = None,
+    task_file: Annotated[
+        Path | None, typer.Option("--task", help="seed the edges (and keys) of this task")
+    ] = None,
+    edges: Annotated[str | None, typer.Option(help="comma-separated edge names")] = None,
+    split: Annotated[str | None, typer.Option(help="natural (heart), iid or label-skew (images)")] = None,
+    seed: Annotated[int, typer.Option(help="random seed of the split")] = 0,
+    limit: Annotated[int | None, typer.Option(help="cap on training rows (all edges together)")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Write each edge's partition as Parquet into that edge's bucket, plus the held-out test set."""
+    from edgefed.steps import datasets
+    from edgefed.steps.layout import ADMIN_IDENTITY
+    from edgefed.workflows.data.seeding import seed as seed_data
+    from edgefed.workflows.embedded.runtime import EmbeddedRuntime
+
+    try:
+        task = load(task_file) if task_file else None
+        name = dataset or (task.spec.dataset if task else None)
+        if name is None:
+            raise typer.BadParameter("give a DATASET or --task")
+        edge_names = [e.strip() for e in edges.split(",")] if edges else None
+        locations = None
+        if task is not None:
+            edge_names = edge_names or [e.name for e in task.spec.edges]
+            locations = {e.name: (e.dataset.bucket, e.dataset.key) for e in task.spec.edges}
+        with EmbeddedRuntime(home) as runtime:
+            names = edge_names or (list(datasets.HEART_HOSPITALS) if name == "heart" else None)
+            if names is None:
+                raise typer.BadParameter(f"--edges is required for {name}")
+            runtime.store.ensure_edges(names)
+            runtime.store.provision(names)
+            client = runtime.store.client(ADMIN_IDENTITY)
+            for bucket, _ in (locations or {}).values():
+                if not client.bucket_exists(bucket):
+                    client.make_bucket(bucket)
+            parts, _ = seed_data(
+                client,
+                name,
+                edges=names,
+                split=split,
+                seed=seed,
+                limit=limit,
+                locations=locations,
+                on_object=lambda o: console.print(
+                    f"{o.edge or 'test set':>14}  {o.rows:>6} rows  -> {o.url}", highlight=False
+                ),
+            )
+    except datasets.DatasetError as err:
+        raise fail_with(str(err), ExitCode.INVALID) from None
+    except EdgefedError as err:
+        raise fail(err) from None
+    console.print(f"seeded {name}: {len(parts.edges)} edges, {parts.info.num_features} features")

@@ -1,0 +1,30 @@
+"""``edgefed generate TASK -o DIR``: everything a cluster needs for the task, as files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgefed.workflows.cli.common import console, fail, load
+from edgefed.workflows.errors import EdgefedError
+
+__all__ = ["generate"]
+
+
+def generate(
+    task_file: Annotated[Path, typer.Argument(help="FederatedTask YAML")],
+    out: Annotated[Path, typer.Option("--output-dir", "-o", help="directory to write the manifests to")],
+    cron: Annotated[bool, typer.Option(help="also write a CronWorkflow for scheduled retraining")] = True,
+) -> None:
+    """Write everything a cluster needs for the task: round WorkflowTemplate, init and round Workflows,
+    a CronWorkflow, and the kubectl commands that label the edge nodes."""
+    from edgefed.workflows.build import write_manifests
+
+    try:
+        task = load(task_file)
+    except EdgefedError as err:
+        raise fail(err) from None
+    for path in write_manifests(task, out, task_yaml=task_file.read_text() if cron else None):
+        console.print(f"wrote {path}")

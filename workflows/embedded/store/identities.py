@@ -1,0 +1,222 @@
+"""Who may do what in the embedded store: the identity model, and the files that hold the keys.
+
+Identity model (:func:`identity_actions`)
+    Credentials are generated per installation (``secrets.token_urlsafe``) and kept in
+    ``<state>/credentials.json`` (mode 0600, created 0600). SeaweedFS "actions" are ``Read``,
+    ``Write``, ``List``, ``Tagging`` and ``Admin``, optionally scoped ``Action:bucket`` (the whole
+    bucket) or ``Action:bucket/prefix/*`` (keys under a prefix):
+
+    * ``admin``: ``Admin`` (everything: provisioning, seeding);
+    * ``cloud``: read+list ``edgefed-updates``; read+write+list+tagging ``edgefed-models``; read+list
+      ``edgefed-eval``;
+    * ``edge-<e>``: read+list+write its bucket ``edge-<e>``; write ``edgefed-updates/<e>/*`` only
+      (it cannot read updates back); read+list ``edgefed-models``.
+
+    :class:`CredentialFiles` renders ``<state>/s3-identities.json`` (weed's ``-s3.config``, mode 0600:
+    secrets never appear on a command line) from the credentials and the model; SeaweedFS re-reads it
+    on SIGHUP (see :class:`~edgefed.workflows.embedded.store.server.EmbeddedStore`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import secrets
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgefed.steps import layout
+from edgefed.workflows.embedded.store.errors import StoreError
+
+__all__ = [
+    "CREDENTIALS_FILE",
+    "S3_CONFIG_FILE",
+    "CredentialFiles",
+    "Credentials",
+    "identity_actions",
+    "validate_edge",
+    "write_private",
+]
+
+log = logging.getLogger(__name__)
+
+CREDENTIALS_FILE = "credentials.json"
+S3_CONFIG_FILE = "s3-identities.json"
+
+_EDGE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+_MAX_EDGE_LEN = 63 - len(layout.EDGE_BUCKET_PREFIX)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """An S3 access key pair. ``repr``/``str`` never show the secret."""
+
+    access_key: str
+    secret_key: str
+
+    def __repr__(self) -> str:
+        return f"Credentials(access_key={self.access_key!r}, secret_key='***')"
+
+    __str__ = __repr__
+
+
+def validate_edge(edge: str) -> str:
+    """``edge`` if it can name a bucket (``edge-<edge>``) and an identity, else :class:`StoreError`."""
+    if not isinstance(edge, str) or not _EDGE_NAME.match(edge) or len(edge) > _MAX_EDGE_LEN:
+        raise StoreError(
+            f"invalid edge name {edge!r}: expected lowercase letters, digits and inner hyphens, "
+            f"at most {_MAX_EDGE_LEN} characters (it becomes bucket {layout.edge_bucket(str(edge))!r})"
+        )
+    return edge
+
+
+def identity_actions(edges: Iterable[str]) -> dict[str, list[str]]:
+    """SeaweedFS actions of every identity for ``edges``: the identity model of the embedded store."""
+    actions: dict[str, list[str]] = {
+        layout.ADMIN_IDENTITY: ["Admin", "Read", "Write", "List", "Tagging"],
+        layout.CLOUD_IDENTITY: [
+            f"Read:{layout.UPDATES_BUCKET}",
+            f"List:{layout.UPDATES_BUCKET}",
+            f"Read:{layout.MODELS_BUCKET}",
+            f"Write:{layout.MODELS_BUCKET}",
+            f"List:{layout.MODELS_BUCKET}",
+            f"Tagging:{layout.MODELS_BUCKET}",
+            f"Read:{layout.EVAL_BUCKET}",
+            f"List:{layout.EVAL_BUCKET}",
+        ],
+    }
+    for edge in edges:
+        bucket = layout.edge_bucket(validate_edge(edge))
+        actions[layout.edge_identity(edge)] = [
+            f"Read:{bucket}",
+            f"List:{bucket}",
+            f"Write:{bucket}",
+            f"Write:{layout.UPDATES_BUCKET}/{layout.update_prefix(edge)}*",
+            f"Read:{layout.MODELS_BUCKET}",
+            f"List:{layout.MODELS_BUCKET}",
+        ]
+    return actions
+
+
+def write_private(path: Path, data: bytes, *, exclusive: bool = False) -> None:
+    """Atomically replace ``path`` with ``data``; the file is 0600 from its creation on.
+
+    With ``exclusive``, an existing ``path`` is kept (first writer wins) and ``data`` is dropped.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        if exclusive:
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+        else:
+            os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def _read_private_json(path: Path) -> Any:
+    """JSON of a secrets file; tightens its mode to 0600 if someone loosened it."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        log.warning("%s had mode %o; setting it to 0600", path, mode)
+        path.chmod(0o600)
+    try:
+        return json.loads(path.read_text())
+    except ValueError as err:
+        raise StoreError(f"{path} is not valid JSON ({err}); expected the store's credentials") from None
+
+
+def _json_bytes(document: Any) -> bytes:
+    return (json.dumps(document, indent=2) + "\n").encode()
+
+
+class CredentialFiles:
+    """``credentials.json`` (every identity's keys, generated once) and the ``s3-identities.json``
+    rendered from it, in a store's state directory. The caller serialises changes (the store's lock)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.path = state_dir / CREDENTIALS_FILE
+        self.s3_config = state_dir / S3_CONFIG_FILE
+
+    @staticmethod
+    def _new_key_pair() -> dict[str, str]:
+        return {"access_key": secrets.token_urlsafe(15), "secret_key": secrets.token_urlsafe(30)}
+
+    def load(self) -> dict[str, Any]:
+        """The installation's credentials, created (admin and cloud) on first use."""
+        if not self.path.exists():
+            creds = {
+                "version": 1,
+                "edges": [],
+                "identities": {
+                    layout.ADMIN_IDENTITY: self._new_key_pair(),
+                    layout.CLOUD_IDENTITY: self._new_key_pair(),
+                },
+            }
+            # First writer wins (another process may be doing the same without holding the lock).
+            write_private(self.path, _json_bytes(creds), exclusive=True)
+        creds = _read_private_json(self.path)
+        if not (isinstance(creds, dict) and {"edges", "identities"} <= creds.keys()):
+            found = sorted(creds) if isinstance(creds, dict) else type(creds).__name__
+            raise StoreError(f"{self.path}: expected keys 'edges' and 'identities', found {found!r}")
+        return creds
+
+    def edges(self) -> list[str]:
+        """Edges that have an identity, in the order they were added."""
+        return list(self.load()["edges"])
+
+    def add_edges(self, edges: Iterable[str]) -> list[str]:
+        """Give each of ``edges`` that has none an identity with fresh keys; returns the new ones."""
+        creds = self.load()
+        new = [e for e in dict.fromkeys(validate_edge(e) for e in edges) if e not in creds["edges"]]
+        for edge in new:
+            creds["edges"].append(edge)
+            creds["identities"][layout.edge_identity(edge)] = self._new_key_pair()
+        if new:
+            write_private(self.path, _json_bytes(creds))
+        return new
+
+    def get(self, identity: str) -> Credentials:
+        """Key pair of ``identity`` (``admin``, ``cloud`` or ``edge-<edge>``)."""
+        identities = self.load()["identities"]
+        if identity not in identities:
+            raise StoreError(
+                f"unknown store identity {identity!r}: expected one of {', '.join(sorted(identities))} "
+                "(edges get an identity through ensure_edges/provision)"
+            )
+        pair = identities[identity]
+        return Credentials(pair["access_key"], pair["secret_key"])
+
+    def render_s3_config(self) -> bool:
+        """Write ``s3-identities.json`` (weed's ``-s3.config``) from the credentials; True if it changed."""
+        creds = self.load()
+        identities = []
+        for name, granted in identity_actions(creds["edges"]).items():
+            pair = creds["identities"].get(name)
+            if pair is None:
+                raise StoreError(f"{self.path}: identity {name!r} has no keys")
+            identities.append(
+                {
+                    "name": name,
+                    "credentials": [{"accessKey": pair["access_key"], "secretKey": pair["secret_key"]}],
+                    "actions": granted,
+                }
+            )
+        data = _json_bytes({"identities": identities})
+        if self.s3_config.exists() and self.s3_config.read_bytes() == data:
+            return False
+        write_private(self.s3_config, data)
+        return True

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from minio import Minio
 
-from edgefed.workflows.embedded_store import EmbeddedStore
+from edgefed.workflows.embedded.store import EmbeddedStore
 
 #: Edges the session store is provisioned for (buckets ``edge-a``, ``edge-b``; identities ``edge-a``...).
 STORE_EDGES: tuple[str, ...] = ("a", "b")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,11 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def package_dirs() -> dict[str, str]:
+    """setup.py's ``PACKAGE_DIR``: installed package -> source directory."""
+    return dict(runpy.run_path(str(REPO / "setup.py"), run_name="edgefed_setup")["PACKAGE_DIR"])
 
 
 def task_doc(

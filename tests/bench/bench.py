@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `tests.helpers` when run as a script
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `tests.helpers` when run as a script
 
 from edgefed.steps import codec
 from edgefed.steps.fedavg import WeightedMean
@@ -151,10 +151,10 @@ def bench_strategies(n: int = 20) -> list[dict[str, float | str | bool]]:
 def bench_demo(rounds: int, parallelism: int | None) -> list[tuple[int, float, float]]:
     from edgefed.steps import layout
     from edgefed.steps.registry import ModelRegistry
-    from edgefed.workflows import data
-    from edgefed.workflows.demo import demo_task
+    from edgefed.workflows.data import seeding as data
     from edgefed.workflows.driver import TaskDriver
-    from edgefed.workflows.embedded import EmbeddedRuntime
+    from edgefed.workflows.embedded.demo import demo_task
+    from edgefed.workflows.embedded.runtime import EmbeddedRuntime
 
     task = demo_task()
     spec = task.spec.model_copy(
@@ -188,7 +188,7 @@ def bench_generation() -> list[tuple[int, float, int]]:
     """Generation time and Workflow object size of one round for 1,000 and 10,000 edges."""
     import json
 
-    from edgefed.workflows.builder import round_workflow, to_document
+    from edgefed.workflows.build import round_workflow, to_document
     from edgefed.workflows.spec import parse_task
     from tests.helpers import task_doc
 
@@ -208,7 +208,7 @@ def bench_contract_check(rows: int = 1_000_000) -> dict:
     """Data-contract check of a 1,000,000-row heart table, next to reading it from the real store."""
     from edgefed.steps import layout
     from edgefed.steps.contracts import bench_contract
-    from edgefed.workflows.embedded_store import EmbeddedStore
+    from edgefed.workflows.embedded.store import EmbeddedStore
 
     with tempfile.TemporaryDirectory(prefix="edgefed-bench-") as home, EmbeddedStore(Path(home)) as store:
         store.start()

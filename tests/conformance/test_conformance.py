@@ -22,7 +22,7 @@ import yaml
 from hera.workflows import ClusterWorkflowTemplate, CronWorkflow, Workflow, WorkflowTemplate
 from jsonschema import Draft202012Validator
 
-from edgefed.workflows.builder import (
+from edgefed.workflows.build import (
     generic_round_template,
     manifests,
     round_workflow,
@@ -157,7 +157,7 @@ def test_generation_is_deterministic_across_processes() -> None:
     """Another interpreter (another hash seed) generates byte-identical YAML."""
     code = (
         "import sys, yaml; sys.path.insert(0, '.');"
-        "from tests.test_conformance import _task, generated_manifests;"
+        "from tests.conformance.test_conformance import _task, generated_manifests;"
         "sys.stdout.write(yaml.safe_dump_all(generated_manifests(_task(10)), sort_keys=False))"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
@@ -399,7 +399,7 @@ def test_schema_tests_skip_naming_the_directory_when_schemas_are_absent(tmp_path
             "-rs",
             "-p",
             "no:cacheprovider",
-            "tests/test_conformance.py",
+            "tests/conformance/test_conformance.py",
             "-k",
             "misspelled_field or base_workflow_is_clean",
         ],

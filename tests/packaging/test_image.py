@@ -27,15 +27,16 @@ from typing import Any
 import pytest
 
 from edgefed.steps.cli import STEPS
-from edgefed.workflows.builder import OUTPUTS_DIR, STEP_COMMAND, init_workflow, round_workflow, to_document
+from edgefed.steps.interface import OUTPUTS_DIR, STEP_COMMAND
+from edgefed.workflows.build import init_workflow, round_workflow, to_document
 from edgefed.workflows.spec import parse_task
-from tests.helpers import REPO, task_doc
+from tests.helpers import REPO, package_dirs, task_doc
 
 DOCKERFILE = REPO / "images" / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
 PYPROJECT = REPO / "pyproject.toml"
 VENV = "/opt/venv"
-STEP_SCRIPT = STEP_COMMAND[0]
+STEP_SCRIPT = STEP_COMMAND
 
 
 # -- a small Dockerfile reader (enough for this file: instructions, stages, ARG defaults) -------------------
@@ -289,8 +290,8 @@ def test_the_build_context_has_what_the_build_copies(dockerfile: tuple[dict[str,
             sources |= {w.rstrip("/").removeprefix("./") for w in words[:-1] if not w.startswith("--")}
     # what the project build needs: pyproject, the lock, the readme and every package directory
     project = tomllib.loads(PYPROJECT.read_text())
-    needed = {"pyproject.toml", "uv.lock", project["project"]["readme"]}
-    needed |= set(project["tool"]["setuptools"]["package-dir"].values())
+    needed = {"pyproject.toml", "uv.lock", "setup.py", project["project"]["readme"]}
+    needed |= set(package_dirs().values())
     assert needed <= sources, f"not copied into the build: {sorted(needed - sources)}"
     for source in sources:
         assert (REPO / source).exists(), source
@@ -315,10 +316,8 @@ def test_the_build_context_leaves_out_the_rest(path: str) -> None:
 
 
 def test_every_package_directory_is_copied_into_the_build() -> None:
-    """The wheel is built from pyproject's package-dir mapping: each of those folders must be in the image."""
-    import tomllib
-
-    mapping = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+    """The wheel is built from setup.py's package-dir mapping: each of those folders must be in the image."""
+    mapping = package_dirs()
     copied = {
         line.split()[1]
         for line in DOCKERFILE.read_text().splitlines()

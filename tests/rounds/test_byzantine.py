@@ -26,9 +26,9 @@ import pytest
 from edgefed.steps import codec, layout
 from edgefed.steps.context import StepContext
 from edgefed.steps.registry import ModelRegistry
-from edgefed.workflows import data
+from edgefed.workflows.data import seeding as data
 from edgefed.workflows.driver import TaskDriver
-from edgefed.workflows.embedded import EmbeddedRuntime
+from edgefed.workflows.embedded.runtime import EmbeddedRuntime
 from edgefed.workflows.spec import parse_task
 from tests.helpers import task_doc
 
@@ -90,7 +90,7 @@ def runtime(store, tmp_path_factory) -> Iterator[EmbeddedRuntime]:
         tmp_path_factory.mktemp("home"),
         store=store,
         parallelism=2,
-        step_target="tests.test_byzantine:attacked_step",
+        step_target="tests.rounds.test_byzantine:attacked_step",
     ) as rt:
         store.ensure_edges(EDGES)
         store.provision(EDGES)

@@ -14,9 +14,9 @@ import pytest
 from edgefed.steps import layout
 from edgefed.steps.registry import ModelRegistry
 from edgefed.steps.store import parquet_bytes
-from edgefed.workflows import data
+from edgefed.workflows.data import seeding as data
 from edgefed.workflows.driver import TaskDriver
-from edgefed.workflows.embedded import EmbeddedRuntime
+from edgefed.workflows.embedded.runtime import EmbeddedRuntime
 from edgefed.workflows.errors import RoundFailedError
 from edgefed.workflows.spec import parse_task
 from tests.helpers import task_doc
@@ -189,7 +189,7 @@ def test_cli_data_check_exits_1_and_names_the_bad_edge(tmp_path):
         assert good.returncode == 0, good.stdout + good.stderr
         assert good.stdout.count("PASS") == 2
         # hungary's export loses a column
-        from edgefed.workflows.embedded_store import EmbeddedStore
+        from edgefed.workflows.embedded.store import EmbeddedStore
 
         admin = EmbeddedStore(home / "store").client(layout.ADMIN_IDENTITY)
         frame = pd.read_parquet(io.BytesIO(admin.get_object("edge-hungary", "heart/train.parquet").read()))

@@ -17,16 +17,16 @@ import pytest
 
 from edgefed.steps import codec, layout
 from edgefed.steps.registry import ModelRegistry
-from edgefed.workflows import data
-from edgefed.workflows.builder import (
+from edgefed.workflows.build import (
     round_submission,
     round_template,
     round_workflow,
     step_config,
     to_document,
 )
+from edgefed.workflows.data import seeding as data
 from edgefed.workflows.driver import TaskDriver
-from edgefed.workflows.embedded import EmbeddedRuntime
+from edgefed.workflows.embedded.runtime import EmbeddedRuntime
 from edgefed.workflows.errors import RoundFailedError
 from edgefed.workflows.spec import parse_task
 from tests.helpers import interrupt_after, task_doc, write_task
@@ -205,7 +205,7 @@ def test_interrupted_task_resumes_without_redoing_or_duplicating_rounds(runtime)
 def test_edge_step_cannot_write_another_edges_prefix_or_read_its_data(runtime, tmp_path):
     """The train step run as edge `cleveland` but told it is `hungary` is refused by the store."""
     from edgefed.steps import cli
-    from edgefed.steps.store import ACCESS_KEY_ENV, SECRET_KEY_ENV
+    from edgefed.steps.interface import Env
 
     task = make_task("creds", rounds=1)
     parameters = runtime.prepare(task)
@@ -219,13 +219,13 @@ def test_edge_step_cannot_write_another_edges_prefix_or_read_its_data(runtime, t
         f"--config={json.dumps(config)}",
         f"--outputs={tmp_path}",
     ]
-    env = {ACCESS_KEY_ENV: creds.access_key, SECRET_KEY_ENV: creds.secret_key}
+    env = {Env.ACCESS_KEY: creds.access_key, Env.SECRET_KEY: creds.secret_key}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
         assert cli.run(["init", *common]) != 0  # an edge may not write models either
         cloud_creds = runtime.store.credentials(layout.CLOUD_IDENTITY)
-        os.environ.update({ACCESS_KEY_ENV: cloud_creds.access_key, SECRET_KEY_ENV: cloud_creds.secret_key})
+        os.environ.update({Env.ACCESS_KEY: cloud_creds.access_key, Env.SECRET_KEY: cloud_creds.secret_key})
         assert cli.run(["init", *common]) == 0
         os.environ.update(env)
         # reading another edge's dataset is refused

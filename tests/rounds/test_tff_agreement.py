@@ -31,9 +31,9 @@ import pytest
 from edgefed.steps import layout
 from edgefed.steps.registry import ModelRegistry
 from edgefed.steps.store import read_parquet
-from edgefed.workflows import data
+from edgefed.workflows.data import seeding as data
 from edgefed.workflows.driver import TaskDriver
-from edgefed.workflows.embedded import EmbeddedRuntime
+from edgefed.workflows.embedded.runtime import EmbeddedRuntime
 from edgefed.workflows.spec import parse_task
 from tests.helpers import REPO, task_doc
 
@@ -62,7 +62,7 @@ CASES = {
 }
 
 
-# -- the TFF side (run as ``python -m tests.test_tff_agreement INPUT OUTPUT``) --------------------
+# -- the TFF side (run as ``python -m tests.rounds.test_tff_agreement INPUT OUTPUT``) --------------------
 
 
 def tff_main(inputs: Path, outputs: Path) -> int:
@@ -148,7 +148,7 @@ def run_tff(inputs: Path, outputs: Path, log: Path, timeout: float = 600) -> str
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     with open(log, "wb") as sink:  # a file, not a pipe: worker_binary would hold a pipe open
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.test_tff_agreement", str(inputs), str(outputs)],
+            [sys.executable, "-m", "tests.rounds.test_tff_agreement", str(inputs), str(outputs)],
             cwd=REPO,
             env=env,
             stdout=sink,

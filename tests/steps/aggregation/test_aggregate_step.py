@@ -15,8 +15,9 @@ import pytest
 from edgefed.steps import codec, layout
 from edgefed.steps.aggregate import AggregationError, QuorumError, aggregate
 from edgefed.steps.context import StepContext
-from edgefed.steps.registry import ModelRegistry, server_state_key
-from edgefed.steps.store import ACCESS_KEY_ENV, SECRET_KEY_ENV, Endpoint, put_bytes
+from edgefed.steps.interface import Env
+from edgefed.steps.registry import ModelRegistry
+from edgefed.steps.store import Endpoint, put_bytes
 from edgefed.steps.strategies import (
     STRATEGIES,
     DPFedAvg,
@@ -29,10 +30,10 @@ from edgefed.steps.strategies import (
     parameters,
     screen,
 )
-from edgefed.workflows import data
-from edgefed.workflows.builder import step_config
+from edgefed.workflows.build import step_config
+from edgefed.workflows.data import seeding as data
 from edgefed.workflows.driver import TaskDriver
-from edgefed.workflows.embedded import EmbeddedRuntime
+from edgefed.workflows.embedded.runtime import EmbeddedRuntime
 from edgefed.workflows.errors import RoundFailedError, SpecError
 from edgefed.workflows.spec import AGGREGATION_SPECS, dump_task, parse_task
 from tests.helpers import interrupt_after, task_doc
@@ -233,8 +234,8 @@ def screen_store(store):
 @pytest.fixture
 def cloud_env(screen_store, monkeypatch):
     creds = screen_store.credentials(layout.CLOUD_IDENTITY)
-    monkeypatch.setenv(ACCESS_KEY_ENV, creds.access_key)
-    monkeypatch.setenv(SECRET_KEY_ENV, creds.secret_key)
+    monkeypatch.setenv(Env.ACCESS_KEY, creds.access_key)
+    monkeypatch.setenv(Env.SECRET_KEY, creds.secret_key)
     return screen_store
 
 
@@ -316,7 +317,7 @@ def test_screening_rejects_bad_updates_with_reasons_and_the_strategy_sees_only_t
     for i, w in enumerate(model):
         np.testing.assert_array_equal(w, np.median(np.stack([u[i] for u in accepted]), axis=0))
     assert manifest["aggregation"] == aggregation
-    assert manifest["serverState"]["key"] == server_state_key("screen", 1)
+    assert manifest["serverState"]["key"] == layout.server_state_key("screen", 1)
 
 
 def test_quorum_and_krums_rule_apply_to_the_updates_that_remain(cloud_env, tmp_path):
@@ -360,7 +361,10 @@ def test_server_state_is_verified_against_the_manifest(cloud_env, tmp_path):
     assert first["serverState"]["sha256"] == codec.sha256(state.to_bytes())
     # tamper with the state object: the next round refuses it
     put_bytes(
-        store.client(layout.ADMIN_IDENTITY), layout.MODELS_BUCKET, server_state_key("state-check", 1), b"x"
+        store.client(layout.ADMIN_IDENTITY),
+        layout.MODELS_BUCKET,
+        layout.server_state_key("state-check", 1),
+        b"x",
     )
     first["serverState"]["versionId"] = None  # read the newest version, the tampered one
     with pytest.raises(Exception, match="server state of round 1 of 'state-check' is corrupt"):

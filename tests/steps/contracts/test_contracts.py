@@ -15,7 +15,7 @@ from rich.console import Console
 from edgefed.steps import contracts, datasets, layout, validate
 from edgefed.steps.contracts import ContractError, Verdict, check, load_contract
 from edgefed.steps.store import DataUnavailableError, parquet_bytes, put_bytes
-from edgefed.workflows.check import CheckError, check_task, render_table
+from edgefed.workflows.data.check import CheckError, check_task, render_table
 from edgefed.workflows.spec import parse_task
 from tests.helpers import task_doc
 
@@ -372,12 +372,12 @@ def test_step_passes_a_good_edge(store, seeded, monkeypatch, tmp_path, capsys) -
     assert code == 0
     assert (outputs / "passed").read_text() == "true"
     assert json.loads((outputs / "failed").read_text()) == []
-    prefix = contracts.validation_prefix("contracts-step", 3, "wf-1")
+    prefix = layout.validation_prefix("contracts-step", 3, "wf-1")
     assert prefix == "edgefed/validation/contracts-step/round-00003/wf-1/"
     result = json.loads(_get(store, "edge-a", prefix + "result.json"))
     assert result["success"] is True and result["statistics"]["unsuccessful_expectations"] == 0
     assert b"<html" in _get(store, "edge-a", prefix + "result.html")[:2000].lower()
-    key = contracts.verdict_key("a", "contracts-step", 3, "wf-1")
+    key = layout.verdict_key("a", "contracts-step", 3, "wf-1")
     assert key == "a/contracts-step/round-00003/wf-1/verdict.json"
     verdict = json.loads(_get(store, layout.UPDATES_BUCKET, key))
     assert verdict["passed"] is True and verdict["edge"] == "a" and verdict["rows"] > 20
@@ -394,7 +394,7 @@ def test_step_stops_a_bad_edge_with_exit_4_and_only_the_verdict_travels(
     failed = json.loads((outputs / "failed").read_text())
     assert "expect_column_max_to_be_between(column=age)" in failed
 
-    raw = _get(store, layout.UPDATES_BUCKET, contracts.verdict_key("b", "contracts-step", 3, "wf-1")).decode()
+    raw = _get(store, layout.UPDATES_BUCKET, layout.verdict_key("b", "contracts-step", 3, "wf-1")).decode()
     verdict = json.loads(raw)
     assert verdict["passed"] is False and [f["name"] for f in verdict["failed"]] == failed
     assert not leaked(raw, SENTINEL_AGE) and not leaked(raw, SENTINEL_CP)
@@ -411,7 +411,7 @@ def test_step_stops_a_bad_edge_with_exit_4_and_only_the_verdict_travels(
         "exitCode": 4,
     }
     # the details stay in the edge's own bucket, where the sentinels are visible
-    prefix = contracts.validation_prefix("contracts-step", 3, "wf-1")
+    prefix = layout.validation_prefix("contracts-step", 3, "wf-1")
     full = _get(store, "edge-b", prefix + "result.json").decode()
     assert leaked(full, SENTINEL_AGE)
     assert _exists(store, "edge-b", prefix + "result.html")

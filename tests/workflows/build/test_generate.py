@@ -8,7 +8,7 @@ import sys
 
 import yaml
 
-from edgefed.workflows.builder import NODE_LABEL, manifests, round_workflow, to_document
+from edgefed.workflows.build import NODE_LABEL, manifests, round_workflow, to_document
 from edgefed.workflows.spec import parse_task
 from tests.helpers import REPO, edgefed, task_doc, write_task
 

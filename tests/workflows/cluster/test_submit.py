@@ -1,9 +1,10 @@
-"""``edgefed submit`` against a loopback fake Argo server (tests/fake_argo.py): auth, retries,
+"""``edgefed submit`` against a loopback fake Argo server (tests/workflows/cluster/fake_argo.py): auth, retries,
 template create-or-update, watching, failures, cancellation, resume, TLS and the CLI."""
 
 from __future__ import annotations
 
 import _thread
+import dataclasses
 import datetime as dt
 import ipaddress
 import json
@@ -19,26 +20,31 @@ import typer
 from hera.shared import global_config
 from typer.testing import CliRunner
 
-from edgefed.workflows import submit as submit_mod
-from edgefed.workflows.builder import ACCESS_KEY_ENV, SECRET_KEY_ENV, round_workflow, to_document
-from edgefed.workflows.errors import ExitCode, RoundFailedError
-from edgefed.workflows.spec import FederatedTask, parse_task
-from edgefed.workflows.submit import (
-    LABEL_SUBMISSION,
+from edgefed.steps.interface import Env
+from edgefed.workflows.build import round_workflow, to_document
+from edgefed.workflows.cli import submit as submit_cli
+from edgefed.workflows.cli.submit import register
+from edgefed.workflows.cluster.errors import (
     ArgoAuthError,
     ArgoError,
-    ArgoExecutor,
     ArgoRequestError,
     ArgoUnavailableError,
     WatchCancelledError,
     WatchTimeoutError,
-    apply_parameters,
-    normalize_server,
-    register,
-    submit_task,
 )
-from tests.fake_argo import FakeArgo, default_playbook, failed, running, succeeded
+from edgefed.workflows.cluster.executor import (
+    LABEL_SUBMISSION,
+    ArgoExecutor,
+    ArgoOptions,
+    apply_parameters,
+    failure_message,
+)
+from edgefed.workflows.cluster.submit import submit_task
+from edgefed.workflows.cluster.transport import normalize_server
+from edgefed.workflows.errors import ExitCode, RoundFailedError
+from edgefed.workflows.spec import FederatedTask, parse_task
 from tests.helpers import task_doc, write_task
+from tests.workflows.cluster.fake_argo import FakeArgo, default_playbook, failed, running, succeeded
 
 pytestmark = [
     pytest.mark.timeout(60),
@@ -68,10 +74,12 @@ def argo() -> Iterator[FakeArgo]:
         yield fake
 
 
-def executor(argo: FakeArgo, **kwargs: Any) -> ArgoExecutor:
-    options: dict[str, Any] = {"token": TOKEN, "poll": 0.01, "backoff": 0.01, "timeout": 10}
+def executor(argo: FakeArgo, *, token: str | None = TOKEN, **kwargs: Any) -> ArgoExecutor:
+    """An executor of the fake server; ``kwargs``: :class:`ArgoOptions` fields, or ``cancel``/``on_phase``."""
+    hooks = {k: kwargs.pop(k) for k in ("cancel", "on_phase") if k in kwargs}
+    options: dict[str, Any] = {"poll": 0.01, "backoff": 0.01, "timeout": 10}
     options.update(kwargs)
-    return ArgoExecutor(argo.url, NS, **options)
+    return ArgoExecutor(argo.url, NS, token=token, options=ArgoOptions(**options), **hooks)
 
 
 def make_task(rounds: int = 3, **spec: Any) -> FederatedTask:
@@ -178,7 +186,7 @@ def test_lost_create_response_does_not_create_twice(argo: FakeArgo) -> None:
 def test_unreachable_server_is_retried_then_reported() -> None:
     with FakeArgo() as fake:
         url = fake.url
-    ex = ArgoExecutor(url, NS, token=TOKEN, retries=1, backoff=0.01)
+    ex = ArgoExecutor(url, NS, token=TOKEN, options=ArgoOptions(retries=1, backoff=0.01))
     with ex, pytest.raises(ArgoUnavailableError, match="cannot reach the Argo server") as info:
         ex.last_succeeded_round("t1")
     assert TOKEN not in str(info.value)
@@ -432,7 +440,7 @@ def test_submitted_documents_carry_no_credential_value(argo: FakeArgo) -> None:
     for doc in created + templates:
         for template in doc["spec"].get("templates", []):
             for env in (template.get("container") or {}).get("env", []):
-                if env["name"] in (ACCESS_KEY_ENV, SECRET_KEY_ENV):
+                if env["name"] in (Env.ACCESS_KEY, Env.SECRET_KEY):
                     assert "value" not in env and "secretKeyRef" in env["valueFrom"]
 
 
@@ -486,12 +494,12 @@ def test_tls_untrusted_certificate_is_refused_unless_verification_is_off(
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     with FakeArgo(token=TOKEN, tls=self_signed) as fake:
         assert fake.url.startswith("https://")
-        with ArgoExecutor(fake.url, NS, token=TOKEN, retries=3, backoff=0.01) as ex:
+        with ArgoExecutor(fake.url, NS, token=TOKEN, options=ArgoOptions(retries=3, backoff=0.01)) as ex:
             with pytest.raises(ArgoUnavailableError, match="TLS verification") as info:
                 ex.last_succeeded_round("t1")
             assert TOKEN not in str(info.value)
         assert not fake.requests  # refused at the handshake, not retried, token never sent
-        with ArgoExecutor(fake.url, NS, token=TOKEN, verify_ssl=False) as ex:
+        with ArgoExecutor(fake.url, NS, token=TOKEN, options=ArgoOptions(verify_ssl=False)) as ex:
             assert ex.last_succeeded_round("t1") is None
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", self_signed[0])  # a private CA: verification stays on
         with ArgoExecutor(fake.url, NS, token=TOKEN) as ex:
@@ -527,9 +535,11 @@ def test_cli_submits_with_the_token_from_the_environment(
     class Spy(ArgoExecutor):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             seen.update(kwargs)
-            super().__init__(*args, **{**kwargs, "poll": 0.01})
+            super().__init__(
+                *args, **{**kwargs, "options": dataclasses.replace(kwargs["options"], poll=0.01)}
+            )
 
-    monkeypatch.setattr(submit_mod, "ArgoExecutor", Spy)
+    monkeypatch.setattr(submit_cli, "ArgoExecutor", Spy)
     task_file = write_task(tmp_path / "task.yaml", task_doc("t1", ("a", "b"), rounds=2))
     args = ["submit", str(task_file), "--argo-server", argo.url, "--namespace", NS]
     result = CliRunner().invoke(cli, args, env={"ARGO_TOKEN": TOKEN})
@@ -537,7 +547,7 @@ def test_cli_submits_with_the_token_from_the_environment(
     assert "round   2  accuracy 0.7000" in result.output
     assert "stopped after round 2: all 2 rounds done" in result.output
     assert TOKEN not in result.output
-    assert seen["verify_ssl"] is True
+    assert seen["options"].verify_ssl is True
     assert created_rounds(argo) == [0, 1, 2]
 
     result = CliRunner().invoke(cli, args, env={"ARGO_TOKEN": "nope"})
@@ -550,7 +560,7 @@ def test_cli_submits_with_the_token_from_the_environment(
         cli, [*args, "--token-file", str(token_file), "--insecure-skip-verify"], env={"ARGO_TOKEN": ""}
     )
     assert result.exit_code == 0, result.output
-    assert seen["verify_ssl"] is False
+    assert seen["options"].verify_ssl is False
     assert "resuming after succeeded round 2" in result.output
 
 
@@ -604,6 +614,6 @@ def test_failure_message_lists_failed_leaf_nodes_latest_first() -> None:
     workflow = Workflow.model_validate(
         {"metadata": {"name": "wf"}, "spec": {}, "status": {"phase": "Failed", "nodes": nodes}}
     )
-    assert submit_mod.failure_message(workflow) == (
+    assert failure_message(workflow) == (
         "workflow Failed; failed: agg: quorum not met; train (edge b): no data"
     )

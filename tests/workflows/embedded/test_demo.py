@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from edgefed.workflows.embedded_store import EmbeddedStore
+from edgefed.workflows.embedded.store import EmbeddedStore
 from tests.helpers import edgefed
 
 

@@ -22,7 +22,7 @@ from minio import Minio
 from minio.error import S3Error
 
 from edgefed.steps import layout
-from edgefed.workflows.embedded_store import (
+from edgefed.workflows.embedded.store import (
     GRPC_OFFSET,
     SERVICES,
     Credentials,
@@ -195,7 +195,7 @@ def test_start_timeout_kills_the_server_and_reports_its_log(tmp_path: Path) -> N
 def test_detached_server_outlives_its_process_and_an_owned_one_does_not(tmp_path: Path) -> None:
     code = (
         "import sys\n"
-        "from edgefed.workflows.embedded_store import EmbeddedStore\n"
+        "from edgefed.workflows.embedded.store import EmbeddedStore\n"
         "EmbeddedStore(sys.argv[1]).start(detach=sys.argv[2] == 'detach')\n"
     )
     detached, owned = EmbeddedStore(tmp_path / "detached"), EmbeddedStore(tmp_path / "owned")

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from enginetest_helpers import load
 
-from edgefed.workflows.engine import Engine, EngineOptions, WorkflowResult
+from edgefed.workflows.embedded.engine import Engine, EngineOptions, WorkflowResult
+from tests.workflows.embedded.engine.helpers import load
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Helpers shared by the embedded-engine tests (a uniquely named module: tests/engine is not a package)."""
+"""Helpers shared by the embedded-engine tests."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from edgefed.workflows.engine import WorkflowResult, load_document
+from edgefed.workflows.embedded.engine import WorkflowResult, load_document
 
 WORKFLOWS = Path(__file__).parent / "workflows"
 

@@ -1,4 +1,4 @@
-"""``python -m edgefed.workflows.engine.cli run FILE``: output and exit codes 0 / 1 / 2."""
+"""``python -m edgefed.workflows.cli engine run FILE``: output and exit codes 0 / 1 / 2."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from enginetest_helpers import WORKFLOWS
+from tests.workflows.embedded.engine.helpers import WORKFLOWS
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "edgefed.workflows.engine.cli", "run", *args],
+        [sys.executable, "-m", "edgefed.workflows.cli", "engine", "run", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -72,15 +72,20 @@ def test_secrets_file_and_warm_workers(tmp_path: Path) -> None:
         "      command: [edgefed-test-step, env, TOKEN]\n"
         "      env: [{name: TOKEN, valueFrom: {secretKeyRef: {name: edge-creds, key: token}}}]\n"
     )
-    tests_dir = Path(__file__).parent
+    repo = Path(__file__).resolve().parents[4]
     args = [str(wf), "--secrets", str(secrets), "--run-dir", str(tmp_path / "runs")]
-    args += ["--warm", "edgefed-test-step=warm_target:run", "--warm-workers", "1"]
+    args += [
+        "--warm",
+        "edgefed-test-step=tests.workflows.embedded.engine.warm_target:run",
+        "--warm-workers",
+        "1",
+    ]
     env_run = subprocess.run(
-        [sys.executable, "-m", "edgefed.workflows.engine.cli", "run", *args],
+        [sys.executable, "-m", "edgefed.workflows.cli", "engine", "run", *args],
         capture_output=True,
         text=True,
-        cwd=tests_dir,  # so the spawned workers can import warm_target
-        env={**os.environ, "PYTHONPATH": str(tests_dir)},
+        cwd=repo,  # so the spawned workers can import tests...warm_target
+        env={**os.environ, "PYTHONPATH": str(repo)},
         timeout=120,
     )
     assert env_run.returncode == 0, env_run.stdout + env_run.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgefed.workflows.engine import Engine, EngineOptions, UnsupportedFeatureError
+from edgefed.workflows.embedded.engine import Engine, EngineOptions, UnsupportedFeatureError
 
 
 def workflow(patch: str) -> dict:
@@ -119,7 +119,7 @@ def test_workflow_template_ref_resolves_with_the_workflows_arguments_winning(tmp
 
 
 def test_workflow_template_ref_to_an_unknown_template_is_invalid():
-    from edgefed.workflows.engine import WorkflowInvalidError
+    from edgefed.workflows.embedded.engine import WorkflowInvalidError
 
     with pytest.raises(
         WorkflowInvalidError, match="no WorkflowTemplate named 'greet' was given to the engine"
@@ -138,7 +138,8 @@ def test_cli_runs_a_submission_against_a_template_file(tmp_path):
     cmd = [
         sys.executable,
         "-m",
-        "edgefed.workflows.engine.cli",
+        "edgefed.workflows.cli",
+        "engine",
         "run",
         str(tmp_path / "w.yaml"),
         "--run-dir",

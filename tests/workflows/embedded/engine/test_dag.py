@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from enginetest_helpers import phases
-
-from edgefed.workflows.engine import Node, render_report
+from edgefed.workflows.embedded.engine import Node, render_report
+from tests.workflows.embedded.engine.helpers import phases
 
 
 def test_diamond_runs_in_dependency_order(run_workflow, tmp_path: Path) -> None:
@@ -62,7 +61,7 @@ def test_fan_out_fails_when_the_aggregate_fails(run_workflow) -> None:
 
 
 def test_fan_out_with_alternative_depends_and_all_items_failing(run_workflow) -> None:
-    from enginetest_helpers import load
+    from tests.workflows.embedded.engine.helpers import load
 
     doc = load("fanout-aggregate")
     doc["spec"]["templates"][3]["dag"]["tasks"][1]["depends"] = "train.Succeeded || train.Failed"
@@ -108,7 +107,7 @@ def test_legacy_dependencies_with_continue_on(run_workflow) -> None:
     assert phases(result)["E"] == "Failed"
     assert result.phase == "Succeeded"
     # without continueOn, a failed dependency omits its dependents and fails the DAG
-    from enginetest_helpers import load
+    from tests.workflows.embedded.engine.helpers import load
 
     doc = load("legacy-dependencies")
     del doc["spec"]["templates"][0]["dag"]["tasks"][1]["continueOn"]

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from enginetest_helpers import load
 
-from edgefed.workflows.engine import Engine, UnsupportedFeatureError, WorkflowInvalidError
+from edgefed.workflows.embedded.engine import Engine, UnsupportedFeatureError, WorkflowInvalidError
+from tests.workflows.embedded.engine.helpers import load
 
 
 def minimal(**template_extra: Any) -> dict[str, Any]:

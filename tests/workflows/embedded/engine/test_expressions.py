@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from edgefed.workflows.engine.expressions import ExpressionError, TaskResults, evaluate_when, parse_depends
+from edgefed.workflows.embedded.engine.expressions import (
+    ExpressionError,
+    TaskResults,
+    evaluate_when,
+    parse_depends,
+)
 
 OK = TaskResults(succeeded=True)
 FAILED = TaskResults(failed=True)

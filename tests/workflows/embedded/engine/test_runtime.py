@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from enginetest_helpers import load, phases
 
-from edgefed.workflows.engine import StaticSecretResolver, load_secret_manifests, render_report
+from edgefed.workflows.embedded.engine import StaticSecretResolver, load_secret_manifests, render_report
+from tests.workflows.embedded.engine.helpers import load, phases
 
 
 def pod_doc(template: dict[str, Any], name: str = "pod", **spec: Any) -> dict[str, Any]:

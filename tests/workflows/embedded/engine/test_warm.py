@@ -9,9 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from enginetest_helpers import child_pids, load
 
-from edgefed.workflows.engine import (
+from edgefed.workflows.embedded.engine import (
     Engine,
     EngineOptions,
     NodeDeadlineExceededError,
@@ -20,9 +19,10 @@ from edgefed.workflows.engine import (
     WorkerPool,
     render_report,
 )
+from tests.workflows.embedded.engine.helpers import child_pids, load
 
-TARGET = "warm_target:run"
-INIT = "warm_target:init"
+TARGET = "tests.workflows.embedded.engine.warm_target:run"
+INIT = "tests.workflows.embedded.engine.warm_target:init"
 
 
 @pytest.fixture
@@ -35,9 +35,10 @@ def warm_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def pool(warm_dir: Path) -> Iterator[WorkerPool]:
+    before = child_pids()  # the session's store may be running: only what the pool starts counts
     with WorkerPool(size=1, initializer=INIT) as p:
         yield p
-    assert not child_pids()
+    assert not child_pids() - before
 
 
 def call(
@@ -70,6 +71,7 @@ def alive(pid: int) -> bool:
 
 
 def test_engine_runs_mapped_commands_in_warm_workers(warm_dir: Path, tmp_path: Path) -> None:
+    before = child_pids()
     with WorkerPool(size=2, initializer=INIT) as pool:
         pids = set(pool.pids)
         runner = WarmPythonRunner(pool=pool, commands={"edgefed-test-step": TARGET})
@@ -101,7 +103,7 @@ def test_engine_runs_mapped_commands_in_warm_workers(warm_dir: Path, tmp_path: P
         assert local.log_path.read_text().startswith("not warm")  # unmapped command: local process
         assert set(pool.pids) == pids
     assert not any(alive(p) for p in pids)
-    assert not child_pids()
+    assert not child_pids() - before
 
 
 def test_env_is_applied_and_restored_between_calls(pool: WorkerPool, tmp_path: Path) -> None:
@@ -122,7 +124,12 @@ def test_exit_codes_and_exceptions(pool: WorkerPool, tmp_path: Path) -> None:
     assert rc == 4
     with pytest.raises(RunnerError, match="cannot load"):
         pool.call(
-            "warm_target:nope", [], env={}, cwd=tmp_path, log_path=tmp_path / "l", stdout_path=tmp_path / "o"
+            "tests.workflows.embedded.engine.warm_target:nope",
+            [],
+            env={},
+            cwd=tmp_path,
+            log_path=tmp_path / "l",
+            stdout_path=tmp_path / "o",
         )
 
 
@@ -150,6 +157,7 @@ def test_crash_is_an_error_and_the_worker_is_replaced(pool: WorkerPool, tmp_path
 
 
 def test_engine_node_phases_for_warm_deadline_and_crash(warm_dir: Path, tmp_path: Path) -> None:
+    before = child_pids()
     doc = {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Workflow",
@@ -186,11 +194,12 @@ def test_engine_node_phases_for_warm_deadline_and_crash(warm_dir: Path, tmp_path
         assert len(pool.pids) == 2
         pids = pool.pids
     assert not any(alive(p) for p in pids)
-    assert not child_pids()
+    assert not child_pids() - before
 
 
 def test_initializer_failure_is_reported_and_leaves_nothing(tmp_path: Path) -> None:
+    before = child_pids()
     with pytest.raises(RunnerError, match="initializer"):
-        WorkerPool(size=1, initializer="warm_target:does_not_exist")
-    assert not child_pids()
+        WorkerPool(size=1, initializer="tests.workflows.embedded.engine.warm_target:does_not_exist")
+    assert not child_pids() - before
     assert os.getpid() > 0

@@ -7,12 +7,40 @@ import os
 import runpy
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
+if TYPE_CHECKING:
+    from edgefed.steps.registry import ModelRegistry
+    from edgefed.workflows.driver import TaskResult
+    from edgefed.workflows.embedded.runtime import EmbeddedRuntime
+    from edgefed.workflows.embedded.store import EmbeddedStore
+    from edgefed.workflows.spec import FederatedTask
+
 REPO = Path(__file__).resolve().parent.parent
+
+
+#: Set to 1 to rewrite golden files from what the code generates now (CI only compares).
+REGEN_ENV = "EDGEFED_REGEN"
+
+
+def assert_golden(path: Path, text: str, *, regenerate: str) -> None:
+    """``path`` holds exactly ``text``; with ``EDGEFED_REGEN=1`` it is written first.
+
+    ``regenerate``: the command that rewrites it, for the failure message.
+    """
+    if os.environ.get(REGEN_ENV) == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    hint = f"{REGEN_ENV}=1 uv run --frozen pytest {regenerate}"
+    assert path.is_file(), f"{path.relative_to(REPO)} is missing: {hint}"
+    assert path.read_text() == text, (
+        f"{path.relative_to(REPO)} differs from what the code generates now; if the change is intended: {hint}"
+    )
 
 
 def package_dirs() -> dict[str, str]:
@@ -71,6 +99,44 @@ def edgefed(*args: str, home: Path, timeout: float = 600, **kwargs: Any) -> subp
         cwd=kwargs.pop("cwd", REPO),
         **kwargs,
     )
+
+
+@contextmanager
+def seeded_runtime(
+    store: EmbeddedStore,
+    home: Path,
+    dataset: str,
+    edges: tuple[str, ...],
+    *,
+    split: str | None = None,
+    **options: Any,
+) -> Iterator[EmbeddedRuntime]:
+    """An embedded runtime on the session ``store`` (not started or stopped here) whose ``edges``
+    hold their part of ``dataset``; warm workers import TensorFlow once for all its rounds.
+    ``options``: more :class:`EmbeddedRuntime` options (``step_target``...)."""
+    from edgefed.steps import layout
+    from edgefed.workflows.data.seeding import seed
+    from edgefed.workflows.embedded.runtime import EmbeddedRuntime
+
+    with EmbeddedRuntime(home, store=store, parallelism=options.pop("parallelism", 2), **options) as rt:
+        store.ensure_edges(edges)
+        store.provision(edges)
+        rt.seeded = seed(store.client(layout.ADMIN_IDENTITY), dataset, edges=list(edges), split=split)[0]
+        yield rt
+
+
+def run_task(
+    runtime: EmbeddedRuntime, task: FederatedTask, **driver_options: Any
+) -> tuple[TaskResult, ModelRegistry]:
+    """Run ``task`` on ``runtime`` with the real driver; the result and the task's model registry."""
+    from edgefed.steps import layout
+    from edgefed.steps.registry import ModelRegistry
+    from edgefed.workflows.driver import TaskDriver
+
+    parameters = runtime.prepare(task)
+    registry = ModelRegistry(runtime.store.client(layout.CLOUD_IDENTITY))
+    driver = TaskDriver(task, executor=runtime, registry=registry, parameters=parameters, **driver_options)
+    return driver.run(), registry
 
 
 def interrupt_after(round_: int):

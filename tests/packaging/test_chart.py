@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import tomllib
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ import yaml
 from edgefed.workflows.build import ClusterSettings, generic_round_template, round_workflow, to_document
 from edgefed.workflows.conformance import SchemasUnavailable, check_manifest, default_schemas_dir
 from edgefed.workflows.spec import DEFAULT_IMAGE, FederatedTask, FederatedTaskSpec, parse_task
-from tests.helpers import REPO, task_doc
+from tests.helpers import REPO, assert_golden, task_doc
 
 CHART = REPO / "charts" / "edgefed"
 GOLDEN = CHART / "files" / "round-template.yaml"
@@ -83,17 +82,7 @@ def golden_text() -> str:
 
 
 def test_round_template_golden() -> None:
-    expected = golden_text()
-    if os.environ.get("EDGEFED_REGEN") == "1":
-        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
-        GOLDEN.write_text(expected)
-    assert GOLDEN.is_file(), (
-        f"{GOLDEN} is missing: EDGEFED_REGEN=1 uv run --frozen pytest tests/packaging/test_chart.py"
-    )
-    assert GOLDEN.read_text() == expected, (
-        f"{GOLDEN.relative_to(REPO)} differs from what the builder generates now; if the builder change is "
-        "intended: EDGEFED_REGEN=1 uv run --frozen pytest tests/packaging/test_chart.py -k golden"
-    )
+    assert_golden(GOLDEN, golden_text(), regenerate="tests/packaging/test_chart.py -k golden")
 
 
 def test_round_template_runs_the_same_round_as_a_tasks_own_workflow() -> None:

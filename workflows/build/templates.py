@@ -1,0 +1,341 @@
+"""The templates of a round (and of the init), added inside a Hera Workflow or WorkflowTemplate context.
+
+One round::
+
+    edge (fan-out over the edges, withParam)   ──►  aggregate  ──►  evaluate (when due)
+      validate ──► train, pinned to the edge's node    depends: edge.AnySucceeded || edge.AllFailed
+
+* ``edge`` runs once per edge (``withParam: {{workflow.parameters.edges}}``) on the node labelled
+  ``edgefed.io/edge=<edge>`` (nodeSelector), with store credentials from the edge's Secret: ``validate``
+  checks the edge's data against its contract, and only if it passes does ``train`` run.
+* ``aggregate`` runs once every edge is done, whatever each edge's outcome: failed edges sit the
+  round out, and the step itself enforces the quorum (failing the round when it does not hold).
+* ``evaluate`` scores the committed model every ``spec.evaluation.everyRounds`` rounds.
+
+Every step runs ``edgefed-step <step>`` with the flags and outputs of :mod:`edgefed.steps.interface`.
+Store credentials appear only as ``secretKeyRef``s, never as values. Run-time facts (round number,
+store endpoint, which edges take part) are workflow parameters, so the embedded engine runs the very
+document a cluster would, with parameters set as ``argo submit -p`` would set them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hera.workflows import DAG, Container, Parameter, RawArtifact, RetryStrategy, SecretEnv, Task
+from hera.workflows import models as m
+
+from edgefed.steps import layout
+from edgefed.steps.interface import (
+    EDGE_SECRET_PREFIX,
+    EDGES_FILE,
+    OUTPUTS_DIR,
+    SECRET_ACCESS_KEY,
+    SECRET_SECRET_KEY,
+    STEP_COMMAND,
+    Env,
+    Flag,
+    Outputs,
+    Step,
+    flag,
+)
+from edgefed.workflows.build.edges import (
+    EDGE_FIELDS,
+    common_dataset_key,
+    edge_values,
+    edges_parameter,
+    store_url,
+    varying_fields,
+)
+from edgefed.workflows.build.names import NODE_LABEL, WorkflowOutputs
+from edgefed.workflows.build.settings import ClusterSettings
+from edgefed.workflows.spec import FederatedTask
+
+__all__ = [
+    "add_init_template",
+    "add_round_templates",
+    "add_task_round_templates",
+    "dataset_key_parameter",
+    "round_parameters",
+    "step_config",
+]
+
+_EDGE = "{{inputs.parameters.edge}}"
+
+
+def step_config(task: FederatedTask) -> dict[str, Any]:
+    """What the steps need of the spec (model, training, aggregation, quorum, dataset), as JSON data."""
+    spec = task.spec
+    return {
+        "model": spec.model.model_dump(mode="json", by_alias=True),
+        "training": spec.training.model_dump(mode="json", by_alias=True),
+        "aggregation": spec.aggregation.model_dump(mode="json", by_alias=True),
+        "quorum": spec.quorum,
+        "dataset": spec.dataset,
+        "contract": spec.contract or spec.dataset,
+    }
+
+
+def _config_parameter(task: FederatedTask) -> str:
+    return json.dumps(step_config(task), sort_keys=True, separators=(",", ":"))
+
+
+# -- parameters --------------------------------------------------------------------------------
+def round_parameters(
+    task: FederatedTask | None, *, round_: int | None, evaluate: bool | None
+) -> list[Parameter]:
+    """The round's workflow parameters; without a task, declarations only (a task-independent template)."""
+
+    def value(v: str | None) -> dict[str, str]:
+        return {} if v is None else {"value": v}
+
+    return [
+        Parameter(name="task", description="FederatedTask name", **value(task.name if task else None)),
+        Parameter(
+            name="round",
+            description="round number (1, 2, ...)",
+            **value(None if round_ is None else str(round_)),
+        ),
+        Parameter(
+            name="edges",
+            description="JSON list of the round's edges",
+            **value(edges_parameter(task) if task else None),
+        ),
+        Parameter(
+            name="config",
+            description="model, training, aggregation (JSON)",
+            **value(_config_parameter(task) if task else None),
+        ),
+        Parameter(
+            name="store", description="cloud store URL", **value(store_url(task.spec.store) if task else None)
+        ),
+        Parameter(
+            name="evaluate",
+            description="score the new model on the central test set",
+            enum=["true", "false"],
+            value="false" if evaluate is None else ("true" if evaluate else "false"),
+        ),
+    ]
+
+
+def dataset_key_parameter(task: FederatedTask | None) -> list[Parameter]:
+    """``dataset-key``: the key every conventional edge's dataset has in its own bucket."""
+    return [
+        Parameter(
+            name="dataset-key",
+            description=f"key of every edge's dataset in its {layout.edge_bucket('<edge>')} bucket",
+            **({"value": common_dataset_key(task)} if task else {}),
+        )
+    ]
+
+
+# -- pieces of a step template -----------------------------------------------------------------
+def _credentials(secret: str) -> list[SecretEnv]:
+    return [
+        SecretEnv(name=Env.ACCESS_KEY, secret_name=secret, secret_key=SECRET_ACCESS_KEY),
+        SecretEnv(name=Env.SECRET_KEY, secret_name=secret, secret_key=SECRET_SECRET_KEY),
+    ]
+
+
+def _command(step: str) -> list[str]:
+    return [STEP_COMMAND, step]
+
+
+def _common_args() -> list[str]:
+    return [
+        flag(Flag.TASK, "{{workflow.parameters.task}}"),
+        flag(Flag.ROUND, "{{workflow.parameters.round}}"),
+        flag(Flag.WORKFLOW, "{{workflow.name}}"),
+        flag(Flag.STORE, "{{workflow.parameters.store}}"),
+        flag(Flag.CONFIG, "{{workflow.parameters.config}}"),
+        flag(Flag.OUTPUTS, OUTPUTS_DIR),
+    ]
+
+
+def _output(name: str, *, global_name: str | None = None) -> Parameter:
+    return Parameter(
+        name=name, global_name=global_name, value_from=m.ValueFrom(path=f"{OUTPUTS_DIR}/{name}", default="")
+    )
+
+
+def _retry(settings: ClusterSettings) -> RetryStrategy:
+    # OnError: retry what the platform broke (pod evicted, node lost), not a step that failed on its
+    # data -- re-running a missing dataset only delays the round.
+    return RetryStrategy(
+        limit=str(settings.retry_limit),
+        retry_policy="OnError",
+        backoff=m.Backoff(duration="5s", factor="2", max_duration="1m"),
+    )
+
+
+def gauge(name: str, help_: str, value: str) -> m.Prometheus:
+    """A Prometheus gauge labelled with the task."""
+    return m.Prometheus(
+        name=name,
+        help=help_,
+        labels=[m.MetricLabel(key="task", value="{{workflow.parameters.task}}")],
+        gauge=m.Gauge(value=value, realtime=False),
+    )
+
+
+# -- the round ---------------------------------------------------------------------------------
+def add_round_templates(
+    *,
+    image: str,
+    cloud_secret: str,
+    fields: tuple[str, ...],
+    settings: ClusterSettings,
+    tolerations: list[dict],
+) -> None:
+    """Create the round's templates inside the current Hera Workflow/WorkflowTemplate context.
+
+    ``fields``: the per-edge fields the edge items carry (the rest follow the conventions).
+    """
+    item = "{{item}}" if not fields else "{{item.name}}"
+    edge_inputs = [Parameter(name="edge")] + [Parameter(name=f) for f in fields]
+    secret = "{{inputs.parameters.secret}}" if "secret" in fields else f"{EDGE_SECRET_PREFIX}{_EDGE}"
+    dataset = (
+        "{{inputs.parameters.dataset}}"
+        if "dataset" in fields
+        else f"s3://{layout.edge_bucket(_EDGE)}/{{{{workflow.parameters.dataset-key}}}}"
+    )
+    store = "{{inputs.parameters.store}}" if "store" in fields else "{{workflow.parameters.store}}"
+
+    def edge_step(step: str, outputs: list[Parameter]) -> Container:
+        """A step that runs at the edge: pinned to its node, with the edge's own credentials."""
+        return Container(
+            name=step,
+            image=image,
+            command=_command(step),
+            args=[*_common_args(), flag(Flag.EDGE, _EDGE), flag(Flag.DATASET, dataset), flag(Flag.DATASET_STORE, store)],
+            inputs=[Parameter(name=p.name) for p in edge_inputs],
+            outputs=outputs,
+            node_selector={NODE_LABEL: _EDGE},
+            # Per-edge tolerations are a list, which a parameter can only carry as JSON: podSpecPatch is
+            # Argo's way to set such pod fields per item. Uniform tolerations go on the template itself.
+            pod_spec_patch='{"tolerations": {{inputs.parameters.tolerations}}}'
+            if "tolerations" in fields
+            else None,
+            tolerations=[m.Toleration(**t) for t in tolerations] or None,
+            env=_credentials(secret),
+            retry_strategy=_retry(settings),
+            active_deadline_seconds=settings.train_deadline_seconds,
+        )
+
+    # validate exits 4 when the data breaks its contract: a Failed node, which OnError never retries.
+    validate = edge_step(Step.VALIDATE, [_output(Outputs.PASSED), _output(Outputs.FAILED), _output(Outputs.ROWS)])
+    train = edge_step(
+        Step.TRAIN, [_output(Outputs.EXAMPLES), _output(Outputs.LOSS), _output(Outputs.TRAIN_SECONDS)]
+    )
+    aggregate = Container(
+        name=Step.AGGREGATE,
+        image=image,
+        command=_command(Step.AGGREGATE),
+        # The edge list can exceed what one command-line argument may hold (128 KiB on Linux): it
+        # reaches the step as a file, through a raw artifact.
+        args=[*_common_args(), flag(Flag.EDGES_FILE, EDGES_FILE)],
+        inputs=[RawArtifact(name="edges", path=EDGES_FILE, data="{{workflow.parameters.edges}}")],
+        outputs=[
+            _output(Outputs.MODEL_VERSION, global_name=WorkflowOutputs.MODEL_VERSION),
+            _output(Outputs.CONTRIBUTORS, global_name=WorkflowOutputs.CONTRIBUTORS),
+            _output(Outputs.MISSING, global_name=WorkflowOutputs.MISSING_EDGES),
+            _output(Outputs.MISSING_COUNT),
+        ],
+        env=_credentials(cloud_secret),
+        retry_strategy=_retry(settings),
+        active_deadline_seconds=settings.aggregate_deadline_seconds,
+        metrics=m.Metrics(
+            prometheus=[
+                gauge(
+                    "edgefed_round_edges_missing",
+                    "edges that sat the round out",
+                    f"{{{{outputs.parameters.{Outputs.MISSING_COUNT}}}}}",
+                )
+            ]
+        ),
+    )
+    evaluate = Container(
+        name=Step.EVALUATE,
+        image=image,
+        command=_command(Step.EVALUATE),
+        args=_common_args(),
+        outputs=[
+            _output(Outputs.ACCURACY, global_name=WorkflowOutputs.ACCURACY),
+            _output(Outputs.LOSS, global_name=WorkflowOutputs.LOSS),
+        ],
+        env=_credentials(cloud_secret),
+        active_deadline_seconds=settings.evaluate_deadline_seconds,
+        metrics=m.Metrics(
+            prometheus=[
+                gauge(
+                    "edgefed_accuracy",
+                    "central accuracy of the new global model",
+                    f"{{{{outputs.parameters.{Outputs.ACCURACY}}}}}",
+                )
+            ]
+        ),
+    )
+    # One DAG per edge: its data is checked against the contract where it lives, then it trains.
+    # (Argo cannot pair the items of two fanned-out tasks, so the pair is one template, fanned out.)
+    forward = {p.name: f"{{{{inputs.parameters.{p.name}}}}}" for p in edge_inputs}
+    with DAG(name="edge", inputs=[Parameter(name=p.name) for p in edge_inputs]) as edge_dag:
+        validate_task = Task(name=Step.VALIDATE, template=validate, arguments=forward)
+        Task(name=Step.TRAIN, template=train, arguments=forward, depends=validate_task.name)
+    with DAG(name="round"):
+        edge_task = Task(
+            name="edge",
+            template=edge_dag,
+            with_param="{{workflow.parameters.edges}}",
+            arguments={"edge": item, **{f: f"{{{{item.{f}}}}}" for f in fields}},
+        )
+        aggregate_task = Task(
+            name=Step.AGGREGATE,
+            template=aggregate,
+            depends=f"{edge_task.name}.AnySucceeded || {edge_task.name}.AllFailed",
+        )
+        Task(
+            name=Step.EVALUATE,
+            template=evaluate,
+            depends=aggregate_task.name,
+            when="{{workflow.parameters.evaluate}} == true",
+        )
+
+
+def _uniform_tolerations(task: FederatedTask, fields: tuple[str, ...]) -> list[dict]:
+    if "tolerations" in fields or not task.spec.edges:
+        return []
+    return edge_values(task, task.spec.edges[0])["tolerations"]
+
+
+def add_task_round_templates(task: FederatedTask, settings: ClusterSettings) -> None:
+    """The round's templates for ``task``: fan-out items and tolerations as its edges need them."""
+    fields = varying_fields(task)
+    add_round_templates(
+        image=task.spec.image,
+        cloud_secret=task.spec.cloud_credentials_secret,
+        fields=fields,
+        settings=settings,
+        tolerations=_uniform_tolerations(task, fields),
+    )
+
+
+def add_generic_round_templates(*, image: str, cloud_secret: str, settings: ClusterSettings) -> None:
+    """The round's templates for any task: every edge item carries all its fields."""
+    add_round_templates(
+        image=image, cloud_secret=cloud_secret, fields=EDGE_FIELDS, settings=settings, tolerations=[]
+    )
+
+
+def add_init_template(task: FederatedTask, settings: ClusterSettings) -> None:
+    """The ``init`` template: commits the task's initial model as round 0."""
+    Container(
+        name=Step.INIT,
+        image=task.spec.image,
+        command=_command(Step.INIT),
+        args=_common_args(),
+        outputs=[_output(Outputs.MODEL_VERSION, global_name=WorkflowOutputs.MODEL_VERSION)],
+        env=_credentials(task.spec.cloud_credentials_secret),
+        retry_strategy=_retry(settings),
+        active_deadline_seconds=settings.aggregate_deadline_seconds,
+    )

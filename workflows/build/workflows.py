@@ -1,0 +1,289 @@
+"""The Argo objects of a task, built with Hera: pure functions of the task and :class:`ClusterSettings`.
+
+* :func:`round_workflow`: a self-contained round Workflow (``argo submit`` it; the embedded engine runs it);
+* :func:`round_template` + :func:`round_submission`: the same round as a WorkflowTemplate, and the small
+  Workflow that runs one round of it (what ``edgefed submit`` creates for each round);
+* :func:`generic_round_template`: a task-independent round template (the Helm chart's);
+* :func:`init_workflow`: commits the task's initial model (round 0);
+* :func:`cron_workflow`: scheduled retraining, which runs ``edgefed submit`` inside the cluster;
+* :func:`manifests`: all of them by file name.
+
+No globals, no I/O, deterministic output.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hera.workflows import Container, CronWorkflow, Parameter, RawArtifact, Workflow, WorkflowTemplate
+from hera.workflows import models as m
+
+from edgefed.workflows.build.names import (
+    DESCRIPTION,
+    LABEL_ROUND,
+    LABEL_TASK,
+    TITLE,
+    round_name_prefix,
+    template_name,
+)
+from edgefed.workflows.build.settings import DEFAULT_SETTINGS, ClusterSettings
+from edgefed.workflows.build.templates import (
+    add_generic_round_templates,
+    add_init_template,
+    add_task_round_templates,
+    dataset_key_parameter,
+    gauge,
+    round_parameters,
+)
+from edgefed.workflows.spec import FederatedTask
+
+__all__ = [
+    "cron_workflow",
+    "generic_round_template",
+    "init_workflow",
+    "manifests",
+    "round_submission",
+    "round_template",
+    "round_workflow",
+    "to_document",
+]
+
+
+def _spec_settings(settings: ClusterSettings) -> dict[str, Any]:
+    """Cluster housekeeping shared by every generated workflow."""
+    return {
+        "service_account_name": settings.service_account,
+        "pod_gc": m.PodGC(strategy=settings.pod_gc),
+        "ttl_strategy": m.TTLStrategy(
+            seconds_after_success=settings.ttl_after_success_seconds,
+            seconds_after_failure=settings.ttl_after_failure_seconds,
+        ),
+        "artifact_repository_ref": (
+            m.ArtifactRepositoryRef(
+                config_map=settings.artifact_repository[0], key=settings.artifact_repository[1]
+            )
+            if settings.artifact_repository
+            else None
+        ),
+    }
+
+
+def _round_spec(settings: ClusterSettings, *, arguments: list[Parameter]) -> dict[str, Any]:
+    """What every round-running Workflow or WorkflowTemplate has: its entrypoint, parameters,
+    deadline, duration metric and the housekeeping."""
+    return {
+        "entrypoint": "round",
+        "arguments": arguments,
+        "active_deadline_seconds": settings.round_deadline_seconds,
+        "metrics": m.Metrics(
+            prometheus=[gauge("edgefed_round_duration_seconds", "wall time of the round", "{{workflow.duration}}")]
+        ),
+        **_spec_settings(settings),
+    }
+
+
+def _describe(task: FederatedTask, round_: int) -> dict[str, str]:
+    names = [e.name for e in task.spec.edges]
+    shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+    return {
+        TITLE: f"{task.name}: round {round_}",
+        DESCRIPTION: (
+            f"Federated round {round_} of task {task.name}: {len(names)} edges ({shown}); "
+            f"{task.spec.aggregation.algorithm}, quorum {task.spec.quorum}"
+        ),
+    }
+
+
+def _labels(task: FederatedTask, round_: int, settings: ClusterSettings) -> dict[str, str]:
+    return {LABEL_TASK: task.name, LABEL_ROUND: str(round_), **settings.extra_labels}
+
+
+def _evaluate_due(task: FederatedTask, round_: int) -> bool:
+    return round_ % task.spec.evaluation.every_rounds == 0 or round_ == task.spec.last_round
+
+
+def round_workflow(
+    task: FederatedTask,
+    round_: int,
+    *,
+    evaluate: bool | None = None,
+    settings: ClusterSettings = DEFAULT_SETTINGS,
+) -> Workflow:
+    """The self-contained Workflow of round ``round_`` (>= 1) of ``task``."""
+    if round_ < 1:
+        raise ValueError(f"rounds are numbered from 1, got {round_}")
+    due = _evaluate_due(task, round_) if evaluate is None else evaluate
+    with Workflow(
+        generate_name=round_name_prefix(task.name, round_),
+        labels=_labels(task, round_, settings),
+        annotations=_describe(task, round_),
+        parallelism=task.spec.parallelism,
+        **_round_spec(
+            settings,
+            arguments=round_parameters(task, round_=round_, evaluate=due) + dataset_key_parameter(task),
+        ),
+    ) as workflow:
+        add_task_round_templates(task, settings)
+    return workflow
+
+
+def round_template(task: FederatedTask, *, settings: ClusterSettings = DEFAULT_SETTINGS) -> WorkflowTemplate:
+    """The task's round as a WorkflowTemplate (``<task>-round``): task values baked in, round per submission."""
+    with WorkflowTemplate(
+        name=template_name(task.name),
+        labels={LABEL_TASK: task.name, **settings.extra_labels},
+        annotations={
+            TITLE: f"{task.name}: one federated round",
+            DESCRIPTION: _describe(task, 0)[DESCRIPTION],
+        },
+        parallelism=task.spec.parallelism,
+        # Workflows submitted from a template do not inherit its labels: these put task and round on them.
+        workflow_metadata=m.WorkflowMetadata(
+            labels={LABEL_TASK: task.name},
+            labels_from={LABEL_ROUND: m.LabelValueFrom(expression="workflow.parameters.round")},
+        ),
+        **_round_spec(
+            settings,
+            arguments=round_parameters(task, round_=None, evaluate=None) + dataset_key_parameter(task),
+        ),
+    ) as template:
+        add_task_round_templates(task, settings)
+    return template
+
+
+def generic_round_template(
+    *,
+    name: str = "edgefed-round",
+    image: str,
+    cloud_secret: str,
+    store: str | None = None,
+    settings: ClusterSettings = DEFAULT_SETTINGS,
+) -> WorkflowTemplate:
+    """A task-independent round template (the Helm chart's): every edge item carries all its fields.
+
+    ``store``: default of the ``store`` parameter (the cloud store URL of the installation).
+    """
+    parameters = round_parameters(None, round_=None, evaluate=None) + dataset_key_parameter(None)
+    if store is not None:
+        parameters = [
+            Parameter(name=p.name, description=p.description, value=store) if p.name == "store" else p
+            for p in parameters
+        ]
+    with WorkflowTemplate(
+        name=name,
+        annotations={
+            TITLE: "edgefed: one federated round",
+            DESCRIPTION: "Submit with -p task=… -p round=… -p edges=… -p config=…",
+        },
+        workflow_metadata=m.WorkflowMetadata(
+            labels_from={
+                LABEL_TASK: m.LabelValueFrom(expression="workflow.parameters.task"),
+                LABEL_ROUND: m.LabelValueFrom(expression="workflow.parameters.round"),
+            }
+        ),
+        **_round_spec(settings, arguments=parameters),
+    ) as template:
+        add_generic_round_templates(image=image, cloud_secret=cloud_secret, settings=settings)
+    return template
+
+
+def round_submission(
+    task: FederatedTask,
+    round_: int,
+    *,
+    evaluate: bool | None = None,
+    settings: ClusterSettings = DEFAULT_SETTINGS,
+) -> Workflow:
+    """The Workflow that runs round ``round_`` from the task's round WorkflowTemplate."""
+    due = _evaluate_due(task, round_) if evaluate is None else evaluate
+    return Workflow(
+        generate_name=round_name_prefix(task.name, round_),
+        labels=_labels(task, round_, settings),
+        annotations=_describe(task, round_),
+        workflow_template_ref=m.WorkflowTemplateRef(name=template_name(task.name)),
+        arguments=[
+            Parameter(name="round", value=str(round_)),
+            Parameter(name="evaluate", value="true" if due else "false"),
+        ],
+    )
+
+
+def init_workflow(task: FederatedTask, *, settings: ClusterSettings = DEFAULT_SETTINGS) -> Workflow:
+    """The Workflow that commits the task's initial model as round 0 (once per task)."""
+    with Workflow(
+        generate_name=round_name_prefix(task.name, 0),
+        labels=_labels(task, 0, settings),
+        annotations={TITLE: f"{task.name}: initial model", DESCRIPTION: f"Commits round 0 of {task.name}"},
+        entrypoint="init",
+        arguments=round_parameters(task, round_=0, evaluate=False),
+        active_deadline_seconds=settings.aggregate_deadline_seconds,
+        **_spec_settings(settings),
+    ) as workflow:
+        add_init_template(task, settings)
+    return workflow
+
+
+def cron_workflow(
+    task: FederatedTask, task_yaml: str, *, settings: ClusterSettings = DEFAULT_SETTINGS
+) -> CronWorkflow:
+    """Scheduled retraining: a CronWorkflow whose one step runs ``edgefed submit`` for the task in-cluster.
+
+    ``task_yaml`` (the task file as a new task name per run is the user's choice) travels as a
+    parameter; the step authenticates with its ServiceAccount token.
+    """
+    with CronWorkflow(
+        name=f"{task.name}-retrain",
+        labels={LABEL_TASK: task.name, **settings.extra_labels},
+        annotations={
+            TITLE: f"{task.name}: scheduled retraining",
+            DESCRIPTION: "Runs edgefed submit for the task",
+        },
+        schedules=[settings.cron_schedule],
+        concurrency_policy="Forbid",
+        starting_deadline_seconds=600,
+        successful_jobs_history_limit=3,
+        failed_jobs_history_limit=3,
+        entrypoint="drive",
+        arguments=[Parameter(name="task-yaml", value=task_yaml)],
+        service_account_name=settings.service_account,
+        pod_gc=m.PodGC(strategy=settings.pod_gc),
+    ) as cron:
+        Container(
+            name="drive",
+            image=task.spec.image,
+            command=["edgefed", "submit", "/tmp/inputs/task.yaml"],
+            args=[
+                f"--argo-server={settings.argo_server}",
+                "--namespace={{workflow.namespace}}",
+                "--token-file=/var/run/secrets/kubernetes.io/serviceaccount/token",
+            ],
+            # The task file travels as a raw artifact: it can be larger than an env var may be.
+            inputs=[
+                RawArtifact(
+                    name="task", path="/tmp/inputs/task.yaml", data="{{workflow.parameters.task-yaml}}"
+                )
+            ],
+        )
+    return cron
+
+
+def to_document(workflow: Workflow | WorkflowTemplate | CronWorkflow) -> dict[str, Any]:
+    """The Argo document (plain dict, as ``argo submit`` would read from YAML)."""
+    return workflow.to_dict()
+
+
+def manifests(
+    task: FederatedTask, *, task_yaml: str | None = None, settings: ClusterSettings = DEFAULT_SETTINGS
+) -> dict[str, dict[str, Any]]:
+    """Everything a cluster needs for ``task``, by file name."""
+    out = {
+        f"{task.name}-round-template.yaml": to_document(round_template(task, settings=settings)),
+        f"{task.name}-init.yaml": to_document(init_workflow(task, settings=settings)),
+        f"{task.name}-round-00001.yaml": to_document(round_workflow(task, 1, settings=settings)),
+        f"{task.name}-round-00001-from-template.yaml": to_document(
+            round_submission(task, 1, settings=settings)
+        ),
+    }
+    if task_yaml is not None:
+        out[f"{task.name}-retrain-cron.yaml"] = to_document(cron_workflow(task, task_yaml, settings=settings))
+    return out

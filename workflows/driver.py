@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from edgefed.workflows.build import init_workflow, round_workflow, to_document
+from edgefed.workflows.build import WorkflowOutputs, init_workflow, round_workflow, to_document
 from edgefed.workflows.errors import RoundFailedError
 from edgefed.workflows.spec import FederatedTask
 
@@ -163,14 +163,14 @@ class TaskDriver:
             outcome = self.executor.execute(document, self.parameters)
             if not outcome.succeeded:
                 raise RoundFailedError(round_, outcome.workflow, outcome.message)
-            accuracy = _float(outcome.outputs.get("accuracy"))
-            missing = outcome.outputs.get("missing-edges") or "[]"
+            accuracy = _float(outcome.outputs.get(WorkflowOutputs.ACCURACY))
+            missing = outcome.outputs.get(WorkflowOutputs.MISSING_EDGES) or "[]"
             report = RoundReport(
                 round=round_,
                 workflow=outcome.workflow,
                 accuracy=accuracy,
-                loss=_float(outcome.outputs.get("loss")),
-                contributors=int(outcome.outputs.get("contributors") or 0),
+                loss=_float(outcome.outputs.get(WorkflowOutputs.LOSS)),
+                contributors=int(outcome.outputs.get(WorkflowOutputs.CONTRIBUTORS) or 0),
                 missing=[str(e) for e in json.loads(missing)],
                 seconds=outcome.seconds,
                 train_seconds=outcome.train_seconds,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from edgefed.steps.interface import Outputs
+from edgefed.workflows.build.names import WorkflowOutputs
 from edgefed.workflows.cluster.executor import ArgoExecutor, parameter_map
 
 if TYPE_CHECKING:
@@ -47,12 +47,12 @@ class ArgoHistory:
             return None
         outputs = parameter_map(workflow.status.outputs.parameters)
         try:
-            accuracy = float(outputs.get(Outputs.ACCURACY) or "")
+            accuracy = float(outputs.get(WorkflowOutputs.ACCURACY) or "")
         except ValueError:
             return None
         evaluation: dict[str, Any] = {"accuracy": accuracy, "workflow": workflow.metadata.name}
         try:
-            evaluation["loss"] = float(outputs.get(Outputs.LOSS) or "")
+            evaluation["loss"] = float(outputs.get(WorkflowOutputs.LOSS) or "")
         except ValueError:
             evaluation["loss"] = None
         return evaluation

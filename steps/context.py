@@ -19,7 +19,7 @@ from typing import Any
 from minio import Minio
 
 from edgefed.steps import layout
-from edgefed.steps.interface import OUTPUTS_DIR, Flag, StepExit
+from edgefed.steps.interface import OUTPUTS_DIR, STEP_COMMAND, Flag, StepExit
 from edgefed.steps.registry import ModelRegistry
 from edgefed.steps.store import Endpoint, StepError, client_from_env, put_bytes
 
@@ -32,6 +32,16 @@ class StepContext:
     store: Endpoint
     config: dict[str, Any]
     outputs: Path
+
+    @classmethod
+    def parser(cls, step: str, *, at_edge: bool = False) -> argparse.ArgumentParser:
+        """The argument parser of ``edgefed-step <step>``: the flags every step takes, and with
+        ``at_edge`` those of a step that runs at an edge; the step adds its own."""
+        parser = argparse.ArgumentParser(prog=f"{STEP_COMMAND} {step}")
+        cls.add_arguments(parser)
+        if at_edge:
+            cls.add_edge_arguments(parser)
+        return parser
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 
 from edgefed.steps import layout
@@ -13,9 +12,7 @@ from edgefed.steps.train import frame_to_arrays
 
 
 def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog=f"edgefed-step {Step.EVALUATE}")
-    StepContext.add_arguments(parser)
-    ctx = StepContext.from_args(parser.parse_args(argv))
+    ctx = StepContext.from_args(StepContext.parser(Step.EVALUATE).parse_args(argv))
     from edgefed.steps.models import trainer_for  # TensorFlow: imported once per (warm) process
 
     started = time.perf_counter()

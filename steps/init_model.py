@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
-
 from edgefed.steps.context import StepContext
 from edgefed.steps.interface import Outputs, Step
 
 
 def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog=f"edgefed-step {Step.INIT}")
-    StepContext.add_arguments(parser)
-    ctx = StepContext.from_args(parser.parse_args(argv))
+    ctx = StepContext.from_args(StepContext.parser(Step.INIT).parse_args(argv))
     registry = ctx.registry()
     if registry.last_round(ctx.task) is not None:
         print(f"task {ctx.task!r} already has an initial model; nothing to do")

@@ -41,10 +41,7 @@ def frame_to_arrays(frame, input_shape: list[int], *, where: str) -> tuple[np.nd
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=f"edgefed-step {Step.TRAIN}")
-    StepContext.add_arguments(parser)
-    StepContext.add_edge_arguments(parser)
-    return parser.parse_args(argv)
+    return StepContext.parser(Step.TRAIN, at_edge=True).parse_args(argv)
 
 
 def run(argv: list[str]) -> int:

@@ -24,12 +24,10 @@ from edgefed.workflows.build import (
     step_config,
     to_document,
 )
-from edgefed.workflows.data import seeding as data
-from edgefed.workflows.driver import TaskDriver
 from edgefed.workflows.embedded.runtime import EmbeddedRuntime
 from edgefed.workflows.errors import RoundFailedError
 from edgefed.workflows.spec import parse_task
-from tests.helpers import interrupt_after, task_doc, write_task
+from tests.helpers import interrupt_after, run_task, seeded_runtime, task_doc, write_task
 
 HOSPITALS = ("cleveland", "hungary", "switzerland")
 
@@ -37,22 +35,12 @@ HOSPITALS = ("cleveland", "hungary", "switzerland")
 @pytest.fixture(scope="module")
 def runtime(store, tmp_path_factory) -> Iterator[EmbeddedRuntime]:
     """One runtime (warm workers: TensorFlow imported once) on the session store for the module."""
-    with EmbeddedRuntime(tmp_path_factory.mktemp("home"), store=store, parallelism=2) as rt:
-        store.ensure_edges(HOSPITALS)
-        store.provision(HOSPITALS)
-        data.seed(store.client(layout.ADMIN_IDENTITY), "heart", edges=list(HOSPITALS))
+    with seeded_runtime(store, tmp_path_factory.mktemp("home"), "heart", HOSPITALS) as rt:
         yield rt
 
 
 def make_task(name: str, **spec):
     return parse_task(task_doc(name, HOSPITALS, **spec))
-
-
-def run_task(runtime: EmbeddedRuntime, task, **kwargs):
-    parameters = runtime.prepare(task)
-    registry = ModelRegistry(runtime.store.client(layout.CLOUD_IDENTITY))
-    driver = TaskDriver(task, executor=runtime, registry=registry, parameters=parameters, **kwargs)
-    return driver.run(), registry
 
 
 def test_two_rounds_give_two_versions_with_correct_lineage(runtime):

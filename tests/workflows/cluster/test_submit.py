@@ -139,16 +139,18 @@ def test_forbidden_names_the_action_and_is_not_retried(argo: FakeArgo) -> None:
 
 
 # -- retries --------------------------------------------------------------------------------
-def test_503_twice_then_success_is_retried_with_backoff(argo: FakeArgo) -> None:
+def test_503_twice_then_success_is_retried_with_backoff(
+    argo: FakeArgo, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
     argo.fail(503, times=2, method="POST", path=r"/workflows/")
-    started = time.monotonic()
     with executor(argo, adopt=False, backoff=0.05) as ex:
         outcome = ex.execute(round_doc(1), {})
-    elapsed = time.monotonic() - started
     assert outcome.succeeded
     assert len(argo.calls("POST")) == 3
     assert len(argo.workflows) == 1
-    assert elapsed >= 0.05 + 0.1  # backoff 0.05 s, then 0.1 s
+    waits = [r.getMessage().rpartition(" in ")[2] for r in caplog.records if "retry" in r.getMessage()]
+    assert waits == ["0.05s", "0.10s"]  # backoff 0.05 s, then 0.1 s
     # before each retry of a create, the submission label is looked up (the 503 may have lied)
     lookups = [
         r
@@ -297,7 +299,8 @@ def test_watch_times_out_and_names_the_workflow(argo: FakeArgo) -> None:
 def test_cancel_event_stops_the_watch_promptly_and_a_rerun_adopts_the_workflow(argo: FakeArgo) -> None:
     argo.playbook = lambda doc: running()
     errors: list[BaseException] = []
-    ex = executor(argo, poll=0.05, max_poll=0.05)
+    # Polls 30 s apart: a watch that ends within the join's timeout was cut short by the cancel.
+    ex = executor(argo, poll=30, max_poll=30)
 
     def work() -> None:
         try:
@@ -308,14 +311,12 @@ def test_cancel_event_stops_the_watch_promptly_and_a_rerun_adopts_the_workflow(a
     worker = threading.Thread(target=work)
     worker.start()
     deadline = time.monotonic() + 5
-    while not argo.workflows or argo.gets(next(iter(argo.workflows))) < 2:
+    while not argo.workflows or argo.gets(next(iter(argo.workflows))) < 1:
         assert time.monotonic() < deadline
         time.sleep(0.01)
-    cancelled_at = time.monotonic()
     ex.cancel.set()
     worker.join(timeout=5)
     assert not worker.is_alive()
-    assert time.monotonic() - cancelled_at < 0.5
     (err,) = errors
     name = next(iter(argo.workflows))
     assert isinstance(err, WatchCancelledError) and err.workflow == name

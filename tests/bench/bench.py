@@ -207,8 +207,8 @@ def bench_generation() -> list[tuple[int, float, int]]:
 def bench_contract_check(rows: int = 1_000_000) -> dict:
     """Data-contract check of a 1,000,000-row heart table, next to reading it from the real store."""
     from edgefed.steps import layout
-    from edgefed.steps.contracts import bench_contract
     from edgefed.workflows.embedded.store import EmbeddedStore
+    from tests.bench.contracts import bench_contract
 
     with tempfile.TemporaryDirectory(prefix="edgefed-bench-") as home, EmbeddedStore(Path(home)) as store:
         store.start()

@@ -18,7 +18,14 @@ from typing import Any
 from minio import Minio
 from rich.table import Table
 
-from edgefed.steps.contracts import Contract, FailedExpectation, Verdict, check, load_contract
+from edgefed.steps.contracts import (
+    Contract,
+    ContractError,
+    FailedExpectation,
+    Verdict,
+    check,
+    load_contract,
+)
 from edgefed.steps.store import StepError, read_parquet
 from edgefed.workflows.errors import EdgefedError, ExitCode
 from edgefed.workflows.spec import FederatedTask
@@ -52,8 +59,6 @@ def check_task(
     ``clients_for_edge(name)`` returns a client of that edge's store acting as the edge (or admin).
     ``contract`` defaults to the contract named like the task's dataset (``data_contracts/<dataset>.yaml``).
     """
-    from edgefed.steps.contracts import ContractError
-
     edges = list(task.spec.edges)
     if edge is not None:
         edges = [e for e in edges if e.name == edge]

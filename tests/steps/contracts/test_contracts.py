@@ -17,6 +17,7 @@ from edgefed.steps.contracts import ContractError, Verdict, check, load_contract
 from edgefed.steps.store import DataUnavailableError, parquet_bytes, put_bytes
 from edgefed.workflows.data.check import CheckError, check_task, render_table
 from edgefed.workflows.spec import parse_task
+from tests.bench.contracts import bench_contract
 from tests.helpers import task_doc
 
 #: Values planted in a bad row; float32-exact, so we know how they print wherever they leak.
@@ -41,19 +42,23 @@ FORBIDDEN_KEYS = (
 )
 
 
+#: The summary keys a failed expectation may carry out of the edge (``verdict.TRAVELS`` must be these).
+TRAVELLING_KEYS = {
+    "element_count", "missing_count", "missing_percent", "unexpected_count", "unexpected_percent",
+    "unexpected_percent_total", "unexpected_percent_nonmissing", "observed_value", "missing_columns",
+    "missing_column_count", "failing_columns", "failing_column_count", "unexpected_column_count", "column_count",
+    "order_differs", "distinct_value_count", "unexpected_value_count", "missing_value_count",
+    "violated", "bound", "error",
+}  # fmt: skip
+
+
 def assert_travels_clean(verdict: Verdict, frame: pd.DataFrame) -> None:
     """The verdict JSON names no row-level result list and no value of a row that failed."""
     text = verdict.to_json()
     for key in FORBIDDEN_KEYS:
         assert key not in text
     for failed in verdict.failed:
-        assert set(failed.observed) <= {
-            "element_count", "missing_count", "missing_percent", "unexpected_count", "unexpected_percent",
-            "unexpected_percent_total", "unexpected_percent_nonmissing", "observed_value", "missing_columns",
-            "missing_column_count", "failing_columns", "failing_column_count", "unexpected_column_count", "column_count",
-            "order_differs", "distinct_value_count", "unexpected_value_count", "missing_value_count",
-            "violated", "bound", "error",
-        }  # fmt: skip
+        assert set(failed.observed) <= TRAVELLING_KEYS
 
 
 @pytest.fixture(scope="module")
@@ -314,9 +319,9 @@ def test_column_names_found_in_the_data_do_not_travel(cleveland, heart_contract)
 
 
 def test_bench_contract_runs_small() -> None:
-    result = contracts.bench_contract(rows=20_000, repeat=1)
+    result = bench_contract(rows=20_000, repeat=1)
     assert result["passed"] and result["rows"] == 20_000
-    assert 0 < result["checkSeconds"] < 10
+    assert result["checkSeconds"] > 0  # measured; the 10 s target is `make bench`'s, not a unit test's
 
 
 # -------------------------------------------------------------------- the step against the real store
@@ -468,3 +473,9 @@ def test_check_task_reports_a_missing_dataset_as_a_failed_edge(store, seeded) ->
     assert verdicts["a"].failed_names == [
         "dataset_readable(url=s3://edge-a/contracts-test/nothing-here.parquet)"
     ]
+
+
+def test_the_allowlist_table_is_what_the_tests_allow() -> None:
+    from edgefed.steps.contracts.verdict import TRAVELS
+
+    assert set(TRAVELS) == TRAVELLING_KEYS

@@ -51,9 +51,7 @@ CONTRACT_FAILED = StepExit.CONTRACT_FAILED
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=f"edgefed-step {Step.VALIDATE}")
-    StepContext.add_arguments(parser)
-    StepContext.add_edge_arguments(parser)
+    parser = StepContext.parser(Step.VALIDATE, at_edge=True)
     parser.add_argument(Flag.CONTRACT, default=None, help="contract name or path (default: from --config)")
     return parser.parse_args(argv)
 

@@ -7,7 +7,9 @@ each is enough, and keeps ``eval`` out of the engine.
 ``depends`` (argo-workflows ``workflow/common/ancestry.go`` and ``workflow/controller/dag.go``
 ``evaluateDependsLogic``): operands are ``TASK`` or ``TASK.RESULT`` with RESULT one of Succeeded, Failed,
 Errored, Skipped, Omitted, Daemoned, AnySucceeded, AllFailed; operators ``&&``, ``||``, ``!`` and
-parentheses. A bare ``TASK`` means ``(TASK.Succeeded || TASK.Skipped || TASK.Daemoned)``.
+parentheses. A bare ``TASK`` means ``(TASK.Succeeded || TASK.Skipped || TASK.Daemoned)``. Task names are
+written bare, of letters, digits and '-' (Argo's ``taskNameRegex``): Argo has no quoted form. This one
+parser serves the engine and the conformance lint (``tests/conformance``), so both accept what Argo does.
 
 ``when`` (govaluate as used by argo-workflows ``shouldExecute``): after ``{{...}}`` substitution, comparisons
 ``== != < > <= >= =~ !~``, ``&& || !``, parentheses, numbers, quoted strings, ``true``/``false``; bare words
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "DEPENDS_RESULTS",
+    "DependsError",
     "DependsExpr",
     "ExpressionError",
     "TaskResults",
@@ -65,7 +68,30 @@ class TaskResults:
 
 # ----------------------------------------------------------------------------------------------- depends
 
-_DEPENDS_TOKEN = re.compile(r"\s*(?:(&&|\|\||!|\(|\))|([A-Za-z0-9_][A-Za-z0-9_\-]*)(?:\.([A-Za-z]+))?)")
+#: A task name as Argo's ``taskNameRegex`` (``workflow/common/ancestry.go``) reads it in ``depends``: the
+#: DAG task name format of ``validate.go`` (letters, digits, '-'). Quotes, '_' and spaces are not part of
+#: it: Argo extracts dependencies with that regex and evaluates the rest with expr-lang, where a quoted
+#: ``'my task'`` is a string literal, never a task, and '-' is rewritten to '_' (so '_' would collide).
+_DEPENDS_NAME = re.compile(r"[A-Za-z0-9][-A-Za-z0-9]*")
+_DEPENDS_RESULT = re.compile(r"\.([A-Za-z]+)")
+_DEPENDS_OPERATOR = re.compile(r"&&|\|\||!|\(|\)")
+#: Characters people try in task names, and why Argo does not take them.
+_DEPENDS_HINTS = {
+    "'": "quoted task names are not part of Argo's depends syntax (expr reads a quoted name as a string)",
+    '"': "quoted task names are not part of Argo's depends syntax (expr reads a quoted name as a string)",
+    "`": "quoted task names are not part of Argo's depends syntax",
+    "_": "task names consist of letters, digits and '-' ('_' is not allowed)",
+}
+
+
+class DependsError(ExpressionError):
+    """A ``depends`` expression Argo would reject: ``detail`` says why, ``position`` where (None: at the end)."""
+
+    def __init__(self, text: str, detail: str, *, position: int | None) -> None:
+        self.text = text
+        self.detail = detail
+        self.position = position
+        super().__init__(f"invalid depends expression {text!r}: {detail}")
 
 
 @dataclass(frozen=True)
@@ -135,32 +161,66 @@ class DependsExpr:
         return ev(self._tree)
 
 
-def parse_depends(text: str) -> DependsExpr:
-    """Parse a ``depends`` string; raise :class:`ExpressionError` if it is malformed."""
-    tokens: list[tuple[str, str, str | None]] = []
+_Token = tuple[str, str, str | None, int]  # (kind "op" | "name", text, result, position)
+
+
+def _tokenize_depends(text: str) -> list[_Token]:
+    tokens: list[_Token] = []
     pos = 0
-    stripped = text.rstrip()
-    while pos < len(stripped):
-        m = _DEPENDS_TOKEN.match(stripped, pos)
-        if not m or m.end() == pos:
-            raise ExpressionError(f"invalid depends expression {text!r}: unexpected {stripped[pos:]!r}")
-        if m.group(1):
-            tokens.append(("op", m.group(1), None))
-        else:
-            result = m.group(3)
-            if result is not None and result not in DEPENDS_RESULTS:
-                raise ExpressionError(
-                    f"invalid depends expression {text!r}: unknown result '.{result}' "
-                    f"(expected one of {', '.join(DEPENDS_RESULTS)})"
+    while pos < len(text):
+        if text[pos].isspace():
+            pos += 1
+            continue
+        op = _DEPENDS_OPERATOR.match(text, pos)
+        if op:
+            tokens.append(("op", op.group(), None, pos))
+            pos = op.end()
+            continue
+        name = _DEPENDS_NAME.match(text, pos)
+        if not name:
+            hint = _DEPENDS_HINTS.get(text[pos])
+            raise DependsError(
+                text,
+                f"unexpected {text[pos]!r} at position {pos}" + (f": {hint}" if hint else ""),
+                position=pos,
+            )
+        result: str | None = None
+        end = name.end()
+        dotted = _DEPENDS_RESULT.match(text, end)
+        if dotted:
+            result = dotted.group(1)
+            if result not in DEPENDS_RESULTS:
+                raise DependsError(
+                    text,
+                    f"unknown result '.{result}' at position {end}: task result '{name.group()}.{result}' "
+                    f"is invalid (expected one of {', '.join(DEPENDS_RESULTS)})",
+                    position=end,
                 )
-            tokens.append(("name", m.group(2), result))
-        pos = m.end()
+            end = dotted.end()
+        tokens.append(("name", name.group(), result, pos))
+        pos = end
+    return tokens
+
+
+def parse_depends(text: str) -> DependsExpr:
+    """Parse a ``depends`` string as Argo reads it; raise :class:`DependsError` if Argo would reject it.
+
+    Operands are ``TASK`` or ``TASK.RESULT`` (task names of letters, digits and '-', RESULT one of
+    :data:`DEPENDS_RESULTS`), combined with ``&&``, ``||``, ``!`` and parentheses.
+    """
+    tokens = _tokenize_depends(text)
     if not tokens:
-        raise ExpressionError("empty depends expression")
+        raise DependsError(text, "empty depends expression", position=None)
     i = 0
 
     def peek() -> str | None:
         return tokens[i][1] if i < len(tokens) and tokens[i][0] == "op" else None
+
+    def fail(expected: str) -> DependsError:
+        if i >= len(tokens):
+            return DependsError(text, f"expected {expected} at the end", position=None)
+        _kind, value, _result, at = tokens[i]
+        return DependsError(text, f"unexpected {value!r} at position {at} (expected {expected})", position=at)
 
     def parse_or() -> object:
         nonlocal i
@@ -181,8 +241,8 @@ def parse_depends(text: str) -> DependsExpr:
     def parse_unary() -> object:
         nonlocal i
         if i >= len(tokens):
-            raise ExpressionError(f"invalid depends expression {text!r}: unexpected end")
-        kind, value, result = tokens[i]
+            raise fail("a task name")
+        kind, value, result, _at = tokens[i]
         if kind == "op" and value == "!":
             i += 1
             return _Not(parse_unary())
@@ -190,17 +250,18 @@ def parse_depends(text: str) -> DependsExpr:
             i += 1
             inner = parse_or()
             if peek() != ")":
-                raise ExpressionError(f"invalid depends expression {text!r}: missing ')'")
+                raise fail("')'")
             i += 1
             return inner
         if kind == "name":
             i += 1
             return _Atom(value, result)
-        raise ExpressionError(f"invalid depends expression {text!r}: unexpected {value!r}")
+        raise fail("a task name")
 
     tree = parse_or()
     if i != len(tokens):
-        raise ExpressionError(f"invalid depends expression {text!r}: unexpected {tokens[i][1]!r}")
+        _kind, value, _result, at = tokens[i]
+        raise DependsError(text, f"unexpected {value!r} at position {at}", position=at)
     return DependsExpr(text, tree)
 
 

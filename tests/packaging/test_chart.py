@@ -3,7 +3,7 @@
 * Rendering and linting use ``helm-python-sdk`` (Helm v4's Go SDK through its C ABI: no helm binary).
 * Core manifests (ServiceAccount, Role, RoleBinding, ConfigMap) are validated with ``kubernetes-validate``
   in strict mode (unknown fields fail) against Kubernetes :data:`KUBE_VERSION`.
-* Argo manifests (the WorkflowTemplate) go through ``edgefed.workflows.conformance.check_manifest``.
+* Argo manifests (the WorkflowTemplate) go through ``tests.conformance.check_manifest``.
 * ``files/round-template.yaml`` is a golden file generated from the builder: ``EDGEFED_REGEN=1`` rewrites it,
   otherwise the test fails when the builder's round workflow and the file differ.
 """
@@ -23,8 +23,8 @@ import pytest
 import yaml
 
 from edgefed.workflows.build import ClusterSettings, generic_round_template, round_workflow, to_document
-from edgefed.workflows.conformance import SchemasUnavailable, check_manifest, default_schemas_dir
 from edgefed.workflows.spec import DEFAULT_IMAGE, FederatedTask, FederatedTaskSpec, parse_task
+from tests.conformance import SchemasUnavailable, check_manifest, default_schemas_dir
 from tests.helpers import REPO, assert_golden, task_doc
 
 CHART = REPO / "charts" / "edgefed"

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
+from pathlib import Path
 
 from tests.helpers import REPO, package_dirs
 
@@ -23,3 +26,20 @@ def test_long_modules_say_why() -> None:
             if REASON not in docstring:
                 long.append(f"{module.relative_to(REPO)} ({text.count(chr(10))} lines)")
     assert not long, f"modules over {MAX_LINES} lines whose docstring gives no '{REASON}': {long}"
+
+
+def test_the_import_rules_of_the_architecture_hold() -> None:
+    """pyproject.toml's [tool.importlinter] contracts: steps never import workflows, workflows never
+    import TensorFlow, the engine imports nothing of edgefed but the phases, embedded and cluster
+    paths are independent (import-linter follows indirect imports too)."""
+    lint = Path(sys.executable).with_name("lint-imports")
+    done = subprocess.run(
+        [str(lint), "--config", str(REPO / "pyproject.toml")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "0 broken" in done.stdout

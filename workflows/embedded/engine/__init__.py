@@ -1,15 +1,19 @@
 """Embedded engine: executes an Argo Workflow document on this machine.
 
-    from edgefed.workflows.engine import Engine, EngineOptions, WarmPythonRunner, WorkerPool
+    from edgefed.workflows.embedded.engine import Engine, EngineOptions, WarmPythonRunner, WorkerPool
 
-    with WorkerPool(size=2, initializer="edgefed.steps.warm:init") as pool:
+    with WorkerPool(size=2, initializer="edgefed.steps.cli:warm_up") as pool:
         runner = WarmPythonRunner(pool=pool, commands={"edgefed-step": "edgefed.steps.cli:run"})
         result = Engine(EngineOptions(parallelism=4, runner=runner)).run(document, parameters={"round": "3"})
     print(render_report(result))
 
 Modules: ``document`` (load + up-front feature check), ``expressions`` (depends / when), ``params``
-(``{{...}}`` substitution and the ``/tmp`` mapping), ``executor`` (the scheduler), ``runners`` and ``pool``
-(how container/script nodes run), ``secrets``, ``report`` (``argo get``-style output), ``cli``.
+(``{{...}}`` substitution and the ``/tmp`` mapping), ``executor`` (the run: entrypoint, exit handler,
+workflow phase), ``nodes`` (Node, the node record, WorkflowResult), ``scope`` (variables and parameters),
+``pods`` (prepare, run, outputs, retries, deadlines), ``dag`` and ``steps`` (scheduling), ``fanout``
+(withItems/withParam and continueOn, shared by both), ``runners`` and ``pool`` (how container/script
+nodes run), ``secrets``, ``report`` (``argo get``-style output). The CLI is
+``edgefed.workflows.cli.engine_run``.
 """
 
 from .document import check_document, load_document, resolve_template_ref
@@ -21,7 +25,8 @@ from .errors import (
     UnsupportedFeatureError,
     WorkflowInvalidError,
 )
-from .executor import Engine, EngineOptions, Node, NodeCallback, WorkflowResult
+from .executor import Engine, EngineOptions
+from .nodes import Node, NodeCallback, NodeType, WorkflowResult
 from .pool import WorkerPool
 from .report import node_line, render_report, render_tree
 from .runners import LocalProcessRunner, NodeExecution, Runner, WarmPythonRunner
@@ -36,6 +41,7 @@ __all__ = [
     "NodeCallback",
     "NodeDeadlineExceededError",
     "NodeExecution",
+    "NodeType",
     "Runner",
     "RunnerError",
     "SecretResolver",

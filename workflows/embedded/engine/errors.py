@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "EngineError",
     "NodeDeadlineExceededError",
+    "NodeError",
     "RunnerError",
     "UnresolvedVariableError",
     "UnsupportedFeatureError",
@@ -51,6 +52,10 @@ class UnresolvedVariableError(EngineError):
         self.names = list(names)
         refs = ", ".join("{{" + n + "}}" for n in self.names)
         super().__init__(f"failed to resolve {refs}" + (f" in {where}" if where else ""))
+
+
+class NodeError(EngineError):
+    """Something the node needs is wrong (a missing input, an unreadable output...): node ``Error``."""
 
 
 class RunnerError(EngineError):

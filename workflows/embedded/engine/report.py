@@ -6,19 +6,23 @@ from __future__ import annotations
 from collections import deque
 from pathlib import Path
 
-from .executor import Node, WorkflowResult
+from edgefed.workflows.phases import Phase
+
+from .nodes import Node, NodeType, WorkflowResult
 
 __all__ = ["SYMBOLS", "format_duration", "node_line", "render_report", "render_tree", "tail_log"]
 
 SYMBOLS = {
-    "Succeeded": "✔",
-    "Failed": "✖",
-    "Error": "⚠",
-    "Skipped": "○",
-    "Omitted": "○",
-    "Running": "●",
-    "Pending": "◷",
+    Phase.SUCCEEDED: "✔",
+    Phase.FAILED: "✖",
+    Phase.ERROR: "⚠",
+    Phase.SKIPPED: "○",
+    Phase.OMITTED: "○",
+    Phase.RUNNING: "●",
+    Phase.PENDING: "◷",
 }
+#: Node types whose duration the tree shows (the others take no time of their own).
+_TIMED = (NodeType.POD, NodeType.RETRY, NodeType.DAG, NodeType.STEPS)
 
 
 def format_duration(seconds: float | None) -> str:
@@ -45,7 +49,7 @@ def node_line(node: Node) -> str:
     """One progress line for a node phase change (used by the CLI)."""
     symbol = SYMBOLS.get(node.phase, "?")
     text = f"{symbol} {node.phase:<9} {node.name} [{node.type}]"
-    if node.message and node.phase not in ("Pending", "Running"):
+    if node.message and node.phase not in (Phase.PENDING, Phase.RUNNING):
         text += f": {node.message}"
     return text
 
@@ -62,7 +66,7 @@ def render_tree(result: WorkflowResult) -> str:
                 f" {prefix}{branch}{symbol} {node.display_name}",
                 node.template_name or "",
                 node.pod_name or "",
-                format_duration(node.duration) if node.type in ("Pod", "Retry", "DAG", "Steps") else "",
+                format_duration(node.duration) if node.type in _TIMED else "",
                 node.message,
             )
         )
@@ -99,7 +103,7 @@ def render_report(result: WorkflowResult, *, log_lines: int = 20) -> str:
         out.extend(f"  {k}: {v}" for k, v in result.outputs.items())
     out.append("")
     out.append(render_tree(result))
-    failed = [n for n in result.nodes.values() if n.type == "Pod" and n.phase in ("Failed", "Error")]
+    failed = [n for n in result.pods() if Phase.is_failure(n.phase)]
     for node in failed:
         out.append("")
         out.append(f"--- {node.name} ({node.phase}: {node.message}) log: {node.log_path}")

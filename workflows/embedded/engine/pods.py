@@ -1,0 +1,416 @@
+"""Pods: a container/script node prepared, run through the :class:`~.runners.Runner`, its outputs
+collected, and retried.
+
+Prepare
+    The node gets a private directory ``<run dir>/nodes/<id>`` with ``work`` (the process's cwd), ``tmp``
+    (what ``/tmp`` written literally in the template maps to, see :mod:`.params`), ``main.log`` and
+    ``stdout``. Raw input artifacts are written before the process starts (as Argo's init container
+    does); a script's ``source`` becomes an executable file appended to the command. Env values are
+    resolved; a ``secretKeyRef`` goes through the secret resolver and its value is redacted from the logs.
+
+Run
+    At most ``parallelism`` processes run at once (engine option, bounded by ``spec.parallelism``): a node
+    takes a slot before it turns Running, and ``Runner.run`` executes on a pool of as many threads, so the
+    threads are bounded by ``parallelism`` whatever the number of nodes. A node's deadline is the earlier
+    of its template's ``activeDeadlineSeconds`` (counted from when it was prepared) and the workflow's;
+    the runner kills the process when it passes: node Failed with Argo's message "Pod was active on the
+    node longer than the specified deadline", or "Step exceeded its deadline" when it was the workflow's
+    (argo-workflows ``workflow/controller/operator.go``).
+
+Outputs
+    ``outputs.result`` is stdout (capped at 256 kB as in Argo), ``exitCode`` the exit code;
+    ``outputs.parameters`` are read from ``valueFrom.path`` (relative paths from the working directory),
+    or ``valueFrom.default``; a missing file errors the node only if the process succeeded. A
+    ``globalName`` publishes the value as ``workflow.outputs.parameters.<globalName>``.
+
+Retries (``operator.go`` ``processNodeRetries``)
+    ``retryPolicy`` Always / OnFailure (the default: Failed attempts) / OnError and OnTransientError (Error
+    attempts), up to ``limit`` retries; ``backoff.duration`` (a Go duration or seconds) times
+    ``factor``\\ :sup:`attempt` between attempts; past ``backoff.maxDuration`` the Retry node takes the
+    last attempt's phase with "Max duration limit exceeded". After the workflow deadline nothing is
+    retried (except in the exit handler).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from edgefed.workflows.phases import Phase
+
+from .errors import NodeDeadlineExceededError, NodeError, RunnerError, UnresolvedVariableError
+from .nodes import Node, NodeRecord, NodeType, fnv32a
+from .params import map_tmp_paths, substitute, substitute_obj
+from .runners import NodeExecution, Runner
+from .scope import WorkflowScope, to_str, truthy
+from .secrets import SecretResolver
+
+__all__ = ["DEADLINE_MESSAGE", "WORKFLOW_DEADLINE_MESSAGE", "Pods", "WorkflowDeadline", "parse_duration"]
+
+DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
+WORKFLOW_DEADLINE_MESSAGE = "Step exceeded its deadline"
+_RESULT_LIMIT = 256 * 1024  # Argo caps outputs.result at 256 kB
+_POLICIES = ("Always", "OnFailure", "OnError", "OnTransientError")
+
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+_T = TypeVar("_T")
+
+
+def parse_duration(v: Any) -> float:
+    """Go duration (``"1m30s"``, ``"500ms"``) or plain seconds."""
+    text = to_str(v).strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    pos, total = 0, 0.0
+    for m in _DURATION_RE.finditer(text):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    if pos != len(text) or not text:
+        raise ValueError(f"invalid duration {text!r}")
+    return total
+
+
+class WorkflowDeadline:
+    """``spec.activeDeadlineSeconds``: once it passes, nothing new starts (but the exit handler)."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        #: ``time.monotonic()`` deadline, set by :meth:`start`.
+        self.at: float | None = None
+        self._hit = asyncio.Event()
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> asyncio.TimerHandle | None:
+        if self.seconds is None:
+            return None
+        self.at = time.monotonic() + self.seconds
+        return loop.call_later(self.seconds, self._hit.set)
+
+    @property
+    def hit(self) -> bool:
+        return self._hit.is_set()
+
+    def stops(self, exit_handler: bool) -> bool:
+        """Whether the deadline keeps a node from starting (the exit handler runs after it)."""
+        return self._hit.is_set() and not exit_handler
+
+    async def wait(self, seconds: float) -> bool:
+        """Sleep ``seconds`` unless the deadline passes first; True if it has passed."""
+        if self._hit.is_set():
+            return True
+        try:
+            await asyncio.wait_for(self._hit.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+
+class _Threads:
+    """At most ``size`` daemon threads, started on demand, running blocking calls for the event loop.
+
+    Not a ``ThreadPoolExecutor``: its threads are joined at interpreter exit, so an interrupted run
+    would wait there for every running process; these are daemons, like the engine's threads always were.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._jobs: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._busy = 0
+
+    async def run(self, fn: Callable[[Any], _T], arg: Any) -> _T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[_T] = loop.create_future()
+        self._busy += 1
+        if self._busy > len(self._threads) and len(self._threads) < self.size:
+            thread = threading.Thread(target=self._work, name="edgefed-pod", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+        self._jobs.put((loop, future, fn, arg))
+        try:
+            return await future
+        finally:
+            self._busy -= 1
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            loop, future, fn, arg = job
+            try:
+                result, error = fn(arg), None
+            except BaseException as exc:  # handed to the awaiting coroutine
+                result, error = None, exc
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the run was interrupted
+                loop.call_soon_threadsafe(_settle, future, result, error)
+
+    def close(self) -> None:
+        """Let every thread end once the jobs queued before are done."""
+        for _ in self._threads:
+            self._jobs.put(None)
+        self._threads.clear()
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+class Pods:
+    """Runs the container/script nodes of one workflow run."""
+
+    def __init__(
+        self,
+        *,
+        records: NodeRecord,
+        workflow: WorkflowScope,
+        runner: Runner,
+        run_dir: Path,
+        secret_resolver: SecretResolver | None,
+        parallelism: int,
+        deadline: WorkflowDeadline,
+    ) -> None:
+        self.records = records
+        self.workflow = workflow
+        self.runner = runner
+        self.run_dir = run_dir
+        self.secret_resolver = secret_resolver
+        self.deadline = deadline
+        self._slots = asyncio.Semaphore(parallelism)
+        self._threads = _Threads(parallelism)
+
+    def close(self) -> None:
+        self._threads.close()
+
+    # -- retries
+    async def run_retry(
+        self, node: Node, tmpl: dict[str, Any], scope: dict[str, str], exit_handler: bool
+    ) -> None:
+        """A Retry node: attempts ``<node>(<n>)`` as Pod children (see the module docstring)."""
+        rs = substitute_obj(tmpl["retryStrategy"], scope, where="retryStrategy")
+        limit = int(to_str(rs["limit"])) if rs.get("limit") is not None else None
+        policy = rs.get("retryPolicy") or "OnFailure"
+        if policy not in _POLICIES:
+            raise NodeError(f"retryStrategy.retryPolicy: unknown policy {policy!r}")
+        backoff = rs.get("backoff") or {}
+        duration = parse_duration(backoff["duration"]) if backoff.get("duration") is not None else 0.0
+        factor = float(to_str(backoff["factor"])) if backoff.get("factor") is not None else 1.0
+        max_duration = (
+            parse_duration(backoff["maxDuration"]) if backoff.get("maxDuration") is not None else None
+        )
+        self.records.set_phase(node, Phase.RUNNING)
+        first_start = time.monotonic()
+        attempt = 0
+        while True:
+            child = self.records.new(
+                f"{node.name}({attempt})",
+                f"{node.display_name}({attempt})",
+                NodeType.POD,
+                node.template_name,
+                node,
+            )
+            await self.run_pod(child, tmpl, scope, attempt, exit_handler)
+            node.outputs = child.outputs
+            if child.phase == Phase.SUCCEEDED:
+                break
+            retryable = (child.phase == Phase.FAILED and policy in ("Always", "OnFailure")) or (
+                child.phase == Phase.ERROR and policy in ("Always", "OnError", "OnTransientError")
+            )
+            if not retryable or (limit is not None and attempt >= limit):
+                break
+            if self.deadline.stops(exit_handler):
+                break
+            wait = duration * (factor**attempt) if duration else 0.0
+            if max_duration is not None and time.monotonic() - first_start + wait > max_duration:
+                self.records.set_phase(node, child.phase, "Max duration limit exceeded")
+                return
+            if wait > 0 and await self.deadline.wait(wait) and not exit_handler:
+                break  # the workflow deadline passed while backing off
+            attempt += 1
+        self.records.set_phase(node, child.phase, child.message)
+
+    # -- one pod
+    async def run_pod(
+        self, node: Node, tmpl: dict[str, Any], scope: dict[str, str], attempt: int, exit_handler: bool
+    ) -> None:
+        node.pod_name = f"{self.records.workflow_name}-{node.template_name}-{fnv32a(node.name)}"
+        node_dir = self.run_dir / "nodes" / node.id
+        for sub in ("work", "tmp"):
+            (node_dir / sub).mkdir(parents=True, exist_ok=True)
+        node.log_path = node_dir / "main.log"
+        node.log_path.touch()
+        stdout_path = node_dir / "stdout"
+        stdout_path.touch()
+        try:
+            argv, env, secrets, outputs_spec = self._prepare(node, tmpl, scope, attempt, node_dir)
+            deadline = self._deadline(tmpl, scope, exit_handler)
+        except (NodeError, UnresolvedVariableError, ValueError) as exc:
+            self.records.set_phase(node, Phase.ERROR, str(exc))
+            return
+        async with self._slots:
+            if self.deadline.stops(exit_handler):
+                self.records.set_phase(node, Phase.FAILED, WORKFLOW_DEADLINE_MESSAGE)
+                return
+            self.records.set_phase(node, Phase.RUNNING)
+            execution = NodeExecution(
+                node_id=node.id,
+                node_name=node.name,
+                argv=argv,
+                env=env,
+                cwd=node_dir / "work",
+                deadline=deadline,
+                log_path=node.log_path,
+                stdout_path=stdout_path,
+                redact=tuple(secrets),
+            )
+            try:
+                rc = await self._threads.run(self.runner.run, execution)
+            except NodeDeadlineExceededError as exc:
+                at = self.deadline.at
+                wf = at is not None and not exit_handler and time.monotonic() >= at - 0.05
+                self.records.set_phase(node, Phase.FAILED, WORKFLOW_DEADLINE_MESSAGE if wf else str(exc))
+                return
+            except RunnerError as exc:
+                self.records.set_phase(node, Phase.ERROR, str(exc))
+                return
+        result = stdout_path.read_text(encoding="utf-8", errors="replace")[:_RESULT_LIMIT].strip()
+        node.outputs = {"result": result, "exitCode": str(rc), "parameters": {}}
+        try:
+            self._collect_outputs(node, outputs_spec, node_dir / "work", rc == 0)
+        except NodeError as exc:
+            self.records.set_phase(node, Phase.ERROR, str(exc))
+            return
+        if rc == 0:
+            self.records.set_phase(node, Phase.SUCCEEDED)
+        else:
+            self.records.set_phase(node, Phase.FAILED, f"Error (exit code {rc})")
+
+    def _deadline(self, tmpl: dict[str, Any], scope: Mapping[str, str], exit_handler: bool) -> float | None:
+        deadlines = []
+        if tmpl.get("activeDeadlineSeconds") is not None:
+            secs = float(
+                substitute(to_str(tmpl["activeDeadlineSeconds"]), scope, where="activeDeadlineSeconds")
+            )
+            deadlines.append(time.monotonic() + secs)
+        if self.deadline.at is not None and not exit_handler:
+            deadlines.append(self.deadline.at)
+        return min(deadlines) if deadlines else None
+
+    def _prepare(
+        self, node: Node, tmpl: dict[str, Any], scope: dict[str, str], attempt: int, node_dir: Path
+    ) -> tuple[list[str], dict[str, str], list[str], dict[str, Any]]:
+        """argv, env overlay, secret values to redact and the resolved ``outputs`` of the node."""
+        tmp = node_dir / "tmp"
+        kind = "script" if "script" in tmpl else "container"
+        raw = copy.deepcopy({k: tmpl[k] for k in (kind, "outputs") if k in tmpl})
+        raw["artifacts"] = copy.deepcopy((tmpl.get("inputs") or {}).get("artifacts") or [])
+
+        # /tmp mapping on the literal template text, before parameters are substituted.
+        def mapped(v: Any) -> Any:
+            return map_tmp_paths(v, tmp) if isinstance(v, str) else v
+
+        body = raw[kind]
+        body["command"] = [mapped(x) for x in body.get("command") or []]
+        body["args"] = [mapped(x) for x in body.get("args") or []]
+        if "source" in body:
+            body["source"] = mapped(body["source"])
+        for e in body.get("env") or []:
+            if "value" in e:
+                e["value"] = mapped(to_str(e["value"]))
+        for p in (raw.get("outputs") or {}).get("parameters") or []:
+            vf = p.get("valueFrom") or {}
+            if "path" in vf:
+                vf["path"] = mapped(vf["path"])
+        for artifact in raw["artifacts"]:
+            path = to_str(artifact.get("path", ""))
+            if not path.startswith("/tmp/"):
+                raise NodeError(
+                    f"input artifact '{artifact.get('name')}': path {path!r} must be under /tmp/ here"
+                )
+            artifact["path"] = mapped(path)
+
+        local = dict(scope)
+        local["retries"] = str(attempt)
+        local["pod.name"] = node.pod_name or node.id
+        local["node.name"] = node.name
+        resolved = substitute_obj(raw, local, where=f"template '{node.template_name}'")
+        for artifact in resolved["artifacts"]:  # raw artifacts: Argo writes them before the main container
+            target = Path(artifact["path"])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(to_str(artifact["raw"]["data"]), encoding="utf-8")
+            if "mode" in artifact:
+                target.chmod(int(artifact["mode"]))
+        body = resolved[kind]
+        argv = [to_str(x) for x in body["command"]] + [to_str(x) for x in body.get("args") or []]
+        if kind == "script":
+            script = node_dir / "script"
+            script.write_text(to_str(body["source"]), encoding="utf-8")
+            script.chmod(0o755)
+            argv.append(str(script))
+        env, secrets = self._env(body.get("env") or [], tmp)
+        return argv, env, secrets, resolved.get("outputs") or {}
+
+    def _env(self, entries: list[dict[str, Any]], tmp: Path) -> tuple[dict[str, str], list[str]]:
+        env: dict[str, str] = {"TMPDIR": str(tmp), "PYTHONUNBUFFERED": "1"}
+        secrets: list[str] = []
+        for e in entries:
+            if "value" in e:
+                env[e["name"]] = to_str(e["value"])
+                continue
+            ref = (e.get("valueFrom") or {}).get("secretKeyRef")
+            if ref is None:
+                env[e["name"]] = ""
+                continue
+            resolver = self.secret_resolver
+            value = resolver(str(ref.get("name")), str(ref.get("key"))) if resolver else None
+            if value is None:
+                if truthy(ref.get("optional"), False):
+                    continue
+                raise NodeError(
+                    f"env {e['name']}: secret '{ref.get('name')}' key '{ref.get('key')}' not found"
+                )
+            env[e["name"]] = value
+            secrets.append(value)
+        return env, secrets
+
+    def _collect_outputs(self, node: Node, outputs_spec: dict[str, Any], cwd: Path, strict: bool) -> None:
+        params: dict[str, str] = node.outputs.setdefault("parameters", {})
+        for p in outputs_spec.get("parameters") or []:
+            vf = p.get("valueFrom") or {}
+            value: str | None = None
+            if "path" in vf:
+                path = Path(vf["path"])
+                if not path.is_absolute():
+                    path = cwd / path
+                try:
+                    value = path.read_text(encoding="utf-8", errors="replace").rstrip("\r\n")
+                except OSError as exc:
+                    if "default" in vf:
+                        value = to_str(vf["default"])
+                    elif strict:
+                        raise NodeError(
+                            f"failed to read output parameter '{p['name']}' from {vf['path']}: "
+                            f"{exc.strerror or exc}"
+                        ) from exc
+            elif "value" in p:
+                value = to_str(p["value"])
+            if value is None:
+                continue
+            params[p["name"]] = value
+            if p.get("globalName"):
+                self.workflow.set_output(p["globalName"], value)

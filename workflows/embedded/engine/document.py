@@ -1,15 +1,6 @@
 """Loading an Argo Workflow document and checking, up front, that the engine can execute all of it.
 
-The check is a whitelist walk (hand-written: there is no Python schema of what *this* engine executes).
-Every key of the document is classified as
-
-* executed   - implemented by the engine;
-* ignored    - meaningful only on a cluster (``image``, ``resources``, ``nodeSelector``, ``podGC``,
-  ``metrics``...), accepted and ignored;
-* rejected   - has execution meaning that the engine does not implement (``resource``, ``suspend``,
-  artifacts, ``volumes``, ``hooks``, ``synchronization``...): ``<path>: not supported by the embedded
-  engine``;
-* unknown    - anything else, e.g. a misspelled key: ``<path>: unknown field``.
+The check walks the whitelist of :mod:`.rules` (every field executed, ignored, rejected or unknown).
 
 Then semantic checks: the entrypoint and every referenced template exist, names are unique, ``depends``
 parses and names existing tasks, no dependency cycles, ``continueOn`` is not combined with ``depends``,
@@ -21,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import graphlib
-import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +20,8 @@ import yaml
 
 from .errors import UnsupportedFeatureError, WorkflowInvalidError
 from .expressions import ExpressionError, parse_depends
+from .rules import DOCUMENT, STEP, Rule
+from .rules import NOT_SUPPORTED as _NS
 
 __all__ = [
     "check_document",
@@ -38,304 +30,6 @@ __all__ = [
     "resolve_template_ref",
     "template_kind",
 ]
-
-_NS = "not supported by the embedded engine"
-
-# Rules: "ok" = executed, "ignore" = accepted and ignored, a str starting with "!" = rejected (with the
-# text after "!" as an optional hint), a dict = nested object, a list with one element = list of objects,
-# a callable = custom check, returning the problems it found.
-Rule = Any
-
-
-def _reject(hint: str = "") -> str:
-    return "!" + hint
-
-
-#: Pod fields that only decide where a pod is scheduled: a podSpecPatch touching nothing else changes
-#: nothing about what runs, so on one machine it is ignored like nodeSelector and tolerations.
-_SCHEDULING_FIELDS = frozenset(
-    {"tolerations", "affinity", "nodeSelector", "priorityClassName", "schedulerName"}
-)
-_VARIABLE = re.compile(r"\{\{[^}]*\}\}")
-
-
-_RAW_ARTIFACT_KEYS = frozenset({"name", "path", "raw", "mode", "description"})
-
-
-def _raw_artifacts(value: Any, path: str) -> list[str]:
-    """Input artifacts: only ``raw`` ones (their data inline), with a path; anything else is refused."""
-    if not isinstance(value, list):
-        return [f"{path}: expected a list"]
-    problems = []
-    for i, artifact in enumerate(value):
-        where = f"{path}[{i}]"
-        if not isinstance(artifact, dict):
-            problems.append(f"{where}: expected a mapping")
-            continue
-        where += f" (name: {artifact.get('name')})"
-        other = sorted(set(artifact) - _RAW_ARTIFACT_KEYS)
-        if other or not isinstance(artifact.get("raw"), dict) or set(artifact["raw"]) != {"data"}:
-            problems.append(
-                f"{where}: only raw artifacts are {_NS.replace('not ', '')}; artifacts from {', '.join(other) or 'a repository'}: {_NS}"
-            )
-        elif "path" not in artifact:
-            problems.append(f"{where}: a raw artifact needs a path")
-    return problems
-
-
-def _scheduling_patch(value: Any, path: str) -> list[str]:
-    """Accept a podSpecPatch only if it patches scheduling fields (checked with variables blanked out)."""
-    try:
-        patch = yaml.safe_load(_VARIABLE.sub("null", str(value)))
-    except yaml.YAMLError:
-        return [f"{path}: not valid YAML/JSON"]
-    if not isinstance(patch, dict):
-        return [f"{path}: expected a mapping"]
-    other = sorted(set(patch) - _SCHEDULING_FIELDS)
-    if other:
-        return [
-            f"{path}: patches {', '.join(other)}: {_NS} (only scheduling fields: {', '.join(sorted(_SCHEDULING_FIELDS))})"
-        ]
-    return []
-
-
-_PARAM_VALUE_FROM_ARG = {
-    "configMapKeyRef": _reject(),
-    "event": _reject(),
-    "expression": _reject(),
-    "jsonPath": _reject(),
-    "jqFilter": _reject(),
-    "path": _reject("only on outputs"),
-    "parameter": _reject("only on outputs"),
-    "default": _reject("only on outputs"),
-    "supplied": _reject(),
-}
-
-_ARG_PARAM = {
-    "name": "ok",
-    "value": "ok",
-    "default": "ok",
-    "description": "ignore",
-    "enum": "ok",
-    "valueFrom": _PARAM_VALUE_FROM_ARG,
-    "globalName": _reject(),
-}
-
-_ARGUMENTS = {"parameters": [_ARG_PARAM], "artifacts": _reject("artifacts")}
-
-_INPUTS = {
-    "parameters": [
-        {
-            "name": "ok",
-            "value": "ok",
-            "default": "ok",
-            "enum": "ok",
-            "description": "ignore",
-            "valueFrom": _PARAM_VALUE_FROM_ARG,
-            "globalName": _reject(),
-        }
-    ],
-    # Only raw artifacts (data written to a file by Argo itself): no repository is involved, so one
-    # machine can honour them exactly. Every other artifact source is refused.
-    "artifacts": lambda value, path: _raw_artifacts(value, path),
-}
-
-_OUTPUTS = {
-    "parameters": [
-        {
-            "name": "ok",
-            "value": "ok",
-            "description": "ignore",
-            "globalName": "ok",
-            "enum": "ignore",
-            "valueFrom": {
-                "path": "ok",
-                "default": "ok",
-                "parameter": "ok",
-                "configMapKeyRef": _reject(),
-                "event": _reject(),
-                "expression": _reject(),
-                "jsonPath": _reject(),
-                "jqFilter": _reject(),
-                "supplied": _reject(),
-            },
-        }
-    ],
-    "artifacts": _reject("artifacts"),
-    "result": _reject(),
-    "exitCode": _reject(),
-}
-
-_ENV = {
-    "name": "ok",
-    "value": "ok",
-    "valueFrom": {
-        "secretKeyRef": {"name": "ok", "key": "ok", "optional": "ok"},
-        "configMapKeyRef": _reject(),
-        "fieldRef": _reject(),
-        "resourceFieldRef": _reject(),
-    },
-}
-
-_CONTAINER = {
-    "name": "ignore",
-    "image": "ignore",
-    "imagePullPolicy": "ignore",
-    "command": "ok",
-    "args": "ok",
-    "env": [_ENV],
-    "resources": "ignore",
-    "securityContext": "ignore",
-    "ports": "ignore",
-    "readinessProbe": "ignore",
-    "livenessProbe": "ignore",
-    "startupProbe": "ignore",
-    "terminationMessagePath": "ignore",
-    "terminationMessagePolicy": "ignore",
-    "stdin": "ignore",
-    "stdinOnce": "ignore",
-    "tty": "ignore",
-    "envFrom": _reject(),
-    "volumeMounts": _reject("volumes"),
-    "volumeDevices": _reject("volumes"),
-    "workingDir": _reject("nodes run in their private work directory"),
-    "lifecycle": _reject(),
-    "restartPolicy": _reject(),
-    "resizePolicy": "ignore",
-}
-
-_SCRIPT = {**_CONTAINER, "source": "ok"}
-
-_CONTINUE_ON = {"failed": "ok", "error": "ok"}
-
-_STEP = {
-    "name": "ok",
-    "template": "ok",
-    "arguments": _ARGUMENTS,
-    "when": "ok",
-    "withItems": "ok",
-    "withParam": "ok",
-    "continueOn": _CONTINUE_ON,
-    "description": "ignore",
-    "withSequence": _reject(),
-    "templateRef": _reject(),
-    "inline": _reject(),
-    "hooks": _reject("lifecycle hooks"),
-    "onExit": _reject("task-level exit handlers"),
-}
-
-_DAG_TASK = {**_STEP, "dependencies": "ok", "depends": "ok"}
-
-_RETRY = {
-    "limit": "ok",
-    "retryPolicy": "ok",
-    "backoff": {"duration": "ok", "factor": "ok", "maxDuration": "ok", "cap": "ignore"},
-    "affinity": "ignore",
-    "expression": _reject(),
-}
-
-_TEMPLATE = {
-    "name": "ok",
-    "inputs": _INPUTS,
-    "outputs": _OUTPUTS,
-    "container": _CONTAINER,
-    "script": _SCRIPT,
-    "dag": {"tasks": [_DAG_TASK], "failFast": "ok", "target": _reject()},
-    "steps": "ok",  # list of lists of _STEP, walked by hand
-    "retryStrategy": _RETRY,
-    "activeDeadlineSeconds": "ok",
-    "parallelism": "ok",
-    # cluster-only
-    "metadata": "ignore",
-    "nodeSelector": "ignore",
-    "tolerations": "ignore",
-    "affinity": "ignore",
-    "serviceAccountName": "ignore",
-    "automountServiceAccountToken": "ignore",
-    "securityContext": "ignore",
-    "metrics": "ignore",
-    "priority": "ignore",
-    "priorityClassName": "ignore",
-    "schedulerName": "ignore",
-    "archiveLocation": "ignore",
-    "executor": "ignore",
-    "hostAliases": "ignore",
-    "podSpecPatch": _scheduling_patch,
-    # rejected features
-    "suspend": _reject(),
-    "resource": _reject(),
-    "containerSet": _reject(),
-    "http": _reject(),
-    "plugin": _reject(),
-    "data": _reject(),
-    "volumes": _reject(),
-    "sidecars": _reject(),
-    "initContainers": _reject(),
-    "memoize": _reject(),
-    "synchronization": _reject(),
-    "daemon": _reject(),
-    "timeout": _reject("use activeDeadlineSeconds"),
-    "failFast": _reject(),
-    "artifactLocation": _reject("artifacts"),
-    "artifactGC": _reject("artifacts"),
-}
-
-_SPEC = {
-    "entrypoint": "ok",
-    "templates": [_TEMPLATE],
-    "arguments": {"parameters": [_ARG_PARAM], "artifacts": _reject("artifacts")},
-    "onExit": "ok",
-    "parallelism": "ok",
-    "activeDeadlineSeconds": "ok",
-    # cluster-only
-    "serviceAccountName": "ignore",
-    "automountServiceAccountToken": "ignore",
-    "executor": "ignore",
-    "podGC": "ignore",
-    "ttlStrategy": "ignore",
-    "ttlSecondsAfterFinished": "ignore",
-    "metrics": "ignore",
-    "artifactRepositoryRef": "ignore",
-    "podMetadata": "ignore",
-    "priority": "ignore",
-    "podPriority": "ignore",
-    "podPriorityClassName": "ignore",
-    "nodeSelector": "ignore",
-    "tolerations": "ignore",
-    "affinity": "ignore",
-    "securityContext": "ignore",
-    "imagePullSecrets": "ignore",
-    "volumeClaimGC": "ignore",
-    "workflowMetadata": "ignore",
-    "archiveLogs": "ignore",
-    "schedulerName": "ignore",
-    "dnsPolicy": "ignore",
-    "dnsConfig": "ignore",
-    "hostNetwork": "ignore",
-    "hostAliases": "ignore",
-    "podDisruptionBudget": "ignore",
-    "artifactGC": "ignore",
-    # rejected features
-    "podSpecPatch": _reject(),
-    "volumes": _reject(),
-    "volumeClaimTemplates": _reject("volumes"),
-    "workflowTemplateRef": _reject(),
-    "templateDefaults": _reject(),
-    "synchronization": _reject(),
-    "hooks": _reject("lifecycle hooks"),
-    "retryStrategy": _reject("set retryStrategy on each template"),
-    "suspend": _reject(),
-    "shutdown": _reject(),
-    "podSpecPatchFrom": _reject(),
-}
-
-_DOCUMENT = {
-    "apiVersion": "ok",
-    "kind": "ok",
-    "metadata": "ok",  # name/generateName/namespace/labels/annotations read, the rest ignored
-    "spec": _SPEC,
-    "status": "ignore",
-}
 
 
 def load_document(path: str | Path) -> dict[str, Any]:
@@ -473,7 +167,7 @@ def check_document(doc: Any) -> None:
         c.invalid.append(f"apiVersion: expected 'argoproj.io/v1alpha1', got {doc.get('apiVersion')!r}")
     if doc.get("kind") != "Workflow":
         c.invalid.append(f"kind: expected 'Workflow', got {doc.get('kind')!r}")
-    c.walk(doc, _DOCUMENT, "")
+    c.walk(doc, DOCUMENT, "")
     spec = doc.get("spec")
     if not isinstance(spec, dict):
         c.invalid.append("spec: missing")
@@ -613,7 +307,7 @@ def _check_steps(c: _Checker, steps: Any, where: str, ref: Callable[[Any, str], 
             label = f"{where}[{g}][{s}]"
             if isinstance(step, dict) and "name" in step:
                 label += f" (name: {step['name']})"
-            c.walk(step, _STEP, label)
+            c.walk(step, STEP, label)
             if not isinstance(step, dict):
                 continue
             if not step.get("name"):

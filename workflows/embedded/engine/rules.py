@@ -1,0 +1,326 @@
+"""What the embedded engine executes, ignores or refuses: the whitelist of every field of a Workflow.
+
+Every key of a document is classified as
+
+* executed   - implemented by the engine (``"ok"``);
+* ignored    - meaningful only on a cluster (``image``, ``resources``, ``nodeSelector``, ``podGC``,
+  ``metrics``...), accepted and ignored (``"ignore"``);
+* rejected   - has execution meaning that the engine does not implement (``resource``, ``suspend``,
+  artifacts, ``volumes``, ``hooks``, ``synchronization``...): ``<path>: not supported by the embedded
+  engine`` (``_reject(hint)``);
+* unknown    - anything else, e.g. a misspelled key: ``<path>: unknown field``.
+
+Hand-written because there is no Python schema of what *this* engine executes; :mod:`.document` walks it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+__all__ = ["DOCUMENT", "NOT_SUPPORTED", "STEP", "Rule"]
+
+NOT_SUPPORTED = "not supported by the embedded engine"
+_NS = NOT_SUPPORTED
+
+# Rules: "ok" = executed, "ignore" = accepted and ignored, a str starting with "!" = rejected (with the
+# text after "!" as an optional hint), a dict = nested object, a list with one element = list of objects,
+# a callable = custom check, returning the problems it found.
+Rule = Any
+
+
+def _reject(hint: str = "") -> str:
+    return "!" + hint
+
+
+#: Pod fields that only decide where a pod is scheduled: a podSpecPatch touching nothing else changes
+#: nothing about what runs, so on one machine it is ignored like nodeSelector and tolerations.
+_SCHEDULING_FIELDS = frozenset(
+    {"tolerations", "affinity", "nodeSelector", "priorityClassName", "schedulerName"}
+)
+_VARIABLE = re.compile(r"\{\{[^}]*\}\}")
+
+
+_RAW_ARTIFACT_KEYS = frozenset({"name", "path", "raw", "mode", "description"})
+
+
+def _raw_artifacts(value: Any, path: str) -> list[str]:
+    """Input artifacts: only ``raw`` ones (their data inline), with a path; anything else is refused."""
+    if not isinstance(value, list):
+        return [f"{path}: expected a list"]
+    problems = []
+    for i, artifact in enumerate(value):
+        where = f"{path}[{i}]"
+        if not isinstance(artifact, dict):
+            problems.append(f"{where}: expected a mapping")
+            continue
+        where += f" (name: {artifact.get('name')})"
+        other = sorted(set(artifact) - _RAW_ARTIFACT_KEYS)
+        if other or not isinstance(artifact.get("raw"), dict) or set(artifact["raw"]) != {"data"}:
+            problems.append(
+                f"{where}: only raw artifacts are {_NS.replace('not ', '')}; artifacts from {', '.join(other) or 'a repository'}: {_NS}"
+            )
+        elif "path" not in artifact:
+            problems.append(f"{where}: a raw artifact needs a path")
+    return problems
+
+
+def _scheduling_patch(value: Any, path: str) -> list[str]:
+    """Accept a podSpecPatch only if it patches scheduling fields (checked with variables blanked out)."""
+    try:
+        patch = yaml.safe_load(_VARIABLE.sub("null", str(value)))
+    except yaml.YAMLError:
+        return [f"{path}: not valid YAML/JSON"]
+    if not isinstance(patch, dict):
+        return [f"{path}: expected a mapping"]
+    other = sorted(set(patch) - _SCHEDULING_FIELDS)
+    if other:
+        return [
+            f"{path}: patches {', '.join(other)}: {_NS} (only scheduling fields: {', '.join(sorted(_SCHEDULING_FIELDS))})"
+        ]
+    return []
+
+
+_PARAM_VALUE_FROM_ARG = {
+    "configMapKeyRef": _reject(),
+    "event": _reject(),
+    "expression": _reject(),
+    "jsonPath": _reject(),
+    "jqFilter": _reject(),
+    "path": _reject("only on outputs"),
+    "parameter": _reject("only on outputs"),
+    "default": _reject("only on outputs"),
+    "supplied": _reject(),
+}
+
+_ARG_PARAM = {
+    "name": "ok",
+    "value": "ok",
+    "default": "ok",
+    "description": "ignore",
+    "enum": "ok",
+    "valueFrom": _PARAM_VALUE_FROM_ARG,
+    "globalName": _reject(),
+}
+
+_ARGUMENTS = {"parameters": [_ARG_PARAM], "artifacts": _reject("artifacts")}
+
+_INPUTS = {
+    "parameters": [
+        {
+            "name": "ok",
+            "value": "ok",
+            "default": "ok",
+            "enum": "ok",
+            "description": "ignore",
+            "valueFrom": _PARAM_VALUE_FROM_ARG,
+            "globalName": _reject(),
+        }
+    ],
+    # Only raw artifacts (data written to a file by Argo itself): no repository is involved, so one
+    # machine can honour them exactly. Every other artifact source is refused.
+    "artifacts": lambda value, path: _raw_artifacts(value, path),
+}
+
+_OUTPUTS = {
+    "parameters": [
+        {
+            "name": "ok",
+            "value": "ok",
+            "description": "ignore",
+            "globalName": "ok",
+            "enum": "ignore",
+            "valueFrom": {
+                "path": "ok",
+                "default": "ok",
+                "parameter": "ok",
+                "configMapKeyRef": _reject(),
+                "event": _reject(),
+                "expression": _reject(),
+                "jsonPath": _reject(),
+                "jqFilter": _reject(),
+                "supplied": _reject(),
+            },
+        }
+    ],
+    "artifacts": _reject("artifacts"),
+    "result": _reject(),
+    "exitCode": _reject(),
+}
+
+_ENV = {
+    "name": "ok",
+    "value": "ok",
+    "valueFrom": {
+        "secretKeyRef": {"name": "ok", "key": "ok", "optional": "ok"},
+        "configMapKeyRef": _reject(),
+        "fieldRef": _reject(),
+        "resourceFieldRef": _reject(),
+    },
+}
+
+_CONTAINER = {
+    "name": "ignore",
+    "image": "ignore",
+    "imagePullPolicy": "ignore",
+    "command": "ok",
+    "args": "ok",
+    "env": [_ENV],
+    "resources": "ignore",
+    "securityContext": "ignore",
+    "ports": "ignore",
+    "readinessProbe": "ignore",
+    "livenessProbe": "ignore",
+    "startupProbe": "ignore",
+    "terminationMessagePath": "ignore",
+    "terminationMessagePolicy": "ignore",
+    "stdin": "ignore",
+    "stdinOnce": "ignore",
+    "tty": "ignore",
+    "envFrom": _reject(),
+    "volumeMounts": _reject("volumes"),
+    "volumeDevices": _reject("volumes"),
+    "workingDir": _reject("nodes run in their private work directory"),
+    "lifecycle": _reject(),
+    "restartPolicy": _reject(),
+    "resizePolicy": "ignore",
+}
+
+_SCRIPT = {**_CONTAINER, "source": "ok"}
+
+_CONTINUE_ON = {"failed": "ok", "error": "ok"}
+
+_STEP = {
+    "name": "ok",
+    "template": "ok",
+    "arguments": _ARGUMENTS,
+    "when": "ok",
+    "withItems": "ok",
+    "withParam": "ok",
+    "continueOn": _CONTINUE_ON,
+    "description": "ignore",
+    "withSequence": _reject(),
+    "templateRef": _reject(),
+    "inline": _reject(),
+    "hooks": _reject("lifecycle hooks"),
+    "onExit": _reject("task-level exit handlers"),
+}
+
+_DAG_TASK = {**_STEP, "dependencies": "ok", "depends": "ok"}
+
+_RETRY = {
+    "limit": "ok",
+    "retryPolicy": "ok",
+    "backoff": {"duration": "ok", "factor": "ok", "maxDuration": "ok", "cap": "ignore"},
+    "affinity": "ignore",
+    "expression": _reject(),
+}
+
+_TEMPLATE = {
+    "name": "ok",
+    "inputs": _INPUTS,
+    "outputs": _OUTPUTS,
+    "container": _CONTAINER,
+    "script": _SCRIPT,
+    "dag": {"tasks": [_DAG_TASK], "failFast": "ok", "target": _reject()},
+    "steps": "ok",  # list of lists of _STEP, walked by hand
+    "retryStrategy": _RETRY,
+    "activeDeadlineSeconds": "ok",
+    "parallelism": "ok",
+    # cluster-only
+    "metadata": "ignore",
+    "nodeSelector": "ignore",
+    "tolerations": "ignore",
+    "affinity": "ignore",
+    "serviceAccountName": "ignore",
+    "automountServiceAccountToken": "ignore",
+    "securityContext": "ignore",
+    "metrics": "ignore",
+    "priority": "ignore",
+    "priorityClassName": "ignore",
+    "schedulerName": "ignore",
+    "archiveLocation": "ignore",
+    "executor": "ignore",
+    "hostAliases": "ignore",
+    "podSpecPatch": _scheduling_patch,
+    # rejected features
+    "suspend": _reject(),
+    "resource": _reject(),
+    "containerSet": _reject(),
+    "http": _reject(),
+    "plugin": _reject(),
+    "data": _reject(),
+    "volumes": _reject(),
+    "sidecars": _reject(),
+    "initContainers": _reject(),
+    "memoize": _reject(),
+    "synchronization": _reject(),
+    "daemon": _reject(),
+    "timeout": _reject("use activeDeadlineSeconds"),
+    "failFast": _reject(),
+    "artifactLocation": _reject("artifacts"),
+    "artifactGC": _reject("artifacts"),
+}
+
+_SPEC = {
+    "entrypoint": "ok",
+    "templates": [_TEMPLATE],
+    "arguments": {"parameters": [_ARG_PARAM], "artifacts": _reject("artifacts")},
+    "onExit": "ok",
+    "parallelism": "ok",
+    "activeDeadlineSeconds": "ok",
+    # cluster-only
+    "serviceAccountName": "ignore",
+    "automountServiceAccountToken": "ignore",
+    "executor": "ignore",
+    "podGC": "ignore",
+    "ttlStrategy": "ignore",
+    "ttlSecondsAfterFinished": "ignore",
+    "metrics": "ignore",
+    "artifactRepositoryRef": "ignore",
+    "podMetadata": "ignore",
+    "priority": "ignore",
+    "podPriority": "ignore",
+    "podPriorityClassName": "ignore",
+    "nodeSelector": "ignore",
+    "tolerations": "ignore",
+    "affinity": "ignore",
+    "securityContext": "ignore",
+    "imagePullSecrets": "ignore",
+    "volumeClaimGC": "ignore",
+    "workflowMetadata": "ignore",
+    "archiveLogs": "ignore",
+    "schedulerName": "ignore",
+    "dnsPolicy": "ignore",
+    "dnsConfig": "ignore",
+    "hostNetwork": "ignore",
+    "hostAliases": "ignore",
+    "podDisruptionBudget": "ignore",
+    "artifactGC": "ignore",
+    # rejected features
+    "podSpecPatch": _reject(),
+    "volumes": _reject(),
+    "volumeClaimTemplates": _reject("volumes"),
+    "workflowTemplateRef": _reject(),
+    "templateDefaults": _reject(),
+    "synchronization": _reject(),
+    "hooks": _reject("lifecycle hooks"),
+    "retryStrategy": _reject("set retryStrategy on each template"),
+    "suspend": _reject(),
+    "shutdown": _reject(),
+    "podSpecPatchFrom": _reject(),
+}
+
+_DOCUMENT = {
+    "apiVersion": "ok",
+    "kind": "ok",
+    "metadata": "ok",  # name/generateName/namespace/labels/annotations read, the rest ignored
+    "spec": _SPEC,
+    "status": "ignore",
+}
+
+#: The rules of a step (walked by hand inside ``steps``' list of lists).
+STEP = _STEP
+DOCUMENT = _DOCUMENT

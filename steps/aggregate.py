@@ -3,12 +3,14 @@ aggregates them with the task's strategy, commits the model and the strategy's s
 
 The strategy comes from the spec's ``aggregation`` section (``ctx.config["aggregation"]``, see
 :func:`edgefed.steps.strategies.from_config`): FedAvg, FedAvgM/FedAdagrad/FedYogi/FedAdam, FedProx,
-median, trimmed mean, Krum/Multi-Krum or DP-FedAvg. Each update goes through, in order:
+median, trimmed mean, Krum/Multi-Krum or DP-FedAvg, each a composition of
+:mod:`edgefed.steps.aggregators` (and, with an ``aggregator`` section, another inner aggregator:
+FedAdam over a trimmed mean, DP over a median). Each update goes through, in order:
 
 1. the parent check: it was trained from this round's parent model;
-2. screening (:func:`edgefed.steps.strategies.screen`): the right arrays, shapes and dtypes, only
-   finite values, and ``‖w - w_global‖ <= maxUpdateNorm`` when the spec sets it;
-3. the strategy's ``add``.
+2. the strategy's ``add``: the right arrays and shapes, then screening (the outermost wrapper,
+   :class:`edgefed.steps.aggregators.Screen`: dtypes, only finite values, and
+   ``‖w - w_global‖ <= maxUpdateNorm`` when the spec sets it), then the strategy's own parts.
 
 An update refused at any stage is recorded in the manifest's ``missing`` list with the reason
 (``update rejected: ...``), and the quorum applies to the updates that remain; a strategy's own
@@ -84,10 +86,9 @@ def aggregate(ctx: StepContext, edges: list[str], quorum: int) -> dict[str, Any]
     """Aggregate this round's updates into a new global model and commit it; returns the manifest."""
     config = dict(ctx.config.get("aggregation") or {"algorithm": "fedavg"})
     try:
-        strategy = strategies.from_config(config)
+        strategy = strategies.from_config(config, screening=True)
     except StrategyError as err:
         raise AggregationError(f"aggregation: {err}. No model version was committed.") from None
-    max_norm = config.get("maxUpdateNorm")
     client = ctx.cloud()
     registry = ctx.registry()
     parent = registry.load(ctx.task, ctx.round - 1)
@@ -118,14 +119,10 @@ def aggregate(ctx: StepContext, edges: list[str], quorum: int) -> dict[str, Any]
                     {"edge": edge, "reason": "update was trained from another model than the round's parent"}
                 )
                 continue
-            reason = strategies.screen(weights, global_weights, max_norm=max_norm)
-            if reason is None:
-                try:
-                    strategy.add(weights, examples, edge)
-                except UpdateRejectedError as err:
-                    reason = str(err)
-            if reason is not None:
-                missing.append({"edge": edge, "reason": f"update rejected: {reason}"})
+            try:
+                strategy.add(weights, examples, edge)
+            except UpdateRejectedError as err:
+                missing.append({"edge": edge, "reason": f"update rejected: {err}"})
                 continue
             del weights
             update_bytes += len(data)

@@ -55,14 +55,10 @@ def run(argv: list[str]) -> int:
 def training_settings(config: dict) -> dict:
     """The spec's ``training`` section plus what the aggregation strategy needs of the edges
     (FedProx: ``proximalMu``)."""
-    from edgefed.steps.strategies import STRATEGIES, Strategy, StrategyError, from_config
+    from edgefed.steps.strategies import StrategyError, edge_settings
 
-    aggregation = config.get("aggregation") or {}
-    cls = STRATEGIES.get(aggregation.get("algorithm", "fedavg"))
-    if cls is not None and cls.edge_settings is Strategy.edge_settings:
-        return dict(config["training"])  # nothing for the edges (and no DP calibration to pay here)
     try:
-        extra = from_config(aggregation).edge_settings()
+        extra = edge_settings(config.get("aggregation") or {})
     except StrategyError as err:
         raise StepError(f"aggregation: {err}") from None
     return {**config["training"], **extra}

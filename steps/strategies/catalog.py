@@ -1,19 +1,18 @@
 """The strategies by name, and building one from the spec's ``aggregation`` section.
 
 ``from_config({"algorithm": "krum", "f": 2, "m": 3})`` -> ``Krum(f=2, m=3)``. Keys are the
-dataclass fields, in the spec's camelCase (``serverLearningRate``, ``beta1``; pydantic's
+strategy's declared parameters, in the spec's camelCase (``serverLearningRate``, ``beta1``; pydantic's
 ``to_camel``) or snake_case; an unknown key or a broken rule raises :class:`StrategyError`
-naming it. ``maxUpdateNorm`` is accepted and left to the aggregate step's screening.
+naming it. ``maxUpdateNorm`` is the aggregate step's screening: ``from_config(..., screening=True)``
+puts the screen around the strategy's aggregator.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic.alias_generators import to_camel
-
+from edgefed.steps.aggregators import params
 from edgefed.steps.strategies.base import Strategy, StrategyError
 from edgefed.steps.strategies.dp import DPFedAvg
 from edgefed.steps.strategies.fedavg import FedAvg
@@ -31,29 +30,38 @@ STRATEGIES: dict[str, type[Strategy]] = {
 #: Keys of the ``aggregation`` section that are not strategy parameters.
 STEP_KEYS = ("algorithm", "maxUpdateNorm")
 
+for _cls in STRATEGIES.values():  # a parameter without its declaration would be missing from the spec
+    if params.undeclared(_cls):
+        raise TypeError(
+            f"{_cls.__name__}: fields {params.undeclared(_cls)} lack an Annotated[..., Field(...)]"
+        )
+
 
 def parameters(cls: type[Strategy]) -> dict[str, Any]:
     """``{camelCase name: default}`` of a strategy's parameters, in declaration order."""
-    return {to_camel(f.name): f.default for f in dataclasses.fields(cls) if f.init}
+    return {p.camel: p.default for p in params.declared(cls)}
 
 
-def from_config(config: Mapping[str, Any]) -> Strategy:
-    """The strategy the ``aggregation`` section describes (default: FedAvg)."""
+def from_config(config: Mapping[str, Any], *, screening: bool = False) -> Strategy:
+    """The strategy the ``aggregation`` section describes (default: FedAvg); with ``screening``, every
+    update is screened first (finite values, dtypes, ``maxUpdateNorm``)."""
     algorithm = config.get("algorithm", "fedavg")
     cls = STRATEGIES.get(algorithm)
     if cls is None:
         raise StrategyError(f"aggregation.algorithm {algorithm!r}: expected one of {sorted(STRATEGIES)}")
-    names = {f.name for f in dataclasses.fields(cls) if f.init}
-    aliases = {to_camel(n): n for n in names} | {n: n for n in names}
-    kwargs: dict[str, Any] = {}
-    for key, value in config.items():
-        if key in STEP_KEYS:
-            continue
-        if key not in aliases:
-            known = ", ".join(parameters(cls)) or "none"
-            raise StrategyError(f"{algorithm}: unknown parameter {key!r} (parameters: {known})")
-        kwargs[aliases[key]] = value
-    return cls(**kwargs)
+    strategy = cls(**params.kwargs_from(cls, config, where=algorithm, skip=STEP_KEYS))
+    if screening:
+        strategy.with_screening(config.get("maxUpdateNorm"))
+    return strategy
 
 
-__all__ = ["STEP_KEYS", "STRATEGIES", "from_config", "parameters"]
+def edge_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """What the ``aggregation`` section asks of the edges' training (FedProx's ``proximalMu``); a
+    strategy that asks nothing is not built (no DP calibration is paid for at the edge)."""
+    cls = STRATEGIES.get(config.get("algorithm", "fedavg"))
+    if cls is not None and cls.edge_settings is Strategy.edge_settings:
+        return {}
+    return from_config(config).edge_settings()
+
+
+__all__ = ["STEP_KEYS", "STRATEGIES", "edge_settings", "from_config", "parameters"]

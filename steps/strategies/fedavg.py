@@ -3,48 +3,49 @@
 McMahan, Moore, Ramage, Hampson, Agüera y Arcas: "Communication-Efficient Learning of Deep
 Networks from Decentralized Data", AISTATS 2017. https://arxiv.org/abs/1602.05629
 
-``w_new = Σ_k n_k w_k / Σ_k n_k`` over the accepted updates, ``n_k`` the edge's example count.
-The kernel is :class:`edgefed.steps.fedavg.WeightedMean` (one BLAS axpy per update into one
-float32 accumulator), so memory is one model whatever the number of edges.
+``w_new = Σ_k n_k w_k / Σ_k n_k`` over the accepted updates, ``n_k`` the edge's example count: SGD with
+η = 1 over the weighted :class:`~edgefed.steps.aggregators.Mean`, which computes it in point form (one
+BLAS axpy per update into one float32 accumulator), so memory is one model whatever the number of edges.
 
-Parameters: none. A round whose updates all report 0 examples has nothing to average and fails.
+Parameters: ``aggregator`` (None: the weighted mean), another aggregator over the updates, e.g.
+``{name: median}`` (then FedAvg applies the median: the ``median`` strategy). A round whose updates all
+report 0 examples has nothing to average and fails. Report: ``examples``, the total weight averaged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
-import numpy as np
+from edgefed.steps.aggregators import SGD, Aggregator, Mean
+from edgefed.steps.strategies.base import Composition, InnerAggregator, Strategy
 
-from edgefed.steps.fedavg import WeightedMean
-from edgefed.steps.strategies.base import ServerState, Strategy
+
+def fedavg_composition(aggregator: Aggregator) -> Composition:
+    """FedAvg's server: the aggregate applied as it is (SGD with η = 1)."""
+    return Composition(SGD(learning_rate=1.0), aggregator)
 
 
 @dataclass(kw_only=True)
-class FedAvg(Strategy):
+class AveragingServer(Strategy):
+    """The server side FedAvg and FedProx share: the example-weighted mean, applied with η = 1."""
+
+    def _compose(self) -> Composition:
+        return fedavg_composition(self._inner(Mean(weighted=True)))
+
+    def _report(self, report: dict[str, Any]) -> dict[str, Any]:
+        mean = next((p for p in self.composition.aggregator.parts() if isinstance(p, Mean)), None)
+        if mean is not None and mean.weighted:
+            report = {"examples": int(mean.total_weight), **report}
+        return report
+
+
+@dataclass(kw_only=True)
+class FedAvg(AveragingServer):
     """Example-weighted mean of the updates (McMahan et al. 2017)."""
 
     name: ClassVar[str] = "fedavg"
-    streaming: ClassVar[bool] = True
-
-    def _begin(self, global_weights: list[np.ndarray], state: ServerState) -> None:
-        self._mean = WeightedMean()
-
-    def _add(self, update: Sequence[np.ndarray], examples: int, edge: str) -> None:
-        self._mean.add(update, examples)
-
-    def _finish(self, global_weights: list[np.ndarray], state: ServerState) -> list[np.ndarray]:
-        try:
-            weights = self._mean.result()
-        except ValueError as err:
-            raise self._fail(str(err)) from None
-        self.report = {"examples": int(self._mean.total_weight)}
-        return weights
-
-    def close(self) -> None:
-        self._mean = None
+    aggregator: InnerAggregator = None
 
 
-__all__ = ["FedAvg"]
+__all__ = ["AveragingServer", "FedAvg", "fedavg_composition"]

@@ -1,140 +1,95 @@
-"""Server optimizers on the FedAvg pseudo-gradient: FedAvgM, FedAdagrad, FedYogi, FedAdam. Streaming.
+"""Adaptive federated optimization: FedAvgM, FedAdagrad, FedYogi, FedAdam. Streaming over the mean.
 
 Reddi, Charles, Zaheer, Garrett, Rush, Konečný, Kumar, McMahan: "Adaptive Federated
 Optimization", ICLR 2021. https://arxiv.org/abs/2003.00295 (Algorithm 2).
 FedAvgM: Hsu, Qi, Brown: "Measuring the Effects of Non-Identical Data Distribution for
 Federated Visual Classification", 2019. https://arxiv.org/abs/1909.06335
 
-Each round, with ``x`` the global model and ``x_k`` edge k's trained weights::
+Each strategy is a server optimizer of :mod:`edgefed.steps.aggregators.optimizers` (Momentum, Adagrad,
+Yogi, Adam) over the pseudo-gradient ``Δ = Σ_k n_k (x_k - x) / Σ_k n_k`` (``weighted``; ``1/|S|`` when
+False, as in Algorithm 2), or over the aggregate of another ``aggregator`` (FedAdam over a trimmed mean:
+``{algorithm: fedadam, aggregator: {name: trimmed-mean, beta: 0.1}}``).
 
-    Δ   = Σ_k n_k (x_k - x) / Σ_k n_k            (weighted=True; 1/|S| Σ_k when False, as in Alg. 2)
-    m   = β1 m + (1 - β1) Δ
-    v   = v + Δ²                                  FedAdagrad
-    v   = v - (1 - β2) Δ² sign(v - Δ²)            FedYogi
-    v   = β2 v + (1 - β2) Δ²                      FedAdam
-    x  += η m / (√v + τ)                          (η_t = η √(1-β2^t) / (1-β1^t) with bias_correction)
-
-    FedAvgM:  u = μ u + Δ;  x += η u
-
-``Δ`` points from the global model towards the edges (it is minus a gradient). TFF's server
-optimizers take the gradient ``-Δ``: ``tff.learning.optimizers.build_sgdm(η, μ)`` is FedAvgM;
-``build_adam(η, β1, β2, ε)`` is FedAdam with ``tau=ε, initial_accumulator=0,
+TFF's server optimizers take the gradient ``-Δ``: ``tff.learning.optimizers.build_sgdm(η, μ)`` is
+FedAvgM; ``build_adam(η, β1, β2, ε)`` is FedAdam with ``tau=ε, initial_accumulator=0,
 bias_correction=True``; ``build_yogi(η, β1, β2, ε, v0)`` is FedYogi with ``tau=ε,
-initial_accumulator=v0, bias_correction=True``; ``build_adagrad(η, v0, ε=0)`` is FedAdagrad
-with ``beta_1=0, tau=0, initial_accumulator=v0`` (TFF puts its ε inside the square root).
+initial_accumulator=v0, bias_correction=True``; ``build_adagrad(η, v0, ε=0)`` is FedAdagrad with
+``beta_1=0, tau=0, initial_accumulator=v0`` (TFF puts its ε inside the square root).
 
-The moments ``m``, ``v`` (and ``u``) are the server state: model-sized arrays persisted between
-rounds. Memory: the state, one delta accumulator and one array-sized scratch, whatever the number
-of edges (the mean of deltas is streamed with :class:`~edgefed.steps.strategies.base.DeltaSum`).
+The moments are server state, persisted between rounds. Memory over the mean: the state, one delta
+accumulator and one array-sized scratch, whatever the number of edges.
 
 Parameters (defaults):
 
-- all: ``server_learning_rate`` η (FedAvgM 1.0, FedAdagrad 0.1, FedAdam/FedYogi 0.01);
-  ``weighted`` (True): weight edges by example count, as FedAvg; False is Algorithm 2's 1/|S|.
+- all: ``server_learning_rate`` η (FedAvgM 1.0, FedAdagrad 0.1, FedAdam/FedYogi 0.01), > 0;
+  ``weighted`` (True): weight edges by example count, as FedAvg; ``aggregator`` (None: the mean).
 - FedAvgM: ``momentum`` μ (0.9), in [0, 1). With μ = 0 and η = 1 it is FedAvg.
 - FedAdagrad, FedYogi, FedAdam: ``beta_1`` β1 (0.9; FedAdagrad 0.0), in [0, 1); ``tau`` τ, the
   degree of adaptivity (1e-3), >= 0; ``initial_accumulator`` v₀ (None: τ², Algorithm 2's
-  ``v_{-1} >= τ²``), >= 0.
+  ``v_{-1} >= τ²``), >= 0. Rule: τ = 0 needs v₀ > 0.
 - FedYogi, FedAdam: ``beta_2`` β2 (0.99), in [0, 1); ``bias_correction`` (False, as Algorithm 2;
   True as Adam and TFF).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
-import numpy as np
+from pydantic import Field
 
-from edgefed.steps.strategies.base import DeltaSum, ServerState, Strategy, accumulator_dtype
+from edgefed.steps.aggregators import Adagrad, Adam, Mean, MeanParams, Momentum, ServerOptimizer, Yogi
+from edgefed.steps.aggregators.params import NonNegative, Positive, UnitInterval
+from edgefed.steps.strategies.base import Composition, InnerAggregator, Strategy
+
+ServerLearningRate = Annotated[Positive, Field(description="the server's step size η")]
 
 
 @dataclass(kw_only=True)
-class _ServerOptimizer(Strategy):
-    """The streaming pseudo-gradient; subclasses apply one optimizer step to it."""
+class _FedOpt(MeanParams, Strategy):
+    """A server optimizer over the mean of the deltas (or over the ``aggregator``'s aggregate)."""
 
-    streaming: ClassVar[bool] = True
-    server_learning_rate: float = 1.0
-    weighted: bool = True
+    server_learning_rate: ServerLearningRate = 1.0
+    aggregator: InnerAggregator = None
 
-    def validate(self) -> None:
-        self._check_range("server_learning_rate", self.server_learning_rate, low=0, low_open=True)
+    def _rules(self) -> None:
+        if self.aggregator is not None and not self.weighted:
+            raise self._fail(
+                "weighted=False is the default mean's; with an aggregator section, set the aggregator's own "
+                "weighted (mean, krum)",
+                param="weighted",
+            )
 
-    def _begin(self, global_weights: list[np.ndarray], state: ServerState) -> None:
-        self._deltas = DeltaSum(global_weights)
+    def _compose(self) -> Composition:
+        return Composition(self._optimizer(), self._inner(Mean(weighted=self.weighted)))
 
-    def _add(self, update: Sequence[np.ndarray], examples: int, edge: str) -> None:
-        self._deltas.add(update, float(examples) if self.weighted else 1.0)
-
-    def _finish(self, global_weights: list[np.ndarray], state: ServerState) -> list[np.ndarray]:
-        try:
-            delta = self._deltas.mean()
-        except ValueError as err:
-            raise self._fail(str(err)) from None
-        self.report = {"pseudoGradientNorm": float(np.sqrt(sum(float(np.vdot(d, d)) for d in delta)))}
-        return self._step(global_weights, delta, state)
-
-    def close(self) -> None:
-        self._deltas = None
-
-    def _moment(self, state: ServerState, name: str, global_weights: list[np.ndarray], fill: float):
-        """The state's ``name`` arrays (writable, checked against the model), or ``fill`` at round 1."""
-        stored = state.get_list(name)
-        if stored is None:
-            return [np.full(g.shape, fill, accumulator_dtype(g.dtype)) for g in global_weights]
-        if len(stored) != len(global_weights) or any(
-            s.shape != g.shape for s, g in zip(stored, global_weights, strict=True)
-        ):
-            raise self._fail(f"server state {name!r} does not match the model's arrays")
-        return [
-            np.array(s, dtype=accumulator_dtype(g.dtype)) for s, g in zip(stored, global_weights, strict=True)
-        ]
-
-    def _step(self, x: list[np.ndarray], delta: list[np.ndarray], state: ServerState) -> list[np.ndarray]:
+    def _optimizer(self) -> ServerOptimizer:
         raise NotImplementedError
 
 
 @dataclass(kw_only=True)
-class FedAvgM(_ServerOptimizer):
+class FedAvgM(_FedOpt):
     """Server momentum on the pseudo-gradient (Hsu et al. 2019): ``u = μu + Δ; x += ηu``."""
 
     name: ClassVar[str] = "fedavgm"
-    server_learning_rate: float = 1.0
-    momentum: float = 0.9
+    server_learning_rate: ServerLearningRate = 1.0
+    momentum: UnitInterval = 0.9
 
-    def validate(self) -> None:
-        super().validate()
-        self._check_range("momentum", self.momentum, low=0, high=1, high_open=True)
-
-    def _step(self, x: list[np.ndarray], delta: list[np.ndarray], state: ServerState) -> list[np.ndarray]:
-        u = self._moment(state, "momentum", x, 0.0)
-        out = []
-        for ui, di, xi in zip(u, delta, x, strict=True):
-            ui *= ui.dtype.type(self.momentum)
-            ui += di
-            np.multiply(ui, ui.dtype.type(self.server_learning_rate), out=di)
-            di += xi
-            out.append(di)
-        state.put_list("momentum", u)
-        return out
+    def _optimizer(self) -> ServerOptimizer:
+        return Momentum(learning_rate=self.server_learning_rate, momentum=self.momentum)
 
 
 @dataclass(kw_only=True)
-class _Adaptive(_ServerOptimizer):
-    """Algorithm 2 of Reddi et al.; subclasses say how the second moment ``v`` is updated."""
+class _Adaptive(_FedOpt):
+    """Algorithm 2 of Reddi et al."""
 
-    server_learning_rate: float = 0.01
-    beta_1: float = 0.9
-    tau: float = 1e-3
-    initial_accumulator: float | None = None
+    server_learning_rate: ServerLearningRate = 0.01
+    beta_1: UnitInterval = 0.9
+    tau: Annotated[NonNegative, Field(description="degree of adaptivity (TFF's epsilon)")] = 1e-3
+    initial_accumulator: Annotated[float | None, Field(ge=0, description="v0; default tau**2")] = None
 
-    def validate(self) -> None:
-        super().validate()
-        self._check_range("beta_1", self.beta_1, low=0, high=1, high_open=True)
-        self._check_range("tau", self.tau, low=0)
-        if self.initial_accumulator is not None:
-            self._check_range("initial_accumulator", self.initial_accumulator, low=0)
+    def _rules(self) -> None:
+        super()._rules()
         if self.tau == 0 and not self.initial_accumulator:
             raise self._fail(
                 "tau=0 needs initial_accumulator > 0 (√v + τ would be 0 where the pseudo-gradient is 0)",
@@ -145,35 +100,13 @@ class _Adaptive(_ServerOptimizer):
     def _v0(self) -> float:
         return self.tau**2 if self.initial_accumulator is None else self.initial_accumulator
 
-    def _learning_rate(self, step: int) -> float:
-        return self.server_learning_rate
-
-    def _second_moment(self, v: np.ndarray, sq: np.ndarray, scratch: np.ndarray) -> None:
-        """Update ``v`` in place from ``sq`` = Δ² (``scratch`` is free to overwrite)."""
-        raise NotImplementedError
-
-    def _step(self, x: list[np.ndarray], delta: list[np.ndarray], state: ServerState) -> list[np.ndarray]:
-        m = self._moment(state, "m", x, 0.0)
-        v = self._moment(state, "v", x, self._v0)
-        lr = self._learning_rate(state.rounds + 1)
-        out = []
-        for mi, vi, di, xi in zip(m, v, delta, x, strict=True):
-            t = mi.dtype.type
-            s = np.empty_like(di)  # the one array-sized scratch
-            np.multiply(di, t(1.0 - self.beta_1), out=s)
-            mi *= t(self.beta_1)
-            mi += s
-            np.multiply(di, di, out=s)  # Δ²; di is free from here on
-            self._second_moment(vi, s, di)
-            np.sqrt(vi, out=s)
-            s += t(self.tau)
-            np.divide(mi, s, out=s)
-            s *= t(lr)
-            s += xi
-            out.append(s)
-        state.put_list("m", m)
-        state.put_list("v", v)
-        return out
+    def _adaptive(self) -> dict[str, float]:
+        return {
+            "learning_rate": self.server_learning_rate,
+            "beta_1": self.beta_1,
+            "tau": self.tau,
+            "initial_accumulator": self._v0,
+        }
 
 
 @dataclass(kw_only=True)
@@ -181,26 +114,17 @@ class FedAdagrad(_Adaptive):
     """Adagrad on the pseudo-gradient: ``v += Δ²`` (Reddi et al. 2021, Algorithm 2)."""
 
     name: ClassVar[str] = "fedadagrad"
-    server_learning_rate: float = 0.1
-    beta_1: float = 0.0
+    server_learning_rate: ServerLearningRate = 0.1
+    beta_1: UnitInterval = 0.0
 
-    def _second_moment(self, v: np.ndarray, sq: np.ndarray, scratch: np.ndarray) -> None:
-        v += sq
+    def _optimizer(self) -> ServerOptimizer:
+        return Adagrad(**self._adaptive())
 
 
 @dataclass(kw_only=True)
 class _WithBeta2(_Adaptive):
-    beta_2: float = 0.99
-    bias_correction: bool = False
-
-    def validate(self) -> None:
-        super().validate()
-        self._check_range("beta_2", self.beta_2, low=0, high=1, high_open=True)
-
-    def _learning_rate(self, step: int) -> float:
-        if not self.bias_correction:
-            return self.server_learning_rate
-        return self.server_learning_rate * np.sqrt(1.0 - self.beta_2**step) / (1.0 - self.beta_1**step)
+    beta_2: UnitInterval = 0.99
+    bias_correction: Annotated[bool, Field(description="Adam's bias correction of the step size")] = False
 
 
 @dataclass(kw_only=True)
@@ -209,12 +133,8 @@ class FedYogi(_WithBeta2):
 
     name: ClassVar[str] = "fedyogi"
 
-    def _second_moment(self, v: np.ndarray, sq: np.ndarray, scratch: np.ndarray) -> None:
-        np.subtract(v, sq, out=scratch)
-        np.sign(scratch, out=scratch)
-        scratch *= sq
-        scratch *= scratch.dtype.type(1.0 - self.beta_2)
-        v -= scratch
+    def _optimizer(self) -> ServerOptimizer:
+        return Yogi(**self._adaptive(), beta_2=self.beta_2, bias_correction=self.bias_correction)
 
 
 @dataclass(kw_only=True)
@@ -223,10 +143,8 @@ class FedAdam(_WithBeta2):
 
     name: ClassVar[str] = "fedadam"
 
-    def _second_moment(self, v: np.ndarray, sq: np.ndarray, scratch: np.ndarray) -> None:
-        v *= v.dtype.type(self.beta_2)
-        sq_scaled = np.multiply(sq, sq.dtype.type(1.0 - self.beta_2), out=scratch)
-        v += sq_scaled
+    def _optimizer(self) -> ServerOptimizer:
+        return Adam(**self._adaptive(), beta_2=self.beta_2, bias_correction=self.bias_correction)
 
 
 __all__ = ["FedAdagrad", "FedAdam", "FedAvgM", "FedYogi"]

@@ -5,7 +5,7 @@ Networks", MLSys 2020. https://arxiv.org/abs/1812.06127
 
 Edge k minimises ``h_k(w) = F_k(w) + μ/2 ‖w - w_global‖²`` from ``w = w_global`` (the
 proximal term keeps heterogeneous edges from drifting), and the server averages the results
-exactly as FedAvg (example-weighted). So the server side is :class:`FedAvg`; the edge side is
+exactly as FedAvg (example-weighted). So the server side is FedAvg's composition; the edge side is
 :func:`edgefed.steps.strategies.fedprox_tf.fedprox_loss` (TensorFlow, the only module here that
 imports it), whose gradient adds ``μ (w - w_global)`` to the data gradient. μ = 0 is FedAvg.
 
@@ -25,11 +25,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
+from pydantic import Field
 
-from edgefed.steps.strategies.fedavg import FedAvg
+from edgefed.steps.aggregators.params import NonNegative
+from edgefed.steps.strategies.fedavg import AveragingServer
 
 
 def proximal_term(weights: Sequence[np.ndarray], global_weights: Sequence[np.ndarray], mu: float) -> float:
@@ -42,15 +44,11 @@ def proximal_term(weights: Sequence[np.ndarray], global_weights: Sequence[np.nda
 
 
 @dataclass(kw_only=True)
-class FedProx(FedAvg):
+class FedProx(AveragingServer):
     """FedAvg on the server; edges train with the proximal term ``μ/2 ‖w - w_global‖²``."""
 
     name: ClassVar[str] = "fedprox"
-    mu: float = 0.01
-
-    def validate(self) -> None:
-        super().validate()
-        self._check_range("mu", self.mu, low=0)
+    mu: Annotated[NonNegative, Field(description="weight of the proximal term mu/2 ||w - w_global||²")] = 0.01
 
     def edge_settings(self) -> dict[str, Any]:
         return {"proximalMu": self.mu}

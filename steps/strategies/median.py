@@ -6,14 +6,11 @@ Statistical Rates", ICML 2018. https://arxiv.org/abs/1803.01498 (Option I, "medi
 Each coordinate of the new model is the median of that coordinate over the n accepted updates
 (for even n, the mean of the two middle values, as :func:`numpy.median`). Unweighted: example
 counts are ignored, since an edge could inflate its count to gain influence. Robust to fewer
-than n/2 arbitrary (Byzantine) updates.
-
-Not streaming: a median needs every update at once, so ``add`` appends each update to a
-temporary file and ``finish`` reads back one ``(n, chunk)`` block of coordinates at a
-time. Peak RAM is O(n x chunk) plus the result, not O(n x model); disk is n x model.
+than n/2 arbitrary (Byzantine) updates. The composition: SGD with η = 1 over
+:class:`~edgefed.steps.aggregators.CoordinateMedian` (the median of the weights, computed directly).
 
 Parameters: ``chunk`` (None): coordinates per block; None means ``2**20 // n`` (a ~4 MB block of
-float32).
+float32). The same aggregator under another optimizer or DP: ``aggregator: {name: median}``.
 """
 
 from __future__ import annotations
@@ -21,22 +18,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
-
-from edgefed.steps.strategies.base import ServerState, SpooledStrategy
+from edgefed.steps.aggregators import CoordinateMedian, SpooledParams
+from edgefed.steps.aggregators.params import values_of
+from edgefed.steps.strategies.base import Composition, Strategy
+from edgefed.steps.strategies.fedavg import fedavg_composition
 
 
 @dataclass(kw_only=True)
-class Median(SpooledStrategy):
+class Median(SpooledParams, Strategy):
     """Coordinate-wise median of the updates (Yin et al. 2018)."""
 
     name: ClassVar[str] = "median"
 
-    def _finish(self, global_weights: list[np.ndarray], state: ServerState) -> list[np.ndarray]:
-        out = [np.empty(g.shape, self._spool.dtype) for g in global_weights]
-        for i, start, stop, block in self._blocks(global_weights):
-            out[i].reshape(-1)[start:stop] = np.median(block, axis=0, overwrite_input=True)
-        return out
+    def _compose(self) -> Composition:
+        return fedavg_composition(CoordinateMedian(**values_of(self, SpooledParams)))
 
 
 __all__ = ["Median"]

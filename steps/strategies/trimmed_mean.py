@@ -5,15 +5,12 @@ Statistical Rates", ICML 2018. https://arxiv.org/abs/1803.01498 (Option II, "tri
 
 For each coordinate, the k = ⌊β n⌋ largest and k smallest of the n values are dropped and the
 remaining n - 2k averaged (the same cut as :func:`scipy.stats.trim_mean` with
-``proportiontocut=β``: it never trims more than β n from an end). Unweighted: example counts are
-ignored. Robust when fewer than β n updates per end are arbitrary (Byzantine). β = 0 is the plain
-(unweighted) mean; with n = 1 nothing is trimmed.
-
-Not streaming: ``add`` spools each update to a temporary file; ``finish``
-partitions one ``(n, chunk)`` block of coordinates at a time. Peak RAM O(n x chunk).
+``proportiontocut=β``). Unweighted. β = 0 is the plain (unweighted) mean; with n = 1 nothing is
+trimmed. The composition: SGD with η = 1 over :class:`~edgefed.steps.aggregators.CoordinateTrimmedMean`.
 
 Parameters: ``beta`` β (0.1), the fraction trimmed at each end, in [0, 0.5); ``chunk`` (None):
-coordinates per block, None means ``2**20 // n``.
+coordinates per block, None means ``2**20 // n``. The same aggregator under FedAdam:
+``{algorithm: fedadam, aggregator: {name: trimmed-mean, beta: 0.1}}``.
 """
 
 from __future__ import annotations
@@ -21,37 +18,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
-
-from edgefed.steps.strategies.base import ServerState, SpooledStrategy
-
-
-def trimmed_count(beta: float, n: int) -> int:
-    """Values dropped at each end of ``n``: ⌊β n⌋ (scipy's ``int(proportiontocut * nobs)``)."""
-    return int(beta * n)
+from edgefed.steps.aggregators import CoordinateTrimmedMean, TrimmedMeanParams
+from edgefed.steps.aggregators.params import values_of
+from edgefed.steps.aggregators.trimmed_mean import trimmed_count
+from edgefed.steps.strategies.base import Composition, Strategy
+from edgefed.steps.strategies.fedavg import fedavg_composition
 
 
 @dataclass(kw_only=True)
-class TrimmedMean(SpooledStrategy):
+class TrimmedMean(TrimmedMeanParams, Strategy):
     """Coordinate-wise β-trimmed mean of the updates (Yin et al. 2018)."""
 
     name: ClassVar[str] = "trimmed-mean"
-    beta: float = 0.1
 
-    def validate(self) -> None:
-        super().validate()
-        self._check_range("beta", self.beta, low=0, high=0.5, high_open=True)
-
-    def _finish(self, global_weights: list[np.ndarray], state: ServerState) -> list[np.ndarray]:
-        n = self._spool.rows
-        k = trimmed_count(self.beta, n)
-        out = [np.empty(g.shape, self._spool.dtype) for g in global_weights]
-        for i, start, stop, block in self._blocks(global_weights):
-            if k:
-                block.partition((k, n - k - 1), axis=0)  # in place: rows k..n-k-1 are the middle
-            out[i].reshape(-1)[start:stop] = block[k : n - k].mean(axis=0, dtype=np.float64)
-        self.report = {"trimmedPerEnd": k}
-        return out
+    def _compose(self) -> Composition:
+        return fedavg_composition(CoordinateTrimmedMean(**values_of(self, TrimmedMeanParams)))
 
 
 __all__ = ["TrimmedMean", "trimmed_count"]

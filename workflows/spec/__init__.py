@@ -1,10 +1,13 @@
 """The FederatedTask spec: ``task`` (the document, its parsing and every problem with its field path)
-and ``aggregation`` (the aggregation section, one member per algorithm)."""
+and ``aggregation`` (the aggregation section, one member per algorithm, derived from the strategies'
+declarations; an ``aggregator`` section composes a strategy with another aggregator over deltas)."""
 
 from edgefed.workflows.spec.aggregation import (
     AGGREGATION_SPECS,
+    AGGREGATOR_NAMES,
     ALGORITHMS,
     AggregationSpec,
+    AggregatorSpec,
     DPFedAvgSpec,
     FedAdagradSpec,
     FedAdamSpec,
@@ -40,12 +43,14 @@ from edgefed.workflows.spec.task import (
 
 __all__ = [
     "AGGREGATION_SPECS",
+    "AGGREGATOR_NAMES",
     "ALGORITHMS",
     "API_VERSION",
     "BUILTIN_MODELS",
     "DEFAULT_IMAGE",
     "KIND",
     "AggregationSpec",
+    "AggregatorSpec",
     "DPFedAvgSpec",
     "DatasetRef",
     "EdgeSpec",

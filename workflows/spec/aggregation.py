@@ -1,24 +1,47 @@
-"""The ``aggregation`` section of a FederatedTask: one member per algorithm, discriminated by ``algorithm``.
+"""The ``aggregation`` section of a FederatedTask, derived from the strategies' own declarations.
 
-One union member per algorithm of ``edgefed.steps.strategies``: its fields are the strategy's
-parameters (camelCase, same defaults: tests/steps/test_aggregation.py checks it), with pydantic ranges
-for the per-field rules; cross-field rules come from the strategy itself (``from_config``), so every
-rule lives in one place. Imports of the strategies are lazy: pure NumPy, never TensorFlow.
+One union member per algorithm of ``edgefed.steps.strategies``, discriminated by ``algorithm``
+(default ``fedavg``). A member's fields are not written here: they are the strategy's declared
+parameters (:func:`edgefed.steps.aggregators.params.declared`), camelCase, with the very annotations,
+ranges and defaults the steps use, so pydantic reports ``spec.aggregation.beta1: Input should be less
+than 1`` from the same declaration the strategy checks. Cross-field rules come from the strategy itself
+(building it: ``from_config``), reported at the field they name. ``maxUpdateNorm`` (the aggregate
+step's screening) belongs to every member. The strategies are pure NumPy; TensorFlow is never imported.
+
+Composition. A strategy with an ``aggregator`` parameter (fedavg, the FedOpt family, dp-fedavg) takes an
+aggregator over deltas in place of its own mean; the section is one of the aggregators of
+``edgefed.steps.aggregators`` by ``name``, with that aggregator's declared parameters::
+
+    aggregation:                       # FedAdam over a coordinate-wise trimmed mean
+      algorithm: fedadam
+      serverLearningRate: 0.01
+      aggregator: {name: trimmed-mean, beta: 0.1}
+
+    aggregation:                       # central DP (clip + Gaussian noise) over the median
+      algorithm: dp-fedavg
+      noiseMultiplier: 1.0
+      clip: 0.5
+      aggregator: {name: median}
+
+Names: ``mean`` (``weighted``), ``median`` (``chunk``), ``trimmed-mean`` (``beta``, ``chunk``), ``krum``
+(``f``, ``m``, ``weighted``, ``chunk``). Without ``aggregator`` every algorithm is exactly its preset, and
+the section the steps receive has no ``aggregator`` key.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import Discriminator, Field, Tag, ValidationError, WrapValidator, create_model, model_validator
 from pydantic.alias_generators import to_camel
 
+from edgefed.steps.aggregators import AGGREGATORS
+from edgefed.steps.aggregators.params import declared
 from edgefed.steps.documents import FieldErrors
+from edgefed.steps.strategies import STRATEGIES, Strategy, StrategyError, from_config
 from edgefed.workflows.spec.base import SpecModel
-
-_UnitInterval = Annotated[float, Field(ge=0, lt=1)]
 
 
 def _camel_message(message: str, names: list[str]) -> str:
@@ -27,6 +50,69 @@ def _camel_message(message: str, names: list[str]) -> str:
         if "_" in name:
             message = re.sub(rf"\b{re.escape(name)}\b", to_camel(name), message)
     return message
+
+
+# -- the aggregator section -----------------------------------------------------------------------
+
+#: Every aggregator over deltas, as ``aggregation.aggregator.name`` spells it.
+AGGREGATOR_NAMES: tuple[str, ...] = tuple(AGGREGATORS)
+
+
+def _aggregator_member(name: str) -> type[SpecModel]:
+    cls = AGGREGATORS[name]
+    fields: dict[str, Any] = {p.name: (p.annotation, p.default) for p in declared(cls)}
+    return create_model(
+        f"{cls.__name__}Spec",
+        __base__=SpecModel,
+        __doc__=cls.__doc__,
+        __module__=__name__,
+        name=(Literal[name], ...),
+        **fields,
+    )
+
+
+def _aggregator_tag(value: Any) -> str | None:
+    if isinstance(value, Mapping):
+        return value.get("name")
+    return getattr(value, "name", None)
+
+
+def _aggregator_problems(value: Any, handler: Any) -> Any:
+    """The section's problems with paths inside it (pydantic's union tags taken out of them)."""
+    try:
+        return handler(value)
+    except ValidationError as err:
+        problems = []
+        for e in err.errors():
+            loc = tuple(p for p in e["loc"] if p not in AGGREGATOR_NAMES)
+            if e["type"] == "union_tag_invalid":
+                tag = (e.get("ctx") or {}).get("tag")
+                problems.append(
+                    (("name",), f"unknown aggregator {tag!r}: expected one of {', '.join(AGGREGATOR_NAMES)}")
+                )
+            elif e["type"] == "union_tag_not_found":
+                problems.append(
+                    (loc, f"expected a mapping with a name (one of {', '.join(AGGREGATOR_NAMES)})")
+                )
+            elif e["type"] == "extra_forbidden":
+                problems.append((loc, "unknown field"))
+            elif e["type"] == "missing":
+                problems.append((loc, "required field is missing"))
+            else:
+                problems.append((loc, e["msg"].removeprefix("Value error, ")))
+        raise FieldErrors(problems) from None
+
+
+AGGREGATOR_SPECS: tuple[type[SpecModel], ...] = tuple(_aggregator_member(name) for name in AGGREGATOR_NAMES)
+#: An ``aggregator`` section: one member per aggregator, discriminated by ``name``.
+AggregatorSpec = Annotated[
+    Union[tuple(Annotated[m, Tag(n)] for n, m in zip(AGGREGATOR_NAMES, AGGREGATOR_SPECS, strict=True))],  # noqa: UP007
+    Discriminator(_aggregator_tag),
+    WrapValidator(_aggregator_problems),
+]
+
+
+# -- the aggregation section ----------------------------------------------------------------------
 
 
 class _AggregationSpec(SpecModel):
@@ -42,16 +128,12 @@ class _AggregationSpec(SpecModel):
         """The section as the steps receive it (``step_config``): camelCase, defaults included."""
         return self.model_dump(mode="json", by_alias=True)
 
-    def strategy(self) -> Any:
+    def strategy(self) -> Strategy:
         """The :class:`edgefed.steps.strategies.Strategy` this section describes."""
-        from edgefed.steps.strategies import from_config
-
         return from_config(self.strategy_config())
 
     @model_validator(mode="after")
     def _strategy_rules(self) -> _AggregationSpec:
-        from edgefed.steps.strategies import StrategyError
-
         try:
             self.strategy()
         except StrategyError as err:
@@ -61,115 +143,41 @@ class _AggregationSpec(SpecModel):
         return self
 
 
-class FedAvgSpec(_AggregationSpec):
-    """Example-weighted federated averaging (McMahan et al. 2017, arXiv:1602.05629)."""
-
-    algorithm: Literal["fedavg"] = "fedavg"
-
-
-class FedAvgMSpec(_AggregationSpec):
-    """FedAvg with server momentum (Hsu et al. 2019, arXiv:1909.06335): ``u = μu + Δ; x += ηu``."""
-
-    algorithm: Literal["fedavgm"] = "fedavgm"
-    server_learning_rate: float = Field(default=1.0, gt=0)
-    weighted: bool = Field(default=True, description="weight edges by example count (False: 1/|S|)")
-    momentum: _UnitInterval = 0.9
-
-
-class _AdaptiveSpec(_AggregationSpec):
-    """Reddi et al. 2021 (arXiv:2003.00295), Algorithm 2."""
-
-    weighted: bool = Field(default=True, description="weight edges by example count (False: 1/|S|)")
-    beta_1: _UnitInterval = 0.9
-    tau: float = Field(default=1e-3, ge=0, description="degree of adaptivity (TFF's epsilon)")
-    initial_accumulator: float | None = Field(default=None, ge=0, description="v0; default tau**2")
-
-
-class FedAdagradSpec(_AdaptiveSpec):
-    """Adagrad on the FedAvg pseudo-gradient (Reddi et al. 2021)."""
-
-    algorithm: Literal["fedadagrad"] = "fedadagrad"
-    server_learning_rate: float = Field(default=0.1, gt=0)
-    beta_1: _UnitInterval = 0.0
-
-
-class FedYogiSpec(_AdaptiveSpec):
-    """Yogi on the FedAvg pseudo-gradient (Reddi et al. 2021)."""
-
-    algorithm: Literal["fedyogi"] = "fedyogi"
-    server_learning_rate: float = Field(default=0.01, gt=0)
-    beta_2: _UnitInterval = 0.99
-    bias_correction: bool = False
-
-
-class FedAdamSpec(_AdaptiveSpec):
-    """Adam on the FedAvg pseudo-gradient (Reddi et al. 2021)."""
-
-    algorithm: Literal["fedadam"] = "fedadam"
-    server_learning_rate: float = Field(default=0.01, gt=0)
-    beta_2: _UnitInterval = 0.99
-    bias_correction: bool = False
-
-
-class FedProxSpec(_AggregationSpec):
-    """FedAvg on the server, ``mu/2 ||w - w_global||²`` in each edge's loss (Li et al. 2020, arXiv:1812.06127)."""
-
-    algorithm: Literal["fedprox"] = "fedprox"
-    mu: float = Field(default=0.01, ge=0)
-
-
-class _SpooledSpec(_AggregationSpec):
-    chunk: int | None = Field(default=None, ge=1, description="coordinates per block (memory O(n x chunk))")
-
-
-class MedianSpec(_SpooledSpec):
-    """Coordinate-wise median (Yin et al. 2018, arXiv:1803.01498)."""
-
-    algorithm: Literal["median"] = "median"
-
-
-class TrimmedMeanSpec(_SpooledSpec):
-    """Coordinate-wise trimmed mean: floor(beta n) values cut at each end (Yin et al. 2018)."""
-
-    algorithm: Literal["trimmed-mean"] = "trimmed-mean"
-    beta: float = Field(default=0.1, ge=0, lt=0.5)
-
-
-class KrumSpec(_SpooledSpec):
-    """Krum (m = 1) and Multi-Krum (Blanchard et al. 2017, arXiv:1703.02757); needs n > 2f + 2."""
-
-    algorithm: Literal["krum"] = "krum"
-    f: int = Field(default=1, ge=0, description="faulty (Byzantine) updates tolerated")
-    m: int = Field(default=1, ge=1, description="updates selected and averaged (1: Krum)")
-    weighted: bool = False
-
-
-class DPFedAvgSpec(_AggregationSpec):
-    """Central differential privacy: clipped, Gaussian-noised mean of the deltas (McMahan et al. 2018,
-    arXiv:1710.06963; adaptive clipping: Andrew et al. 2021, arXiv:1905.03871), as TFF's
-    ``DifferentiallyPrivateFactory.gaussian_fixed`` / ``gaussian_adaptive``.
-
-    Set ``noiseMultiplier`` or ``targetEpsilon`` (then the noise is the smallest that spends at most
-    that ε at ``delta`` over ``plannedRounds``, by default the task's last round). ``clientsPerRound``
-    defaults to the number of edges (the fixed denominator of the mean).
-    """
-
-    algorithm: Literal["dp-fedavg"] = "dp-fedavg"
-    noise_multiplier: float | None = Field(
-        default=None, ge=0, description="z; default 1.0 unless targetEpsilon"
+def _member(cls: type[Strategy]) -> type[_AggregationSpec]:
+    """The union member of one strategy: its declared parameters as fields, same annotations and defaults."""
+    fields: dict[str, Any] = {}
+    for p in declared(cls):
+        if p.nested:  # the aggregator section: absent from the dump when not given
+            fields[p.name] = (
+                AggregatorSpec | None,
+                Field(default=None, exclude_if=lambda v: v is None, description=p.description),
+            )
+        else:
+            fields[p.name] = (p.annotation, p.default)
+    return create_model(
+        f"{cls.__name__}Spec",
+        __base__=_AggregationSpec,
+        __doc__=cls.__doc__,
+        __module__=__name__,
+        algorithm=(Literal[cls.name], cls.name),
+        **fields,
     )
-    clip: float = Field(default=0.1, gt=0, description="L2 clip of each delta (initial clip when adaptive)")
-    adaptive: bool = False
-    target_unclipped_quantile: float = Field(default=0.5, ge=0, le=1)
-    clip_learning_rate: float = Field(default=0.2, ge=0)
-    clipped_count_stddev: float | None = Field(default=None, ge=0)
-    clients_per_round: float | None = Field(default=None, gt=0)
-    server_learning_rate: float = Field(default=1.0, gt=0)
-    seed: int | None = None
-    target_epsilon: float | None = Field(default=None, gt=0)
-    delta: float = Field(default=1e-5, gt=0, lt=1)
-    planned_rounds: int | None = Field(default=None, gt=0)
-    accountant: Literal["rdp", "pld"] = "rdp"
+
+
+#: Every algorithm's name, as ``aggregation.algorithm`` spells it.
+ALGORITHMS: tuple[str, ...] = tuple(STRATEGIES)
+AGGREGATION_SPECS: tuple[type[_AggregationSpec], ...] = tuple(_member(cls) for cls in STRATEGIES.values())
+_BY_NAME = dict(zip(ALGORITHMS, AGGREGATION_SPECS, strict=True))
+FedAvgSpec = _BY_NAME["fedavg"]
+FedAvgMSpec = _BY_NAME["fedavgm"]
+FedAdagradSpec = _BY_NAME["fedadagrad"]
+FedYogiSpec = _BY_NAME["fedyogi"]
+FedAdamSpec = _BY_NAME["fedadam"]
+FedProxSpec = _BY_NAME["fedprox"]
+MedianSpec = _BY_NAME["median"]
+TrimmedMeanSpec = _BY_NAME["trimmed-mean"]
+KrumSpec = _BY_NAME["krum"]
+DPFedAvgSpec = _BY_NAME["dp-fedavg"]
 
 
 def _algorithm_tag(value: Any) -> str | None:
@@ -181,30 +189,9 @@ def _algorithm_tag(value: Any) -> str | None:
 
 #: Every algorithm's member, discriminated by ``algorithm`` (default ``fedavg``).
 AggregationSpec = Annotated[
-    Annotated[FedAvgSpec, Tag("fedavg")]
-    | Annotated[FedAvgMSpec, Tag("fedavgm")]
-    | Annotated[FedAdagradSpec, Tag("fedadagrad")]
-    | Annotated[FedYogiSpec, Tag("fedyogi")]
-    | Annotated[FedAdamSpec, Tag("fedadam")]
-    | Annotated[FedProxSpec, Tag("fedprox")]
-    | Annotated[MedianSpec, Tag("median")]
-    | Annotated[TrimmedMeanSpec, Tag("trimmed-mean")]
-    | Annotated[KrumSpec, Tag("krum")]
-    | Annotated[DPFedAvgSpec, Tag("dp-fedavg")],
+    Union[tuple(Annotated[m, Tag(n)] for n, m in _BY_NAME.items())],  # noqa: UP007
     Discriminator(_algorithm_tag),
 ]
-AGGREGATION_SPECS: tuple[type[_AggregationSpec], ...] = (
-    FedAvgSpec,
-    FedAvgMSpec,
-    FedAdagradSpec,
-    FedYogiSpec,
-    FedAdamSpec,
-    FedProxSpec,
-    MedianSpec,
-    TrimmedMeanSpec,
-    KrumSpec,
-    DPFedAvgSpec,
-)
 
 
 def plan_privacy(data: Any) -> Any:
@@ -239,8 +226,6 @@ def plan_privacy(data: Any) -> Any:
 
 def quorum_problems(aggregation: _AggregationSpec, quorum: int) -> list[tuple[tuple[str, ...], str]]:
     """The quorum must be enough for the strategy (Krum: n > 2f + 2 and m <= n - f)."""
-    from edgefed.steps.strategies import StrategyError
-
     strategy = aggregation.strategy()
     try:
         strategy.check_count(quorum)
@@ -255,15 +240,13 @@ def quorum_problems(aggregation: _AggregationSpec, quorum: int) -> list[tuple[tu
     return []
 
 
-#: Every algorithm's name, as ``aggregation.algorithm`` spells it.
-ALGORITHMS: tuple[str, ...] = tuple(
-    get_args(spec.model_fields["algorithm"].annotation)[0] for spec in AGGREGATION_SPECS
-)
-
 __all__ = [
     "AGGREGATION_SPECS",
+    "AGGREGATOR_NAMES",
+    "AGGREGATOR_SPECS",
     "ALGORITHMS",
     "AggregationSpec",
+    "AggregatorSpec",
     "DPFedAvgSpec",
     "FedAdagradSpec",
     "FedAdamSpec",

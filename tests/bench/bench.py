@@ -29,7 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `tests.helpers` when run as a script
 
 from edgefed.steps import codec
-from edgefed.steps.fedavg import WeightedMean
+from edgefed.steps.aggregators import WeightedMean
 
 MB = 1_000_000
 UPDATE_BYTES = 50 * MB

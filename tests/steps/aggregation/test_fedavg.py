@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgefed.steps import codec
-from edgefed.steps.fedavg import ShapeMismatchError, WeightedMean
+from edgefed.steps.aggregators import ShapeMismatchError, WeightedMean
 
 
 def random_update(rng, shapes):

@@ -135,10 +135,8 @@ def test_exit_codes_and_exceptions(pool: WorkerPool, tmp_path: Path) -> None:
 
 def test_deadline_kills_and_replaces_the_worker(pool: WorkerPool, tmp_path: Path, warm_dir: Path) -> None:
     [old] = pool.pids
-    started = time.monotonic()
     with pytest.raises(NodeDeadlineExceededError, match="longer than the specified deadline"):
         call(pool, tmp_path, "sleep", "30", deadline=time.monotonic() + 1)
-    assert time.monotonic() - started < 10
     assert not alive(old)
     [new] = pool.pids
     assert new != old

@@ -84,4 +84,6 @@ def test_every_directory_of_python_modules_is_a_package() -> None:
     for directory in package_dirs().values():
         for module in (REPO / directory).rglob("*.py"):
             if "__pycache__" not in module.parts:
-                assert (module.parent / "__init__.py").is_file(), f"{module.parent.relative_to(REPO)}: no __init__.py"
+                assert (module.parent / "__init__.py").is_file(), (
+                    f"{module.parent.relative_to(REPO)}: no __init__.py"
+                )

@@ -9,7 +9,13 @@
 * ``settings``: :class:`ClusterSettings`; ``generate``: writing the manifests to a directory.
 """
 
-from edgefed.workflows.build.edges import common_dataset_key, edge_item, edges_parameter, store_url, varying_fields
+from edgefed.workflows.build.edges import (
+    common_dataset_key,
+    edge_item,
+    edges_parameter,
+    store_url,
+    varying_fields,
+)
 from edgefed.workflows.build.generate import label_nodes_script, write_manifests
 from edgefed.workflows.build.names import LABEL_ROUND, LABEL_TASK, NODE_LABEL, WorkflowOutputs, template_name
 from edgefed.workflows.build.settings import DEFAULT_SETTINGS, ClusterSettings

@@ -208,7 +208,12 @@ def add_round_templates(
             name=step,
             image=image,
             command=_command(step),
-            args=[*_common_args(), flag(Flag.EDGE, _EDGE), flag(Flag.DATASET, dataset), flag(Flag.DATASET_STORE, store)],
+            args=[
+                *_common_args(),
+                flag(Flag.EDGE, _EDGE),
+                flag(Flag.DATASET, dataset),
+                flag(Flag.DATASET_STORE, store),
+            ],
             inputs=[Parameter(name=p.name) for p in edge_inputs],
             outputs=outputs,
             node_selector={NODE_LABEL: _EDGE},
@@ -224,7 +229,9 @@ def add_round_templates(
         )
 
     # validate exits 4 when the data breaks its contract: a Failed node, which OnError never retries.
-    validate = edge_step(Step.VALIDATE, [_output(Outputs.PASSED), _output(Outputs.FAILED), _output(Outputs.ROWS)])
+    validate = edge_step(
+        Step.VALIDATE, [_output(Outputs.PASSED), _output(Outputs.FAILED), _output(Outputs.ROWS)]
+    )
     train = edge_step(
         Step.TRAIN, [_output(Outputs.EXAMPLES), _output(Outputs.LOSS), _output(Outputs.TRAIN_SECONDS)]
     )

@@ -76,7 +76,9 @@ def _round_spec(settings: ClusterSettings, *, arguments: list[Parameter]) -> dic
         "arguments": arguments,
         "active_deadline_seconds": settings.round_deadline_seconds,
         "metrics": m.Metrics(
-            prometheus=[gauge("edgefed_round_duration_seconds", "wall time of the round", "{{workflow.duration}}")]
+            prometheus=[
+                gauge("edgefed_round_duration_seconds", "wall time of the round", "{{workflow.duration}}")
+            ]
         ),
         **_spec_settings(settings),
     }

@@ -399,9 +399,9 @@ class ArgoExecutor:
                 )
                 phase = (workflow.status.phase if workflow.status else None) or ""
                 if phase != last_phase:
-                    log.info("workflow %s: %s", name, phase or "Pending")
+                    log.info("workflow %s: %s", name, phase or Phase.PENDING)
                     if self.on_phase is not None:
-                        self.on_phase(name, phase or "Pending")
+                        self.on_phase(name, phase or Phase.PENDING)
                     last_phase = phase
                 if Phase.is_terminal(phase):
                     return workflow

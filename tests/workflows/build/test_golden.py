@@ -29,7 +29,9 @@ def _generated(tmp: Path) -> dict[str, str]:
 def test_the_golden_set_is_complete(tmp_path: Path) -> None:
     generated = set(_generated(tmp_path))
     committed = {p.name for p in GOLDEN.iterdir()} if GOLDEN.is_dir() else set()
-    assert generated == committed, f"generate writes {sorted(generated)}, {GOLDEN.relative_to(REPO)} holds {sorted(committed)}"
+    assert generated == committed, (
+        f"generate writes {sorted(generated)}, {GOLDEN.relative_to(REPO)} holds {sorted(committed)}"
+    )
 
 
 @pytest.mark.parametrize(

@@ -26,11 +26,10 @@ import pytest
 from edgefed.steps import codec, layout
 from edgefed.steps.context import StepContext
 from edgefed.steps.registry import ModelRegistry
-from edgefed.workflows.data import seeding as data
 from edgefed.workflows.driver import TaskDriver
 from edgefed.workflows.embedded.runtime import EmbeddedRuntime
 from edgefed.workflows.spec import parse_task
-from tests.helpers import task_doc
+from tests.helpers import seeded_runtime, task_doc
 
 pytestmark = pytest.mark.slow
 
@@ -86,15 +85,9 @@ def attacked_step(argv: list[str]) -> int:
 
 @pytest.fixture(scope="module")
 def runtime(store, tmp_path_factory) -> Iterator[EmbeddedRuntime]:
-    with EmbeddedRuntime(
-        tmp_path_factory.mktemp("home"),
-        store=store,
-        parallelism=2,
-        step_target="tests.rounds.test_byzantine:attacked_step",
-    ) as rt:
-        store.ensure_edges(EDGES)
-        store.provision(EDGES)
-        data.seed(store.client(layout.ADMIN_IDENTITY), "digits", edges=list(EDGES), split="iid")
+    home = tmp_path_factory.mktemp("home")
+    target = "tests.rounds.test_byzantine:attacked_step"
+    with seeded_runtime(store, home, "digits", EDGES, split="iid", step_target=target) as rt:
         yield rt
 
 

@@ -14,12 +14,11 @@ import pytest
 from edgefed.steps import layout
 from edgefed.steps.registry import ModelRegistry
 from edgefed.steps.store import parquet_bytes
-from edgefed.workflows.data import seeding as data
 from edgefed.workflows.driver import TaskDriver
 from edgefed.workflows.embedded.runtime import EmbeddedRuntime
 from edgefed.workflows.errors import RoundFailedError
 from edgefed.workflows.spec import parse_task
-from tests.helpers import task_doc
+from tests.helpers import seeded_runtime, task_doc
 
 HOSPITALS = ("cleveland", "hungary", "switzerland")
 #: Planted in every edge's data (in range, so the contract passes): must never appear in a cloud bucket.
@@ -30,10 +29,8 @@ BAD_VALUE = 9.87654321
 
 @pytest.fixture(scope="module")
 def runtime(store, tmp_path_factory) -> Iterator[EmbeddedRuntime]:
-    with EmbeddedRuntime(tmp_path_factory.mktemp("home"), store=store, parallelism=2) as rt:
-        store.ensure_edges(HOSPITALS)
-        store.provision(HOSPITALS)
-        parts, _ = data.seed(store.client(layout.ADMIN_IDENTITY), "heart", edges=list(HOSPITALS))
+    with seeded_runtime(store, tmp_path_factory.mktemp("home"), "heart", HOSPITALS) as rt:
+        parts = rt.seeded
         admin = store.client(layout.ADMIN_IDENTITY)
         for edge in HOSPITALS:  # a recognisable value in every edge's rows
             frame = parts.edges[edge].copy()

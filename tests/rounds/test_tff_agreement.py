@@ -31,11 +31,10 @@ import pytest
 from edgefed.steps import layout
 from edgefed.steps.registry import ModelRegistry
 from edgefed.steps.store import read_parquet
-from edgefed.workflows.data import seeding as data
 from edgefed.workflows.driver import TaskDriver
 from edgefed.workflows.embedded.runtime import EmbeddedRuntime
 from edgefed.workflows.spec import parse_task
-from tests.helpers import REPO, task_doc
+from tests.helpers import REPO, seeded_runtime, task_doc
 
 pytestmark = pytest.mark.slow
 
@@ -118,10 +117,7 @@ def tff_main(inputs: Path, outputs: Path) -> int:
 
 @pytest.fixture(scope="module")
 def runtime(store, tmp_path_factory) -> Iterator[EmbeddedRuntime]:
-    with EmbeddedRuntime(tmp_path_factory.mktemp("home"), store=store, parallelism=2) as rt:
-        store.ensure_edges(EDGES)
-        store.provision(EDGES)
-        data.seed(store.client(layout.ADMIN_IDENTITY), "heart", edges=list(EDGES))
+    with seeded_runtime(store, tmp_path_factory.mktemp("home"), "heart", EDGES) as rt:
         yield rt
 
 

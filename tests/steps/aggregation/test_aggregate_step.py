@@ -27,12 +27,10 @@ from edgefed.steps.strategies import (
     screen,
 )
 from edgefed.workflows.build import step_config
-from edgefed.workflows.data import seeding as data
-from edgefed.workflows.driver import TaskDriver
 from edgefed.workflows.embedded.runtime import EmbeddedRuntime
 from edgefed.workflows.errors import RoundFailedError
 from edgefed.workflows.spec import parse_task
-from tests.helpers import interrupt_after, task_doc
+from tests.helpers import interrupt_after, run_task, seeded_runtime, task_doc
 
 HOSPITALS = ("cleveland", "hungary", "switzerland")
 
@@ -261,18 +259,8 @@ def test_switching_algorithm_midway_starts_a_fresh_state_and_dp_covers_only_its_
 
 @pytest.fixture(scope="module")
 def runtime(store, tmp_path_factory) -> Iterator[EmbeddedRuntime]:
-    with EmbeddedRuntime(tmp_path_factory.mktemp("home"), store=store, parallelism=2) as rt:
-        store.ensure_edges(HOSPITALS)
-        store.provision(HOSPITALS)
-        data.seed(store.client(layout.ADMIN_IDENTITY), "heart", edges=list(HOSPITALS))
+    with seeded_runtime(store, tmp_path_factory.mktemp("home"), "heart", HOSPITALS) as rt:
         yield rt
-
-
-def run_task(runtime: EmbeddedRuntime, task, **kwargs):
-    parameters = runtime.prepare(task)
-    registry = ModelRegistry(runtime.store.client(layout.CLOUD_IDENTITY))
-    driver = TaskDriver(task, executor=runtime, registry=registry, parameters=parameters, **kwargs)
-    return driver.run(), registry
 
 
 def make_task(name: str, aggregation: dict, **spec):

@@ -29,7 +29,6 @@ is committed beside the new model, so a resumed task continues from exactly the 
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -181,8 +180,7 @@ def aggregate(ctx: StepContext, edges: list[str], quorum: int) -> dict[str, Any]
 
 
 def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog=f"edgefed-step {Step.AGGREGATE}")
-    StepContext.add_arguments(parser)
+    parser = StepContext.parser(Step.AGGREGATE)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(Flag.EDGES, help="JSON list of the round's edges (names or {name: ...})")
     source.add_argument(Flag.EDGES_FILE, type=Path, help="file holding that JSON list")

@@ -70,6 +70,12 @@ def validation_prefix(task: str, round_: int, workflow: str) -> str:
     return f"edgefed/validation/{task}/round-{round_:05d}/{workflow}/"
 
 
+def validation_result_key(task: str, round_: int, workflow: str, *, page: bool = False) -> str:
+    """The full check result of a round (``result.json``), or its Data Docs page (``result.html``),
+    under :func:`validation_prefix` in the edge's own bucket."""
+    return f"{validation_prefix(task, round_, workflow)}result.{'html' if page else 'json'}"
+
+
 def validation_cache_key(contract_sha256: str, etag: str) -> str:
     """Where a passing verdict for this dataset object (by ETag) and contract is kept, in the edge's
     own bucket, so unchanged data is not checked again."""
@@ -146,5 +152,6 @@ __all__ = [
     "update_round_prefix",
     "validation_cache_key",
     "validation_prefix",
+    "validation_result_key",
     "verdict_key",
 ]

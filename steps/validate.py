@@ -129,18 +129,17 @@ def _validate(ctx: StepContext, cloud: Minio, args: argparse.Namespace) -> int:
     del frame
 
     # Stays at the edge: the whole result and its Data Docs page, in the edge's own bucket.
-    prefix = layout.validation_prefix(ctx.task, ctx.round, ctx.workflow)
     put_bytes(
         edge_store,
         own_bucket,
-        prefix + "result.json",
+        layout.validation_result_key(ctx.task, ctx.round, ctx.workflow),
         full_result_json(verdict).encode(),
         content_type="application/json",
     )
     put_bytes(
         edge_store,
         own_bucket,
-        prefix + "result.html",
+        layout.validation_result_key(ctx.task, ctx.round, ctx.workflow, page=True),
         data_docs_html(verdict).encode(),
         content_type="text/html; charset=utf-8",
     )

@@ -1,6 +1,6 @@
 """The task driver: round after round, one Workflow each, until a stop condition holds.
 
-The driver owns the loop written once: build the round's Workflow (``builder``), hand it to a
+The driver owns the loop written once: build the round's Workflow (``edgefed.workflows.build``), hand it to a
 :class:`RoundExecutor` (the embedded engine here; an Argo server for ``edgefed submit``), read the
 round's outputs, check the stop conditions. State lives only in the model bucket: the last
 committed round is found there, so a rerun after an interruption resumes after it, and no

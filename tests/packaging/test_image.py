@@ -309,7 +309,7 @@ def _files_under(directory: str) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "path", [".venv/bin/python", ".git/HEAD", "tests/test_image.py", "steps/__pycache__/x.pyc"]
+    "path", [".venv/bin/python", ".git/HEAD", "tests/packaging/test_image.py", "steps/__pycache__/x.pyc"]
 )
 def test_the_build_context_leaves_out_the_rest(path: str) -> None:
     assert excluded_from_context(path)

@@ -7,7 +7,7 @@ import os
 import runpy
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,12 @@ if TYPE_CHECKING:
     from edgefed.workflows.spec import FederatedTask
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def under_ci(environ: Mapping[str, str] = os.environ) -> bool:
+    """``CI`` is set to something true (``.ci/run`` runs with ``CI=true``): checks that may skip for a
+    user without ``../shared`` must run there."""
+    return environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
 #: Set to 1 to rewrite golden files from what the code generates now (CI only compares).

@@ -3,8 +3,6 @@ published schemas, whose tests fail under CI when the schemas are absent and ski
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -12,11 +10,7 @@ import pytest
 from edgefed.workflows.spec import FederatedTask
 from tests.conformance import SCHEMAS_ENV, ArgoSchemas, SchemasUnavailable
 from tests.conformance.samples import TASKS_UNDER_TEST, generated_manifests, make_task
-
-
-def under_ci(environ: Mapping[str, str] = os.environ) -> bool:
-    """``CI`` is set to something true (``.ci/run`` runs with ``CI=true``)."""
-    return environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+from tests.helpers import under_ci
 
 
 @pytest.fixture(scope="session")

@@ -91,6 +91,15 @@ def closed_schema() -> dict[str, Any]:
     }
 
 
+def model_validator(model: type) -> Validator:
+    """A validator of any Hera model's closed schema (e.g. ``ArtifactRepository``, which no kind refers to)."""
+    schema = model.model_json_schema(by_alias=True)
+    closed = _close({k: v for k, v in schema.items() if k != "$defs"})
+    defs = _close(schema.get("$defs", {}))
+    defs.update(Quantity={"anyOf": _INT_OR_STRING}, IntOrString={"anyOf": _INT_OR_STRING})
+    return Draft202012Validator({**closed, "$defs": defs})
+
+
 @cache
 def hera_validator(kind: str) -> Validator:
     """A validator for ``kind`` against the closed schema (built on first use, then kept)."""
@@ -108,4 +117,4 @@ def check_hera(doc: Mapping[str, Any]) -> list[Problem]:
     return problems_from(hera_validator(kind).iter_errors(doc), "hera", kind)
 
 
-__all__ = ["ARGO_VERSION", "check_hera", "closed_schema", "hera_validator"]
+__all__ = ["ARGO_VERSION", "check_hera", "closed_schema", "hera_validator", "model_validator"]

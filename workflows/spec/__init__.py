@@ -2,78 +2,9 @@
 and ``aggregation`` (the aggregation section, one member per algorithm, derived from the strategies'
 declarations; an ``aggregator`` section composes a strategy with another aggregator over deltas)."""
 
-from edgefed.workflows.spec.aggregation import (
-    AGGREGATION_SPECS,
-    AGGREGATOR_NAMES,
-    ALGORITHMS,
-    AggregationSpec,
-    AggregatorSpec,
-    DPFedAvgSpec,
-    FedAdagradSpec,
-    FedAdamSpec,
-    FedAvgMSpec,
-    FedAvgSpec,
-    FedProxSpec,
-    FedYogiSpec,
-    KrumSpec,
-    MedianSpec,
-    TrimmedMeanSpec,
-)
-from edgefed.workflows.spec.task import (
-    API_VERSION,
-    BUILTIN_MODELS,
-    DEFAULT_IMAGE,
-    KIND,
-    DatasetRef,
-    EdgeSpec,
-    EvaluationSpec,
-    FederatedTask,
-    FederatedTaskSpec,
-    Metadata,
-    MinImprovement,
-    ModelSpec,
-    StopSpec,
-    StoreSpec,
-    Toleration,
-    TrainingSpec,
-    dump_task,
-    load_task,
-    parse_task,
-)
+# The package's surface is its modules' surfaces (each module's __all__), written once there.
+from edgefed.workflows.spec import aggregation, task
+from edgefed.workflows.spec.aggregation import *  # noqa: F403
+from edgefed.workflows.spec.task import *  # noqa: F403
 
-__all__ = [
-    "AGGREGATION_SPECS",
-    "AGGREGATOR_NAMES",
-    "ALGORITHMS",
-    "API_VERSION",
-    "BUILTIN_MODELS",
-    "DEFAULT_IMAGE",
-    "KIND",
-    "AggregationSpec",
-    "AggregatorSpec",
-    "DPFedAvgSpec",
-    "DatasetRef",
-    "EdgeSpec",
-    "EvaluationSpec",
-    "FedAdagradSpec",
-    "FedAdamSpec",
-    "FedAvgMSpec",
-    "FedAvgSpec",
-    "FedProxSpec",
-    "FedYogiSpec",
-    "FederatedTask",
-    "FederatedTaskSpec",
-    "KrumSpec",
-    "MedianSpec",
-    "Metadata",
-    "MinImprovement",
-    "ModelSpec",
-    "StopSpec",
-    "StoreSpec",
-    "Toleration",
-    "TrainingSpec",
-    "TrimmedMeanSpec",
-    "dump_task",
-    "load_task",
-    "parse_task",
-]
+__all__ = [*aggregation.__all__, *task.__all__]

@@ -77,3 +77,19 @@ def test_main_checks_without_the_published_schemas(
     captured = capsys.readouterr()
     assert "spec.templates[0].nodeSelecter: unknown field 'nodeSelecter'" in captured.out
     assert "[hera]" in captured.out and f"no published Argo schemas at {empty}" in captured.err
+
+
+def test_main_resolves_template_refs_without_the_published_schemas(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What a user without ../shared gets: Hera's closed schema and the lint, template refs resolved."""
+    monkeypatch.setenv(SCHEMAS_ENV, str(tmp_path / "no-schemas"))
+    doc = base_workflow()
+    dag_tasks(doc).append(
+        {"name": "score", "depends": "aggregate", "templateRef": {"name": "scoring", "template": "score"}}
+    )
+    both = write_yaml(tmp_path / "both.yaml", doc, workflow_template("scoring", []))
+    assert main([str(both)]) == 0
+    alone = write_yaml(tmp_path / "alone.yaml", doc)
+    assert main([str(alone)]) == 1
+    assert "scoring" in capsys.readouterr().out

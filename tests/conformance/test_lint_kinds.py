@@ -7,6 +7,7 @@ import pytest
 from tests.conformance import (
     ArgoSchemas,
     check_crd,
+    check_hera,
     check_manifest,
     cron_schedule_problem,
     errors_only,
@@ -32,6 +33,14 @@ def test_cron_workflow() -> None:
     assert has_problem(errors, "spec.timezone", "Mars/Olympus")
     doc["spec"]["workflowSpec"]["entrypoint"] = "nope"
     assert has_problem(lint_errors(doc), "spec.workflowSpec.entrypoint", "'nope'")
+
+
+def test_cron_workflow_against_the_hera_schema() -> None:
+    """The same check as the next test's, on the layer every user has."""
+    assert check_hera(cron_workflow()) == []
+    doc = cron_workflow()
+    doc["spec"]["schedule"] = "* * * * *"  # removed in Argo v4
+    assert has_problem(check_hera(doc), "spec.schedule", "unknown field", "did you mean 'schedules'")
 
 
 def test_cron_workflow_against_schemas(schemas: ArgoSchemas) -> None:

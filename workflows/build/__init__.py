@@ -9,50 +9,50 @@
 * ``settings``: :class:`ClusterSettings`; ``generate``: writing the manifests to a directory.
 """
 
-from edgefed.workflows.build.edges import (
-    common_dataset_key,
-    edge_item,
-    edges_parameter,
-    store_url,
-    varying_fields,
-)
-from edgefed.workflows.build.generate import label_nodes_script, write_manifests
-from edgefed.workflows.build.names import LABEL_ROUND, LABEL_TASK, NODE_LABEL, WorkflowOutputs, template_name
-from edgefed.workflows.build.settings import DEFAULT_SETTINGS, ClusterSettings
-from edgefed.workflows.build.templates import step_config
-from edgefed.workflows.build.workflows import (
-    cron_workflow,
-    generic_round_template,
-    init_workflow,
-    manifests,
-    round_submission,
-    round_template,
-    round_workflow,
-    to_document,
-)
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_SETTINGS",
-    "LABEL_ROUND",
-    "LABEL_TASK",
-    "NODE_LABEL",
-    "ClusterSettings",
-    "WorkflowOutputs",
-    "common_dataset_key",
-    "cron_workflow",
-    "edge_item",
-    "edges_parameter",
-    "generic_round_template",
-    "init_workflow",
-    "label_nodes_script",
-    "manifests",
-    "round_submission",
-    "round_template",
-    "round_workflow",
-    "step_config",
-    "store_url",
-    "template_name",
-    "to_document",
-    "varying_fields",
-    "write_manifests",
-]
+import importlib
+from typing import Any
+
+# Names are loaded on first use (PEP 562), so ``build.names`` -- which the cluster client and the
+# driver read -- costs nothing, while ``build.workflows`` brings Hera and the spec only when needed.
+_EXPORTS = {
+    "ClusterSettings": "settings",
+    "DEFAULT_SETTINGS": "settings",
+    "LABEL_ROUND": "names",
+    "LABEL_TASK": "names",
+    "NODE_LABEL": "names",
+    "WorkflowOutputs": "names",
+    "common_dataset_key": "edges",
+    "cron_workflow": "workflows",
+    "edge_item": "edges",
+    "edges_parameter": "edges",
+    "generic_round_template": "workflows",
+    "init_workflow": "workflows",
+    "label_nodes_script": "generate",
+    "manifests": "workflows",
+    "round_submission": "workflows",
+    "round_template": "workflows",
+    "round_workflow": "workflows",
+    "step_config": "templates",
+    "store_url": "edges",
+    "template_name": "names",
+    "to_document": "workflows",
+    "varying_fields": "edges",
+    "write_manifests": "generate",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

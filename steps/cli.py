@@ -1,6 +1,6 @@
 """``edgefed-step``: the one command every step template runs (the image's entry point).
 
-``edgefed-step init|validate|train|aggregate|evaluate ...``. :func:`run` is also what the embedded engine's
+``edgefed-step init|validate|train|aggregate|evaluate|plan ...``. :func:`run` is also what the embedded engine's
 warm workers call in-process, so TensorFlow is imported once per worker, not once per step.
 """
 
@@ -19,6 +19,7 @@ STEPS = {
     Step.TRAIN: "edgefed.steps.train",
     Step.AGGREGATE: "edgefed.steps.aggregate",
     Step.EVALUATE: "edgefed.steps.evaluate",
+    Step.PLAN: "edgefed.steps.plan",
 }
 
 

@@ -34,19 +34,20 @@ class StepContext:
     outputs: Path
 
     @classmethod
-    def parser(cls, step: str, *, at_edge: bool = False) -> argparse.ArgumentParser:
+    def parser(cls, step: str, *, at_edge: bool = False, per_round: bool = True) -> argparse.ArgumentParser:
         """The argument parser of ``edgefed-step <step>``: the flags every step takes, and with
-        ``at_edge`` those of a step that runs at an edge; the step adds its own."""
+        ``at_edge`` those of a step that runs at an edge; the step adds its own. ``per_round=False``:
+        a step of the task rather than of one round (``--round`` optional, 0)."""
         parser = argparse.ArgumentParser(prog=f"{STEP_COMMAND} {step}")
-        cls.add_arguments(parser)
+        cls.add_arguments(parser, per_round=per_round)
         if at_edge:
             cls.add_edge_arguments(parser)
         return parser
 
     @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+    def add_arguments(cls, parser: argparse.ArgumentParser, *, per_round: bool = True) -> None:
         parser.add_argument(Flag.TASK, required=True)
-        parser.add_argument(Flag.ROUND, type=int, required=True)
+        parser.add_argument(Flag.ROUND, type=int, required=per_round, default=0)
         parser.add_argument(Flag.WORKFLOW, default="local")
         parser.add_argument(Flag.STORE, required=True, help="cloud store endpoint (updates, models)")
         parser.add_argument(Flag.CONFIG, required=True, help="task config JSON: model, training, ...")

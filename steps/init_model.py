@@ -9,8 +9,10 @@ from edgefed.steps.interface import Outputs, Step
 def run(argv: list[str]) -> int:
     ctx = StepContext.from_args(StepContext.parser(Step.INIT).parse_args(argv))
     registry = ctx.registry()
-    if registry.last_round(ctx.task) is not None:
-        print(f"task {ctx.task!r} already has an initial model; nothing to do")
+    last = registry.last_committed(ctx.task)
+    ctx.output(Outputs.LAST_ROUND, str(last or 0))
+    if last is not None:
+        print(f"task {ctx.task!r} already has an initial model (last committed round: {last}); nothing to do")
         ctx.output(Outputs.MODEL_VERSION, registry.manifest(ctx.task, 0)["model"]["versionId"] or "")
         return 0
     from edgefed.steps.models import initial_weights  # TensorFlow: imported once per (warm) process

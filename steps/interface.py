@@ -19,6 +19,7 @@ __all__ = [
     "CLOUD_SECRET",
     "EDGES_FILE",
     "EDGE_SECRET_PREFIX",
+    "NOT_RETRIED",
     "OUTPUTS_DIR",
     "SECRET_ACCESS_KEY",
     "SECRET_SECRET_KEY",
@@ -30,6 +31,7 @@ __all__ = [
     "StepExit",
     "edge_secret",
     "flag",
+    "round_workflow_name",
 ]
 
 #: The one command every step template runs (the image's entry point, ``edgefed.steps.cli``).
@@ -49,7 +51,8 @@ class Step:
     TRAIN: Final = "train"
     AGGREGATE: Final = "aggregate"
     EVALUATE: Final = "evaluate"
-    ALL: Final = (INIT, VALIDATE, TRAIN, AGGREGATE, EVALUATE)
+    PLAN: Final = "plan"  # between rounds: go on or stop, which round and edges next
+    ALL: Final = (INIT, VALIDATE, TRAIN, AGGREGATE, EVALUATE, PLAN)
 
 
 class Flag:
@@ -71,6 +74,9 @@ class Flag:
     # aggregate
     EDGES: Final = "--edges"
     EDGES_FILE: Final = "--edges-file"
+    # plan
+    BUDGET: Final = "--budget"  # rounds this chain of the task Workflow may still start
+    SINCE: Final = "--since"  # the last round committed before the task Workflow started
 
 
 class Outputs:
@@ -91,6 +97,19 @@ class Outputs:
     MISSING_COUNT: Final = "missing-count"
     # evaluate
     ACCURACY: Final = "accuracy"
+    # init, plan
+    LAST_ROUND: Final = "last-round"
+    # plan
+    GO: Final = "go"  # "true": start round NEXT_ROUND now
+    NEXT_ROUND: Final = "round"
+    EVALUATE: Final = "evaluate"  # "true" when the next round's model is scored
+    EDGES: Final = "edges"  # JSON list of the next round's (sampled) edge items
+    NAME: Final = "name"  # the next round's Workflow name (round_workflow_name)
+    BUDGET: Final = "budget"  # what the next plan's --budget is
+    ROUNDS_RUN: Final = "rounds-run"
+    STOP_REASON: Final = "stop-reason"
+    TITLE: Final = "title"  # progress for the Argo UI's title and description annotations
+    DESCRIPTION: Final = "description"
 
 
 class Env:
@@ -126,3 +145,20 @@ class StepExit(IntEnum):
     USAGE = 2  # unknown step or bad flags
     DATA_UNAVAILABLE = 3  # the edge's dataset is missing or unreadable: nothing to retry
     CONTRACT_FAILED = 4  # the data broke its contract: the edge's train step must not run
+    ROUND_FAILED = 5  # plan: the round this task Workflow started did not commit; retrying cannot help
+
+
+#: Exit statuses a retry cannot fix: the step's input is wrong, not the platform or the network.
+NOT_RETRIED: Final = (
+    StepExit.USAGE,
+    StepExit.DATA_UNAVAILABLE,
+    StepExit.CONTRACT_FAILED,
+    StepExit.ROUND_FAILED,
+)
+
+
+def round_workflow_name(task: str, round_: int, attempt: int) -> str:
+    """The Workflow of attempt ``attempt`` of round ``round_``: ``<task>-r00007-a1``. A function of task,
+    round and attempt only, so two planners of the same round name the same Workflow and the API server
+    refuses the second."""
+    return f"{task}-r{round_:05d}-a{attempt}"

@@ -117,6 +117,21 @@ def evaluation_key(task: str, round_: int) -> str:
     return f"{round_prefix(task, round_)}evaluation.json"
 
 
+def plan_state_key(task: str, round_: int) -> str:
+    """The stop conditions' state after round ``round_`` (derived from the evaluations; the plan step
+    keeps it so it reads two objects per round, not every evaluation so far)."""
+    return f"{round_prefix(task, round_)}plan-state.json"
+
+
+def attempts_prefix(task: str, round_: int) -> str:
+    """Where the plan step records each Workflow it names for round ``round_``, one object per attempt."""
+    return f"{round_prefix(task, round_)}attempts/"
+
+
+def attempt_key(task: str, round_: int, attempt: int) -> str:
+    return f"{attempts_prefix(task, round_)}{attempt:04d}.json"
+
+
 def latest_key(task: str) -> str:
     """The task's ``latest`` object: one new version per committed round."""
     return f"{task}/latest.npz"
@@ -135,6 +150,8 @@ __all__ = [
     "MODELS_BUCKET",
     "REGION",
     "UPDATES_BUCKET",
+    "attempt_key",
+    "attempts_prefix",
     "edge_bucket",
     "edge_identity",
     "edge_status_key",
@@ -142,6 +159,7 @@ __all__ = [
     "latest_key",
     "manifest_key",
     "model_key",
+    "plan_state_key",
     "round_prefix",
     "rounds_prefix",
     "server_state_key",

@@ -197,6 +197,38 @@ class StopSpec(SpecModel):
     min_improvement: MinImprovement | None = None
 
 
+class SamplingSpec(SpecModel):
+    """Client sampling: each round asks a subset of the edges, a deterministic function of seed and round
+    (a resumed round asks the same edges)."""
+
+    fraction: float | None = Field(default=None, gt=0, le=1, description="share of the edges each round asks")
+    count: int | None = Field(default=None, gt=0, description="number of edges each round asks")
+    min_edges: int = Field(default=1, gt=0, description="ask at least this many edges")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _one_size(self) -> SamplingSpec:
+        if (self.fraction is None) == (self.count is None):
+            raise ValueError("give exactly one of fraction and count")
+        return self
+
+
+class DeadlinesSpec(SpecModel):
+    """How long a round waits for an edge: an edge not done by then sits the round out."""
+
+    edge_seconds: int | None = Field(
+        default=None, gt=0, description="an edge's validate and train steps each (activeDeadlineSeconds)"
+    )
+    pending_seconds: int | None = Field(
+        default=None, gt=0, description="an edge step not started (scheduled) by then fails (pendingTimeout)"
+    )
+
+
+#: Rounds one task Workflow can run: Argo nests templates at most 100 deep, and the task Workflow
+#: nests one level per round in a chain plus one per chain (see workflows/build/task.py).
+MAX_ROUNDS = 2000
+
+
 class FederatedTaskSpec(SpecModel):
     model: ModelSpec
     dataset: str = Field(description="dataset schema name (heart, digits, mnist, ...): selects the test set")
@@ -208,7 +240,9 @@ class FederatedTaskSpec(SpecModel):
     edges: Annotated[list[EdgeSpec], Field(min_length=1)]
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     aggregation: AggregationSpec = Field(default_factory=FedAvgSpec)
-    rounds: int = Field(gt=0)
+    rounds: int = Field(gt=0, le=MAX_ROUNDS)
+    sampling: SamplingSpec | None = Field(default=None, description="ask a subset of the edges each round")
+    deadlines: DeadlinesSpec = Field(default_factory=DeadlinesSpec)
     quorum: int = Field(default=1, gt=0, description="minimum edges whose updates a round needs")
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     stop: StopSpec = Field(default_factory=StopSpec)
@@ -240,12 +274,39 @@ class FederatedTaskSpec(SpecModel):
             n = len(self.edges)
             problems.append((("quorum",), f"quorum {self.quorum} is above the number of edges ({n})"))
         problems.extend(quorum_problems(self.aggregation, self.quorum))
+        problems.extend(self._sampling_problems())
         if self.stop.max_rounds is not None and self.stop.max_rounds > self.rounds:
             message = f"maxRounds {self.stop.max_rounds} exceeds rounds ({self.rounds})"
             problems.append((("stop", "maxRounds"), message))
         if problems:
             raise FieldErrors(problems)
         return self
+
+    def _sampling_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        sampling, n = self.sampling, len(self.edges)
+        if sampling is None:
+            return []
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        if sampling.count is not None and sampling.count > n:
+            problems.append(
+                (("sampling", "count"), f"count {sampling.count} is above the number of edges ({n})")
+            )
+        if sampling.min_edges > n:
+            problems.append(
+                (
+                    ("sampling", "minEdges"),
+                    f"minEdges {sampling.min_edges} is above the number of edges ({n})",
+                )
+            )
+        if not problems:
+            from edgefed.steps.planning import sample_size
+
+            asked = sample_size(sampling.model_dump(by_alias=True), n)
+            if asked < self.quorum:
+                problems.append(
+                    (("sampling",), f"each round asks {asked} of {n} edges, below the quorum ({self.quorum})")
+                )
+        return problems
 
     @property
     def last_round(self) -> int:
@@ -327,7 +388,9 @@ __all__ = [
     "BUILTIN_MODELS",
     "DEFAULT_IMAGE",
     "KIND",
+    "MAX_ROUNDS",
     "DatasetRef",
+    "DeadlinesSpec",
     "EdgeSpec",
     "EvaluationSpec",
     "FederatedTask",
@@ -335,6 +398,7 @@ __all__ = [
     "Metadata",
     "MinImprovement",
     "ModelSpec",
+    "SamplingSpec",
     "StopSpec",
     "StoreSpec",
     "Toleration",

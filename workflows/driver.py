@@ -14,7 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from edgefed.workflows.build import WorkflowOutputs, init_workflow, round_workflow, to_document
+from edgefed.steps.planning import StopState, min_delta, stop_reason
+from edgefed.workflows.build import WorkflowOutputs, init_workflow, round_workflow, step_config, to_document
 from edgefed.workflows.errors import RoundFailedError
 from edgefed.workflows.spec import FederatedTask
 
@@ -66,42 +67,6 @@ class TaskResult:
     stop_reason: str
 
 
-@dataclass
-class StopState:
-    """Stop-condition bookkeeping, rebuilt from the model bucket on resume."""
-
-    best: float | None = None
-    stale: int = 0
-    history: list[tuple[int, float]] = field(default_factory=list)
-
-    def observe(self, round_: int, accuracy: float, min_delta: float | None) -> None:
-        """Record an evaluation. As Keras's EarlyStopping does, ``best`` moves only on an improvement of
-        at least ``min_delta``; any other evaluation counts towards the patience."""
-        self.history.append((round_, accuracy))
-        if self.best is None or accuracy >= self.best + (min_delta or 0.0):
-            self.best = accuracy
-            self.stale = 0
-        else:
-            self.stale += 1
-
-
-def stop_reason(task: FederatedTask, round_: int, state: StopState) -> str | None:
-    """Why the task stops after ``round_``, or None to go on."""
-    stop = task.spec.stop
-    if state.history and state.history[-1][0] == round_:
-        accuracy = state.history[-1][1]
-        if stop.target_accuracy is not None and accuracy >= stop.target_accuracy:
-            return f"target accuracy {stop.target_accuracy} reached ({accuracy:.4f})"
-        if stop.min_improvement is not None and state.stale >= stop.min_improvement.patience:
-            return (
-                f"accuracy improved by less than {stop.min_improvement.delta} for "
-                f"{stop.min_improvement.patience} evaluations (best {state.best:.4f})"
-            )
-    if round_ >= task.spec.last_round:
-        return f"all {task.spec.last_round} rounds done"
-    return None
-
-
 def _float(value: str | None) -> float | None:
     try:
         return float(value) if value not in (None, "") else None
@@ -130,14 +95,14 @@ class TaskDriver:
         self.registry = registry
         self.parameters = dict(parameters or {})
         self.on_round = on_round
+        self.plan = step_config(task)["plan"]
 
     def _state(self, last: int) -> StopState:
         state = StopState()
-        min_delta = self.task.spec.stop.min_improvement.delta if self.task.spec.stop.min_improvement else None
         for round_ in range(1, last + 1):
             evaluation = self.registry.evaluation(self.task.name, round_)
             if evaluation is not None:
-                state.observe(round_, float(evaluation["accuracy"]), min_delta)
+                state.observe(round_, float(evaluation["accuracy"]), min_delta(self.plan))
         return state
 
     def ensure_initial_model(self) -> None:
@@ -154,8 +119,7 @@ class TaskDriver:
         resumed_from = last
         state = self._state(last)
         reports: list[RoundReport] = []
-        reason = stop_reason(task, last, state) if last > 0 else None
-        min_delta = task.spec.stop.min_improvement.delta if task.spec.stop.min_improvement else None
+        reason = stop_reason(self.plan, last, state) if last > 0 else None
         round_ = last
         while reason is None:
             round_ += 1
@@ -177,10 +141,10 @@ class TaskDriver:
             )
             reports.append(report)
             if accuracy is not None:
-                state.observe(round_, accuracy, min_delta)
+                state.observe(round_, accuracy, min_delta(self.plan))
             if self.on_round:
                 self.on_round(report)
-            reason = stop_reason(task, round_, state)
+            reason = stop_reason(self.plan, round_, state)
         return TaskResult(task.name, reports, resumed_from, round_, reason)
 
 
@@ -189,8 +153,6 @@ __all__ = [
     "RoundHistory",
     "RoundOutcome",
     "RoundReport",
-    "StopState",
     "TaskDriver",
     "TaskResult",
-    "stop_reason",
 ]

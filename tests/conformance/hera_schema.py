@@ -14,6 +14,9 @@ turned into what a strict API server enforces:
   the ``anyOf``.
 
 Objects without declared properties (``Plugin``, ``NoneStrategy``...) stay open, as in the CRD layer.
+Fields Argo added after :data:`ARGO_VERSION` that the project uses (:data:`NEWER_FIELDS`: each one
+checked against v4.1.2's published schema by the published layer when it is present) are added to
+their object, with the type that schema gives them.
 The schema and one validator per kind are built once per process (about half a second).
 """
 
@@ -47,6 +50,9 @@ ARGO_VERSION: str = _argo_version()
 #: Keywords of no use to validation, dropped to keep the schema small.
 _DROPPED = frozenset({"description", "title", "default", "examples", "readOnly"})
 _INT_OR_STRING = [{"type": "integer"}, {"type": "string"}]
+#: (definition, field) -> schema of fields newer than Hera's models: Template.pendingTimeout (v4.1,
+#: workflow_types.go: "the maximum time spent in pending status", a duration string).
+NEWER_FIELDS: dict[tuple[str, str], dict[str, Any]] = {("Template", "pendingTimeout"): {"type": "string"}}
 
 
 def _is_null(node: Any) -> bool:
@@ -85,6 +91,8 @@ def closed_schema() -> dict[str, Any]:
     defs = _close(schema["$defs"])
     defs["Quantity"] = {"anyOf": _INT_OR_STRING}
     defs["IntOrString"] = {"anyOf": _INT_OR_STRING}
+    for (definition, name), field in NEWER_FIELDS.items():
+        defs[definition]["properties"][name] = field
     return {
         "$defs": defs,
         "kinds": {model.__name__: refs[(model, "validation")]["$ref"] for model in kinds},
@@ -117,4 +125,4 @@ def check_hera(doc: Mapping[str, Any]) -> list[Problem]:
     return problems_from(hera_validator(kind).iter_errors(doc), "hera", kind)
 
 
-__all__ = ["ARGO_VERSION", "check_hera", "closed_schema", "hera_validator", "model_validator"]
+__all__ = ["ARGO_VERSION", "NEWER_FIELDS", "check_hera", "closed_schema", "hera_validator", "model_validator"]

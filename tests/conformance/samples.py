@@ -19,11 +19,11 @@ from tests.helpers import task_doc
 def generated_manifests(task: FederatedTask) -> list[dict[str, Any]]:
     """Every Argo document the builder generates for ``task``, of any kind: the round WorkflowTemplate,
     init and round Workflows (also the last round, with evaluation), the submission referencing the
-    template, the CronWorkflow, and the chart's task-independent template."""
+    template, the task Workflow and its template, the CronWorkflow, and the chart's task-independent
+    template."""
     last = task.spec.last_round
-    task_yaml = yaml.safe_dump(task.model_dump(mode="json", by_alias=True, exclude_none=True))
     return [
-        *manifests(task, task_yaml=task_yaml).values(),
+        *manifests(task, cron=True).values(),
         to_document(round_workflow(task, last, evaluate=True)),
         to_document(
             generic_round_template(
@@ -46,7 +46,14 @@ def make_task(edges: int, *, custom: bool = False) -> FederatedTask:
         return parse_task(doc)
     if edges == 10:  # the optional knobs, so their output is covered too
         doc = task_doc(
-            "heart-demo", names, parallelism=4, rounds=6, evaluation={"everyRounds": 3}, stop={"maxRounds": 5}
+            "heart-demo",
+            names,
+            parallelism=4,
+            rounds=6,
+            evaluation={"everyRounds": 3},
+            stop={"maxRounds": 5},
+            sampling={"fraction": 0.5, "minEdges": 2, "seed": 3},
+            deadlines={"edgeSeconds": 900, "pendingSeconds": 120},
         )
         doc["spec"]["edges"][0]["store"] = {"endpoint": "minio.edge-0.example:9000", "secure": True}
         doc["spec"]["edges"][1]["credentialsSecret"] = "edge-1-keys"

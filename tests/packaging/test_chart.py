@@ -178,10 +178,10 @@ def test_renders_the_expected_objects(case: Case) -> None:
     assert kinds == [
         ("ConfigMap", "artifact-repositories"),
         ("ConfigMap", f"{RELEASE}-edgefed-sites"),
-        ("Role", f"{RELEASE}-edgefed-driver"),
         ("Role", f"{RELEASE}-edgefed-executor"),
-        ("RoleBinding", f"{RELEASE}-edgefed-driver"),
+        ("Role", f"{RELEASE}-edgefed-task"),
         ("RoleBinding", f"{RELEASE}-edgefed-executor"),
+        ("RoleBinding", f"{RELEASE}-edgefed-task"),
         ("ServiceAccount", _service_account(case.values)),
         ("WorkflowTemplate", TEMPLATE_NAME),
     ]
@@ -239,12 +239,10 @@ def test_objects_are_wired_together(case: Case) -> None:
     assert roles["executor"]["rules"] == [
         {"apiGroups": ["argoproj.io"], "resources": ["workflowtaskresults"], "verbs": ["create", "patch"]}
     ]
-    # the in-cluster driver (CronWorkflow -> edgefed submit): templates and workflows, nothing else
-    assert {r for rule in roles["driver"]["rules"] for r in rule["resources"]} == {
-        "workflowtemplates",
-        "workflows",
-    }
-    assert all(rule["apiGroups"] == ["argoproj.io"] for rule in roles["driver"]["rules"])
+    # the task Workflow's resource steps: create the rounds, read them, patch the task's progress
+    assert roles["task"]["rules"] == [
+        {"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["create", "get", "patch"]}
+    ]
     for kind, binding in bindings.items():
         assert binding["roleRef"] == {
             "apiGroup": "rbac.authorization.k8s.io",

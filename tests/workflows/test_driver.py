@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
-from edgefed.workflows.driver import RoundOutcome, StopState, TaskDriver, stop_reason
+from edgefed.steps.planning import StopState, stop_reason
+from edgefed.workflows.build import step_config
+from edgefed.workflows.driver import RoundOutcome, TaskDriver
 from edgefed.workflows.errors import RoundFailedError
 from edgefed.workflows.spec import parse_task
 from tests.helpers import task_doc
@@ -120,4 +122,4 @@ def test_stop_state_observe():
     task = parse_task(
         task_doc("t", ("a",), rounds=9, stop={"minImprovement": {"delta": 0.05, "patience": 1}})
     )
-    assert stop_reason(task, 4, state).startswith("accuracy improved by less than 0.05")
+    assert stop_reason(step_config(task)["plan"], 4, state).startswith("accuracy improved by less than 0.05")

@@ -1,9 +1,11 @@
 """Generation: a FederatedTask becomes Argo manifests, built with Hera (a pure function of the task and
 :class:`ClusterSettings`).
 
-* ``workflows``: the Argo objects (round Workflow, round WorkflowTemplate and submissions, init,
+* ``workflows``: the Argo objects (task Workflow and its template, round Workflow, round WorkflowTemplate and submissions, init,
   CronWorkflow, the chart's generic template) and :func:`manifests`;
 * ``templates``: the templates of a round (edge fan-out of validate → train, aggregate, evaluate);
+* ``task``: the templates of the task Workflow (init, chains of plan → round → progress);
+* ``argo41``: Argo v4.1 template fields Hera's models lack (``pendingTimeout``);
 * ``edges``: the ``edges`` parameter, conventions and per-edge overrides;
 * ``names``: labels, annotations and workflow outputs the cluster and the driver read;
 * ``settings``: :class:`ClusterSettings`; ``generate``: writing the manifests to a directory.
@@ -19,9 +21,14 @@ from typing import Any
 _EXPORTS = {
     "ClusterSettings": "settings",
     "DEFAULT_SETTINGS": "settings",
+    "KIND_ROUND": "names",
+    "KIND_TASK": "names",
+    "LABEL_KIND": "names",
     "LABEL_ROUND": "names",
     "LABEL_TASK": "names",
     "NODE_LABEL": "names",
+    "TASK_FILE": "workflows",
+    "TaskOutputs": "names",
     "WorkflowOutputs": "names",
     "common_dataset_key": "edges",
     "cron_workflow": "workflows",
@@ -36,6 +43,11 @@ _EXPORTS = {
     "round_workflow": "workflows",
     "step_config": "templates",
     "store_url": "edges",
+    "task_submission": "workflows",
+    "task_template": "workflows",
+    "task_template_name": "names",
+    "task_workflow": "workflows",
+    "round_workflow_name": "names",
     "template_name": "names",
     "to_document": "workflows",
     "varying_fields": "edges",

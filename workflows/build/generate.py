@@ -36,19 +36,36 @@ def label_nodes_script(task: FederatedTask) -> str:
     return "\n".join(lines) + "\n"
 
 
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings (the resource templates' manifests) as ``|`` blocks, as people write them."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value and not value.endswith((" ", "\t")) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def dump_yaml(document: dict) -> str:
+    """A generated document as YAML."""
+    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=120)
+
+
 def write_manifests(
     task: FederatedTask,
     out: Path,
     *,
-    task_yaml: str | None = None,
+    cron: bool = True,
     settings: ClusterSettings = DEFAULT_SETTINGS,
 ) -> list[Path]:
     """Write the task's manifests (and ``label-nodes.sh``) into ``out``; returns the paths written."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, document in manifests(task, task_yaml=task_yaml, settings=settings).items():
+    for name, document in manifests(task, cron=cron, settings=settings).items():
         path = out / name
-        path.write_text(yaml.safe_dump(document, sort_keys=False, width=120))
+        path.write_text(dump_yaml(document))
         written.append(path)
     script = out / f"{task.name}-label-nodes.sh"
     script.write_text(label_nodes_script(task))
@@ -57,4 +74,4 @@ def write_manifests(
     return written
 
 
-__all__ = ["label_nodes_script", "write_manifests"]
+__all__ = ["dump_yaml", "label_nodes_script", "write_manifests"]

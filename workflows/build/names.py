@@ -9,14 +9,24 @@ from __future__ import annotations
 
 from typing import Final
 
+from edgefed.steps.interface import round_workflow_name
+
 __all__ = [
     "DESCRIPTION",
+    "KIND_ROUND",
+    "KIND_TASK",
+    "LABEL_KIND",
     "LABEL_ROUND",
     "LABEL_TASK",
     "NODE_LABEL",
     "TITLE",
+    "TaskOutputs",
     "WorkflowOutputs",
+    "mutex_name",
     "round_name_prefix",
+    "round_workflow_name",
+    "task_name_prefix",
+    "task_template_name",
     "template_name",
 ]
 
@@ -24,6 +34,10 @@ __all__ = [
 NODE_LABEL = "edgefed.io/edge"
 LABEL_TASK = "edgefed.io/task"
 LABEL_ROUND = "edgefed.io/round"
+#: What a Workflow is to edgefed: the task Workflow, or one round of it (``edgefed status`` lists them).
+LABEL_KIND = "edgefed.io/kind"
+KIND_TASK = "task"
+KIND_ROUND = "round"
 #: Argo UI's title and description annotations.
 TITLE = "workflows.argoproj.io/title"
 DESCRIPTION = "workflows.argoproj.io/description"
@@ -37,6 +51,31 @@ class WorkflowOutputs:
     MISSING_EDGES: Final = "missing-edges"
     ACCURACY: Final = "accuracy"
     LOSS: Final = "loss"
+
+
+class TaskOutputs:
+    """The task Workflow's outputs (``status.outputs.parameters``), set by its last plan step."""
+
+    MODEL_VERSION: Final = "model-version"
+    ACCURACY: Final = "accuracy"
+    LAST_ROUND: Final = "last-round"
+    ROUNDS_RUN: Final = "rounds-run"
+    STOP_REASON: Final = "stop-reason"
+
+
+def task_template_name(task_name: str) -> str:
+    """The task's task-Workflow WorkflowTemplate (``<task>-task``)."""
+    return f"{task_name}-task"
+
+
+def task_name_prefix(task_name: str) -> str:
+    """``generateName`` of the task Workflow."""
+    return f"{task_name}-"
+
+
+def mutex_name(task_name: str) -> str:
+    """The ``synchronization`` mutex one task's Workflows share: one runs at a time."""
+    return f"edgefed-task-{task_name}"
 
 
 def template_name(task_name: str) -> str:

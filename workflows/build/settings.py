@@ -16,14 +16,15 @@ class ClusterSettings:
     aggregate_deadline_seconds: int = 1800
     evaluate_deadline_seconds: int = 1800
     round_deadline_seconds: int = 4 * 3600
+    plan_deadline_seconds: int = 600
+    #: Rounds per chain of the task Workflow (Argo's nesting limit: see workflows/build/task.py).
+    rounds_per_chain: int = 40
     retry_limit: int = 2
     ttl_after_success_seconds: int = 24 * 3600
     ttl_after_failure_seconds: int = 7 * 24 * 3600
     pod_gc: str = "OnPodSuccess"
     #: Argo's artifact-repositories ConfigMap and key (charts/edgefed creates it); None: cluster default.
     artifact_repository: tuple[str, str] | None = ("artifact-repositories", "default-v1")
-    #: Argo server URL the CronWorkflow's driver talks to, from inside the cluster.
-    argo_server: str = "https://argo-server.argo.svc:2746"
     cron_schedule: str = "0 3 * * 0"
     extra_labels: dict[str, str] = field(default_factory=dict)
 

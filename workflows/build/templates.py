@@ -30,6 +30,7 @@ from edgefed.steps import layout
 from edgefed.steps.interface import (
     EDGE_SECRET_PREFIX,
     EDGES_FILE,
+    NOT_RETRIED,
     OUTPUTS_DIR,
     SECRET_ACCESS_KEY,
     SECRET_SECRET_KEY,
@@ -40,6 +41,7 @@ from edgefed.steps.interface import (
     Step,
     flag,
 )
+from edgefed.workflows.build import argo41
 from edgefed.workflows.build.edges import (
     EDGE_FIELDS,
     common_dataset_key,
@@ -56,18 +58,35 @@ __all__ = [
     "add_init_template",
     "add_round_templates",
     "add_task_round_templates",
+    "credentials",
     "dataset_key_parameter",
+    "output",
+    "retry",
     "round_parameters",
+    "step_command",
     "step_config",
+    "task_args",
 ]
 
 _EDGE = "{{inputs.parameters.edge}}"
 
 
-def step_config(task: FederatedTask) -> dict[str, Any]:
-    """What the steps need of the spec (model, training, aggregation, quorum, dataset), as JSON data."""
+def _plan_config(task: FederatedTask) -> dict[str, Any]:
+    """What the plan step needs: the last round, evaluation cadence, stop conditions and sampling."""
     spec = task.spec
     return {
+        "lastRound": spec.last_round,
+        "everyRounds": spec.evaluation.every_rounds,
+        "stop": spec.stop.model_dump(mode="json", by_alias=True, exclude={"max_rounds"}),
+        "sampling": spec.sampling.model_dump(mode="json", by_alias=True) if spec.sampling else None,
+    }
+
+
+def step_config(task: FederatedTask) -> dict[str, Any]:
+    """What the steps need of the spec (model, training, aggregation, quorum, dataset, plan), as JSON data."""
+    spec = task.spec
+    return {
+        "plan": _plan_config(task),
         "model": spec.model.model_dump(mode="json", by_alias=True),
         "training": spec.training.model_dump(mode="json", by_alias=True),
         "aggregation": spec.aggregation.model_dump(mode="json", by_alias=True),
@@ -131,15 +150,26 @@ def dataset_key_parameter(task: FederatedTask | None) -> list[Parameter]:
 
 
 # -- pieces of a step template -----------------------------------------------------------------
-def _credentials(secret: str) -> list[SecretEnv]:
+def credentials(secret: str) -> list[SecretEnv]:
     return [
         SecretEnv(name=Env.ACCESS_KEY, secret_name=secret, secret_key=SECRET_ACCESS_KEY),
         SecretEnv(name=Env.SECRET_KEY, secret_name=secret, secret_key=SECRET_SECRET_KEY),
     ]
 
 
-def _command(step: str) -> list[str]:
+def step_command(step: str) -> list[str]:
     return [STEP_COMMAND, step]
+
+
+def task_args() -> list[str]:
+    """The flags of a step of the task Workflow (no round of its own)."""
+    return [
+        flag(Flag.TASK, "{{workflow.parameters.task}}"),
+        flag(Flag.WORKFLOW, "{{workflow.name}}"),
+        flag(Flag.STORE, "{{workflow.parameters.store}}"),
+        flag(Flag.CONFIG, "{{workflow.parameters.config}}"),
+        flag(Flag.OUTPUTS, OUTPUTS_DIR),
+    ]
 
 
 def _common_args() -> list[str]:
@@ -153,18 +183,25 @@ def _common_args() -> list[str]:
     ]
 
 
-def _output(name: str, *, global_name: str | None = None) -> Parameter:
+def output(name: str, *, global_name: str | None = None) -> Parameter:
     return Parameter(
         name=name, global_name=global_name, value_from=m.ValueFrom(path=f"{OUTPUTS_DIR}/{name}", default="")
     )
 
 
-def _retry(settings: ClusterSettings) -> RetryStrategy:
-    # OnError: retry what the platform broke (pod evicted, node lost), not a step that failed on its
-    # data -- re-running a missing dataset only delays the round.
+#: Retry unless the step said its input is wrong (Argo gives ``lastRetry.exitCode`` "-1" when the
+#: pod never exited: evicted, node lost -- those are retried too).
+RETRY_EXPRESSION = f"asInt(lastRetry.exitCode) not in {list(map(int, NOT_RETRIED))}"
+
+
+def retry(settings: ClusterSettings) -> RetryStrategy:
+    """Always (Failed and Errored attempts: the store or network dropped, the pod was evicted), but
+    never a step that failed on its data -- re-running a missing dataset or a broken contract only
+    delays the round (:data:`~edgefed.steps.interface.NOT_RETRIED`)."""
     return RetryStrategy(
         limit=str(settings.retry_limit),
-        retry_policy="OnError",
+        retry_policy="Always",
+        expression=RETRY_EXPRESSION,
         backoff=m.Backoff(duration="5s", factor="2", max_duration="1m"),
     )
 
@@ -187,10 +224,14 @@ def add_round_templates(
     fields: tuple[str, ...],
     settings: ClusterSettings,
     tolerations: list[dict],
+    edge_seconds: int | None = None,
+    pending_seconds: int | None = None,
 ) -> None:
     """Create the round's templates inside the current Hera Workflow/WorkflowTemplate context.
 
     ``fields``: the per-edge fields the edge items carry (the rest follow the conventions).
+    ``edge_seconds``/``pending_seconds``: the task's round deadlines for each edge step (default: the
+    settings' train deadline, no pending timeout).
     """
     item = "{{item}}" if not fields else "{{item.name}}"
     edge_inputs = [Parameter(name="edge")] + [Parameter(name=f) for f in fields]
@@ -203,11 +244,12 @@ def add_round_templates(
     store = "{{inputs.parameters.store}}" if "store" in fields else "{{workflow.parameters.store}}"
 
     def edge_step(step: str, outputs: list[Parameter]) -> Container:
-        """A step that runs at the edge: pinned to its node, with the edge's own credentials."""
-        return Container(
+        """A step that runs at the edge: pinned to its node, with the edge's own credentials; an edge
+        not done by its deadline (or not even scheduled by the pending one) sits the round out."""
+        return argo41.Container(
             name=step,
             image=image,
-            command=_command(step),
+            command=step_command(step),
             args=[
                 *_common_args(),
                 flag(Flag.EDGE, _EDGE),
@@ -223,34 +265,34 @@ def add_round_templates(
             if "tolerations" in fields
             else None,
             tolerations=[m.Toleration(**t) for t in tolerations] or None,
-            env=_credentials(secret),
-            retry_strategy=_retry(settings),
-            active_deadline_seconds=settings.train_deadline_seconds,
-        )
+            env=credentials(secret),
+            retry_strategy=retry(settings),
+            active_deadline_seconds=edge_seconds or settings.train_deadline_seconds,
+        ).pending(pending_seconds)
 
-    # validate exits 4 when the data breaks its contract: a Failed node, which OnError never retries.
+    # validate exits 4 when the data breaks its contract: a Failed node, which the retry expression skips.
     validate = edge_step(
-        Step.VALIDATE, [_output(Outputs.PASSED), _output(Outputs.FAILED), _output(Outputs.ROWS)]
+        Step.VALIDATE, [output(Outputs.PASSED), output(Outputs.FAILED), output(Outputs.ROWS)]
     )
     train = edge_step(
-        Step.TRAIN, [_output(Outputs.EXAMPLES), _output(Outputs.LOSS), _output(Outputs.TRAIN_SECONDS)]
+        Step.TRAIN, [output(Outputs.EXAMPLES), output(Outputs.LOSS), output(Outputs.TRAIN_SECONDS)]
     )
     aggregate = Container(
         name=Step.AGGREGATE,
         image=image,
-        command=_command(Step.AGGREGATE),
+        command=step_command(Step.AGGREGATE),
         # The edge list can exceed what one command-line argument may hold (128 KiB on Linux): it
         # reaches the step as a file, through a raw artifact.
         args=[*_common_args(), flag(Flag.EDGES_FILE, EDGES_FILE)],
         inputs=[RawArtifact(name="edges", path=EDGES_FILE, data="{{workflow.parameters.edges}}")],
         outputs=[
-            _output(Outputs.MODEL_VERSION, global_name=WorkflowOutputs.MODEL_VERSION),
-            _output(Outputs.CONTRIBUTORS, global_name=WorkflowOutputs.CONTRIBUTORS),
-            _output(Outputs.MISSING, global_name=WorkflowOutputs.MISSING_EDGES),
-            _output(Outputs.MISSING_COUNT),
+            output(Outputs.MODEL_VERSION, global_name=WorkflowOutputs.MODEL_VERSION),
+            output(Outputs.CONTRIBUTORS, global_name=WorkflowOutputs.CONTRIBUTORS),
+            output(Outputs.MISSING, global_name=WorkflowOutputs.MISSING_EDGES),
+            output(Outputs.MISSING_COUNT),
         ],
-        env=_credentials(cloud_secret),
-        retry_strategy=_retry(settings),
+        env=credentials(cloud_secret),
+        retry_strategy=retry(settings),
         active_deadline_seconds=settings.aggregate_deadline_seconds,
         metrics=m.Metrics(
             prometheus=[
@@ -265,13 +307,14 @@ def add_round_templates(
     evaluate = Container(
         name=Step.EVALUATE,
         image=image,
-        command=_command(Step.EVALUATE),
+        command=step_command(Step.EVALUATE),
         args=_common_args(),
         outputs=[
-            _output(Outputs.ACCURACY, global_name=WorkflowOutputs.ACCURACY),
-            _output(Outputs.LOSS, global_name=WorkflowOutputs.LOSS),
+            output(Outputs.ACCURACY, global_name=WorkflowOutputs.ACCURACY),
+            output(Outputs.LOSS, global_name=WorkflowOutputs.LOSS),
         ],
-        env=_credentials(cloud_secret),
+        env=credentials(cloud_secret),
+        retry_strategy=retry(settings),
         active_deadline_seconds=settings.evaluate_deadline_seconds,
         metrics=m.Metrics(
             prometheus=[
@@ -299,7 +342,9 @@ def add_round_templates(
         aggregate_task = Task(
             name=Step.AGGREGATE,
             template=aggregate,
-            depends=f"{edge_task.name}.AnySucceeded || {edge_task.name}.AllFailed",
+            # Every outcome of the fan-out: the group ends Succeeded, Failed or Errored (the phase of its
+            # last Failed/Errored item); AllFailed alone would miss a mix of Failed and Errored edges.
+            depends=f"{edge_task.name}.Succeeded || {edge_task.name}.Failed || {edge_task.name}.Errored",
         )
         Task(
             name=Step.EVALUATE,
@@ -324,6 +369,8 @@ def add_task_round_templates(task: FederatedTask, settings: ClusterSettings) -> 
         fields=fields,
         settings=settings,
         tolerations=_uniform_tolerations(task, fields),
+        edge_seconds=task.spec.deadlines.edge_seconds,
+        pending_seconds=task.spec.deadlines.pending_seconds,
     )
 
 
@@ -334,15 +381,18 @@ def add_generic_round_templates(*, image: str, cloud_secret: str, settings: Clus
     )
 
 
-def add_init_template(task: FederatedTask, settings: ClusterSettings) -> None:
-    """The ``init`` template: commits the task's initial model as round 0."""
-    Container(
+def add_init_template(task: FederatedTask, settings: ClusterSettings) -> Container:
+    """The ``init`` template: commits the task's initial model as round 0 (a no-op once it is)."""
+    return Container(
         name=Step.INIT,
         image=task.spec.image,
-        command=_command(Step.INIT),
-        args=_common_args(),
-        outputs=[_output(Outputs.MODEL_VERSION, global_name=WorkflowOutputs.MODEL_VERSION)],
-        env=_credentials(task.spec.cloud_credentials_secret),
-        retry_strategy=_retry(settings),
+        command=step_command(Step.INIT),
+        args=[*task_args(), flag(Flag.ROUND, "0")],
+        outputs=[
+            output(Outputs.MODEL_VERSION, global_name=WorkflowOutputs.MODEL_VERSION),
+            output(Outputs.LAST_ROUND),
+        ],
+        env=credentials(task.spec.cloud_credentials_secret),
+        retry_strategy=retry(settings),
         active_deadline_seconds=settings.aggregate_deadline_seconds,
     )

@@ -5,7 +5,9 @@
   Workflow that runs one round of it (what ``edgefed submit`` creates for each round);
 * :func:`generic_round_template`: a task-independent round template (the Helm chart's);
 * :func:`init_workflow`: commits the task's initial model (round 0);
-* :func:`cron_workflow`: scheduled retraining, which runs ``edgefed submit`` inside the cluster;
+* :func:`task_workflow` (and :func:`task_template`, :func:`task_submission`): the whole task as one
+  Workflow whose rounds are child Workflows of the round template (:mod:`.task`);
+* :func:`cron_workflow`: scheduled retraining, which runs the task's WorkflowTemplate;
 * :func:`manifests`: all of them by file name.
 
 No globals, no I/O, deterministic output.
@@ -15,18 +17,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from hera.workflows import Container, CronWorkflow, Parameter, RawArtifact, Workflow, WorkflowTemplate
+from hera.workflows import CronWorkflow, Parameter, Workflow, WorkflowTemplate
 from hera.workflows import models as m
 
+from edgefed.workflows.build import argo41
 from edgefed.workflows.build.names import (
     DESCRIPTION,
+    KIND_ROUND,
+    KIND_TASK,
+    LABEL_KIND,
     LABEL_ROUND,
     LABEL_TASK,
     TITLE,
+    mutex_name,
     round_name_prefix,
+    task_name_prefix,
+    task_template_name,
     template_name,
 )
 from edgefed.workflows.build.settings import DEFAULT_SETTINGS, ClusterSettings
+from edgefed.workflows.build.task import add_task_templates, task_parameters
 from edgefed.workflows.build.templates import (
     add_generic_round_templates,
     add_init_template,
@@ -38,6 +48,7 @@ from edgefed.workflows.build.templates import (
 from edgefed.workflows.spec import FederatedTask
 
 __all__ = [
+    "TASK_FILE",
     "cron_workflow",
     "generic_round_template",
     "init_workflow",
@@ -45,6 +56,9 @@ __all__ = [
     "round_submission",
     "round_template",
     "round_workflow",
+    "task_submission",
+    "task_template",
+    "task_workflow",
     "to_document",
 ]
 
@@ -141,7 +155,7 @@ def round_template(task: FederatedTask, *, settings: ClusterSettings = DEFAULT_S
         parallelism=task.spec.parallelism,
         # Workflows submitted from a template do not inherit its labels: these put task and round on them.
         workflow_metadata=m.WorkflowMetadata(
-            labels={LABEL_TASK: task.name},
+            labels={LABEL_TASK: task.name, LABEL_KIND: KIND_ROUND},
             labels_from={LABEL_ROUND: m.LabelValueFrom(expression="workflow.parameters.round")},
         ),
         **_round_spec(
@@ -225,60 +239,101 @@ def init_workflow(task: FederatedTask, *, settings: ClusterSettings = DEFAULT_SE
     return workflow
 
 
-def cron_workflow(
-    task: FederatedTask, task_yaml: str, *, settings: ClusterSettings = DEFAULT_SETTINGS
-) -> CronWorkflow:
-    """Scheduled retraining: a CronWorkflow whose one step runs ``edgefed submit`` for the task in-cluster.
+def _task_spec(task: FederatedTask, settings: ClusterSettings) -> dict[str, Any]:
+    parameters = round_parameters(task, round_=None, evaluate=None) + dataset_key_parameter(task)
+    return {
+        "entrypoint": "task",
+        "arguments": task_parameters(parameters),
+        # One task Workflow of a task at a time: a second one waits for the first (Argo queues it).
+        "synchronization": m.Synchronization(mutexes=[m.Mutex(name=mutex_name(task.name))]),
+        **_spec_settings(settings),
+    }
 
-    ``task_yaml`` (the task file as a new task name per run is the user's choice) travels as a
-    parameter; the step authenticates with its ServiceAccount token.
+
+def _task_annotations(task: FederatedTask) -> dict[str, str]:
+    return {
+        TITLE: f"{task.name}: federated task, {task.spec.last_round} rounds",
+        DESCRIPTION: _describe(task, 0)[DESCRIPTION].replace("Federated round 0 of task", "Federated task"),
+    }
+
+
+def task_workflow(task: FederatedTask, *, settings: ClusterSettings = DEFAULT_SETTINGS) -> Workflow:
+    """The task Workflow: init, every round as a child Workflow, the stop (``argo submit`` it)."""
+    with Workflow(
+        generate_name=task_name_prefix(task.name),
+        labels={LABEL_TASK: task.name, LABEL_KIND: KIND_TASK, **settings.extra_labels},
+        annotations=_task_annotations(task),
+        **_task_spec(task, settings),
+    ) as workflow:
+        add_task_templates(task, settings)
+    return workflow
+
+
+def task_template(task: FederatedTask, *, settings: ClusterSettings = DEFAULT_SETTINGS) -> WorkflowTemplate:
+    """The task Workflow as a WorkflowTemplate (``<task>-task``): what the CronWorkflow and
+    ``edgefed submit`` run."""
+    with WorkflowTemplate(
+        name=task_template_name(task.name),
+        labels={LABEL_TASK: task.name, **settings.extra_labels},
+        annotations=_task_annotations(task),
+        workflow_metadata=m.WorkflowMetadata(labels={LABEL_TASK: task.name, LABEL_KIND: KIND_TASK}),
+        **_task_spec(task, settings),
+    ) as template:
+        add_task_templates(task, settings)
+    return template
+
+
+def task_submission(task: FederatedTask, *, settings: ClusterSettings = DEFAULT_SETTINGS) -> Workflow:
+    """A task Workflow that runs the task's WorkflowTemplate."""
+    return Workflow(
+        generate_name=task_name_prefix(task.name),
+        labels={LABEL_TASK: task.name, LABEL_KIND: KIND_TASK, **settings.extra_labels},
+        annotations=_task_annotations(task),
+        workflow_template_ref=m.WorkflowTemplateRef(name=task_template_name(task.name)),
+    )
+
+
+def cron_workflow(task: FederatedTask, *, settings: ClusterSettings = DEFAULT_SETTINGS) -> CronWorkflow:
+    """Scheduled retraining: a CronWorkflow that runs the task's WorkflowTemplate.
+
+    A scheduled run continues the task after its last committed round (the plan reads the registry),
+    runs new rounds when the task allows more, and stops at once when it does not. Nothing in it
+    talks to argo-server: the controller creates the Workflow.
     """
-    with CronWorkflow(
+    return CronWorkflow(
         name=f"{task.name}-retrain",
         labels={LABEL_TASK: task.name, **settings.extra_labels},
         annotations={
             TITLE: f"{task.name}: scheduled retraining",
-            DESCRIPTION: "Runs edgefed submit for the task",
+            DESCRIPTION: "Runs the task Workflow: continues after the last committed round",
         },
         schedules=[settings.cron_schedule],
+        # The task's mutex queues a run that overlaps another; Forbid does not even start one.
         concurrency_policy="Forbid",
         starting_deadline_seconds=600,
         successful_jobs_history_limit=3,
         failed_jobs_history_limit=3,
-        entrypoint="drive",
-        arguments=[Parameter(name="task-yaml", value=task_yaml)],
-        service_account_name=settings.service_account,
-        pod_gc=m.PodGC(strategy=settings.pod_gc),
-    ) as cron:
-        Container(
-            name="drive",
-            image=task.spec.image,
-            command=["edgefed", "submit", "/tmp/inputs/task.yaml"],
-            args=[
-                f"--argo-server={settings.argo_server}",
-                "--namespace={{workflow.namespace}}",
-                "--token-file=/var/run/secrets/kubernetes.io/serviceaccount/token",
-            ],
-            # The task file travels as a raw artifact: it can be larger than an env var may be.
-            inputs=[
-                RawArtifact(
-                    name="task", path="/tmp/inputs/task.yaml", data="{{workflow.parameters.task-yaml}}"
-                )
-            ],
-        )
-    return cron
+        workflow_metadata=m.WorkflowMetadata(labels={LABEL_TASK: task.name, LABEL_KIND: KIND_TASK}),
+        workflow_template_ref=m.WorkflowTemplateRef(name=task_template_name(task.name)),
+    )
 
 
 def to_document(workflow: Workflow | WorkflowTemplate | CronWorkflow) -> dict[str, Any]:
     """The Argo document (plain dict, as ``argo submit`` would read from YAML)."""
-    return workflow.to_dict()
+    return argo41.dump(workflow)
+
+
+#: The file ``argo submit`` runs: the whole task.
+TASK_FILE = "task.yaml"
 
 
 def manifests(
-    task: FederatedTask, *, task_yaml: str | None = None, settings: ClusterSettings = DEFAULT_SETTINGS
+    task: FederatedTask, *, cron: bool = False, settings: ClusterSettings = DEFAULT_SETTINGS
 ) -> dict[str, dict[str, Any]]:
     """Everything a cluster needs for ``task``, by file name."""
     out = {
+        TASK_FILE: to_document(task_workflow(task, settings=settings)),
+        f"{task.name}-task-template.yaml": to_document(task_template(task, settings=settings)),
         f"{task.name}-round-template.yaml": to_document(round_template(task, settings=settings)),
         f"{task.name}-init.yaml": to_document(init_workflow(task, settings=settings)),
         f"{task.name}-round-00001.yaml": to_document(round_workflow(task, 1, settings=settings)),
@@ -286,6 +341,6 @@ def manifests(
             round_submission(task, 1, settings=settings)
         ),
     }
-    if task_yaml is not None:
-        out[f"{task.name}-retrain-cron.yaml"] = to_document(cron_workflow(task, task_yaml, settings=settings))
+    if cron:
+        out[f"{task.name}-retrain-cron.yaml"] = to_document(cron_workflow(task, settings=settings))
     return out

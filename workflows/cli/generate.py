@@ -18,13 +18,14 @@ def generate(
     out: Annotated[Path, typer.Option("--output-dir", "-o", help="directory to write the manifests to")],
     cron: Annotated[bool, typer.Option(help="also write a CronWorkflow for scheduled retraining")] = True,
 ) -> None:
-    """Write everything a cluster needs for the task: round WorkflowTemplate, init and round Workflows,
-    a CronWorkflow, and the kubectl commands that label the edge nodes."""
+    """Write everything a cluster needs for the task: task.yaml (the whole task: `argo submit` it), the
+    task and round WorkflowTemplates, init and single-round Workflows, a CronWorkflow, and the kubectl
+    commands that label the edge nodes."""
     from edgefed.workflows.build import write_manifests
 
     try:
         task = load(task_file)
     except EdgefedError as err:
         raise fail(err) from None
-    for path in write_manifests(task, out, task_yaml=task_file.read_text() if cron else None):
+    for path in write_manifests(task, out, cron=cron):
         console.print(f"wrote {path}")

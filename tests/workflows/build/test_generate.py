@@ -41,8 +41,8 @@ def test_example_script_generates_one_pipeline_per_task(tmp_path):
 
 def test_generation_is_deterministic_and_small_at_scale():
     task = parse_task(task_doc("big", tuple(f"edge-{i:05d}" for i in range(1000))))
-    first = manifests(task, task_yaml="x")  # `make bench` prints how long this takes
-    assert manifests(task, task_yaml="x") == first
+    first = manifests(task, cron=True)  # `make bench` prints how long this takes
+    assert manifests(task, cron=True) == first
     round_size = len(json.dumps(first["big-round-00001.yaml"]))
     assert round_size < 256 * 1024
     big = parse_task(task_doc("bigger", tuple(f"edge-{i:05d}" for i in range(10_000))))
@@ -66,6 +66,8 @@ def test_cli_generate_writes_every_manifest_and_no_credential(store, tmp_path):
             "scan-round-00001-from-template.yaml",
             "scan-round-00001.yaml",
             "scan-round-template.yaml",
+            "scan-task-template.yaml",
+            "task.yaml",
         ]
     )
     secrets = []
@@ -83,7 +85,11 @@ def test_cli_generate_writes_every_manifest_and_no_credential(store, tmp_path):
         next(p["value"] for p in round_doc["spec"]["arguments"]["parameters"] if p["name"] == "edges")
     )
     assert [i["secret"] for i in items] == ["edgefed-edge-a", "b-minio"]
+    # the CronWorkflow runs the task's WorkflowTemplate: no argo-server URL, no token, no TLS
     cron = yaml.safe_load((out / "scan-retrain-cron.yaml").read_text())
-    drive = cron["spec"]["workflowSpec"]["templates"][0]
-    assert cron["kind"] == "CronWorkflow" and drive["container"]["command"][:2] == ["edgefed", "submit"]
-    assert drive["inputs"]["artifacts"][0]["raw"] == {"data": "{{workflow.parameters.task-yaml}}"}
+    assert cron["kind"] == "CronWorkflow"
+    assert cron["spec"]["workflowSpec"]["workflowTemplateRef"] == {"name": "scan-task"}
+    assert "argo-server" not in (out / "scan-retrain-cron.yaml").read_text()
+    task = yaml.safe_load((out / "task.yaml").read_text())
+    assert task["spec"]["entrypoint"] == "task"
+    assert task["spec"]["synchronization"] == {"mutexes": [{"name": "edgefed-task-scan"}]}

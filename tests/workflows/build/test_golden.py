@@ -22,7 +22,7 @@ _REGENERATE = "tests/workflows/build/test_golden.py"
 
 def _generated(tmp: Path) -> dict[str, str]:
     out = tmp / "out"
-    write_manifests(load_task(EXAMPLE), out, task_yaml=EXAMPLE.read_text())
+    write_manifests(load_task(EXAMPLE), out, cron=True)
     return {p.name: p.read_text() for p in sorted(out.iterdir())}
 
 
@@ -43,6 +43,8 @@ def test_the_golden_set_is_complete(tmp_path: Path) -> None:
         "heart-demo-round-00001-from-template.yaml",
         "heart-demo-round-00001.yaml",
         "heart-demo-round-template.yaml",
+        "heart-demo-task-template.yaml",
+        "task.yaml",
     ],
 )
 def test_generated_manifest_matches_its_golden_file(name: str, tmp_path: Path) -> None:

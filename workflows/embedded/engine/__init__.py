@@ -10,9 +10,14 @@
 Modules: ``document`` (load + up-front feature check), ``expressions`` (depends / when), ``params``
 (``{{...}}`` substitution and the ``/tmp`` mapping), ``executor`` (the run: entrypoint, exit handler,
 workflow phase), ``nodes`` (Node, the node record, WorkflowResult), ``scope`` (variables and parameters),
-``pods`` (prepare, run, outputs, retries, deadlines), ``dag`` and ``steps`` (scheduling), ``fanout``
-(withItems/withParam and continueOn, shared by both), ``runners`` and ``pool`` (how container/script
-nodes run), ``secrets``, ``report`` (``argo get``-style output). The CLI is
+``pods`` (prepare, run, outputs, retries, deadlines, pendingTimeout), ``resource`` (resource templates on
+Workflow manifests, with ``conditions`` and ``jsonpath`` for their success/failure conditions and
+outputs), ``objects`` (the store of Workflow objects, ``EngineOptions.workflows``), ``mutex``
+(``synchronization.mutexes``), ``dag`` and ``steps`` (scheduling), ``fanout``
+(withItems/withParam/withSequence, continueOn, exit hooks and the template's failFast, shared by both),
+``expr`` with ``exprlib`` and ``exprpath`` (Argo's ``{{=...}}`` expression language, its functions and
+its ``jsonpath()``), ``gofmt`` (Go's renderings of values), ``runners`` and ``pool`` (how
+container/script nodes run), ``secrets``, ``report`` (``argo get``-style output). The CLI is
 ``edgefed.workflows.cli.engine_run``.
 """
 
@@ -27,6 +32,7 @@ from .errors import (
 )
 from .executor import Engine, EngineOptions
 from .nodes import Node, NodeCallback, NodeType, WorkflowResult
+from .objects import WorkflowExistsError, WorkflowNotFoundError, WorkflowObjects
 from .pool import WorkerPool
 from .report import node_line, render_report, render_tree
 from .runners import LocalProcessRunner, NodeExecution, Runner, WarmPythonRunner
@@ -50,7 +56,10 @@ __all__ = [
     "UnsupportedFeatureError",
     "WarmPythonRunner",
     "WorkerPool",
+    "WorkflowExistsError",
     "WorkflowInvalidError",
+    "WorkflowNotFoundError",
+    "WorkflowObjects",
     "WorkflowResult",
     "check_document",
     "load_document",

@@ -9,13 +9,17 @@ Scheduling
     gives Skipped. Ready tasks start in declaration order; the template's ``parallelism`` bounds how many
     of its children run at once. Each task is a coroutine, so a DAG holds no thread while it waits.
 
-failFast (default true)
-    Argo: "stop scheduling new steps as soon as it detects that one of the DAG nodes is failed; then wait
-    until all DAG nodes are completed before failing the DAG". A failure counts here only when nothing
-    handles it: the task has no matching ``continueOn`` and no dependent's ``depends`` mentions it with
-    ``.Failed``, ``.Errored``, ``.AllFailed``, ``.AnySucceeded``, ``.Omitted`` or under ``!``. Otherwise
-    the handled failure would stop the very task meant to handle it. Running nodes always finish, and
-    omitting starts nothing, so it still happens after scheduling stopped.
+``dag.failFast`` (default true) and the template's ``failFast`` (default false)
+    Argo's field documentation says ``dag.failFast`` stops scheduling after a failure, but its code
+    (v4.1.2 ``dag.go``) only reads it in ``assessDAGPhase``, which returns Running while any node of the
+    DAG runs, and ``executeDAG`` creates every ready task before assessing: a task whose dependencies are
+    done starts whatever failed elsewhere, and the DAG's phase comes out the same either way. So here too
+    ``dag.failFast`` changes nothing (it is read, and must be a boolean). What does stop new tasks is the
+    *template's* ``failFast: true`` (``operator.go`` ``checkParallelism``): once one of the DAG's own
+    children (a Pod or Retry attempt, a nested DAG or Steps node, the items of a fan-out) Failed or
+    errored, no further task or item starts - not even one whose ``depends`` handles the failure - and
+    when the running ones are done the DAG fails with "template has failed or errored children and
+    failFast enabled" (see :func:`~.fanout.fail_fast_gate`).
 
 DAG phase (argo-workflows ``workflow/controller/dag.go``, ``assessDAGPhase``, checked at commit
 ``32cbee030e5bfb4f3c0e819312c7ae65a501860e``)
@@ -47,7 +51,20 @@ from edgefed.workflows.phases import Phase
 from .document import dependency_logic
 from .errors import NodeError, UnresolvedVariableError
 from .expressions import DependsExpr, TaskResults, parse_depends
-from .fanout import Call, Scheduler, Siblings, continues, expand, group_phase, guarded, invoke_all, limiter
+from .fanout import (
+    FAIL_FAST_MESSAGE,
+    Call,
+    Scheduler,
+    Siblings,
+    continues,
+    expand,
+    fail_fast_gate,
+    group_phase,
+    guarded,
+    invoke_all,
+    limiter,
+    run_exit_hook,
+)
 from .nodes import Node, NodeRecord, NodeType
 from .params import substitute
 from .pods import WORKFLOW_DEADLINE_MESSAGE
@@ -55,8 +72,6 @@ from .scope import outputs_scope, truthy
 
 __all__ = ["run_dag"]
 
-#: ``depends`` results that ask for a dependency's failure: such a failure is handled, not fatal.
-_HANDLING_RESULTS = {"Failed", "Errored", "AllFailed", "AnySucceeded", "Omitted"}
 _OMITTED_MESSAGE = "omitted: depends condition not met"
 
 
@@ -67,7 +82,6 @@ class _Graph:
     tasks: dict[str, dict[str, Any]]  # by name, in declaration order
     logic: dict[str, DependsExpr | None]
     deps: dict[str, list[str]]
-    dependents: dict[str, list[str]]
 
     @classmethod
     def of(cls, tasks: list[dict[str, Any]]) -> _Graph:
@@ -77,24 +91,7 @@ class _Graph:
             text = dependency_logic(t, by_name)
             logic[t["name"]] = parse_depends(text) if text else None
         deps = {n: (e.tasks if e else []) for n, e in logic.items()}
-        dependents: dict[str, list[str]] = {n: [] for n in by_name}
-        for n, ds in deps.items():
-            for d in ds:
-                dependents[d].append(n)
-        return cls(by_name, logic, deps, dependents)
-
-    def handled(self, name: str, phase: Phase) -> bool:
-        """Whether a failure of task ``name`` is taken care of (failFast ignores it)."""
-        if continues(self.tasks[name], phase):
-            return True
-        for dep in self.dependents[name]:
-            expr = self.logic[dep]
-            if expr is None:
-                continue
-            for result, negated in expr.references(name):
-                if negated or (result in _HANDLING_RESULTS):
-                    return True
-        return False
+        return cls(by_name, logic, deps)
 
 
 async def run_dag(
@@ -117,14 +114,14 @@ class _DagRun:
         fail_fast = dag.get("failFast")
         if isinstance(fail_fast, str):
             fail_fast = substitute(fail_fast, scope, where="dag.failFast")
-        self.fail_fast = truthy(fail_fast, True)
-        self.siblings = Siblings(node, limiter(tmpl, scope), exit_handler)
+        truthy(fail_fast, True)  # read as Argo reads it, and as there without effect (module docstring)
+        self.gate = fail_fast_gate(run.records, node, tmpl)
+        self.siblings = Siblings(node, limiter(tmpl, scope), exit_handler, fail_fast=self.gate)
         self.order = {name: i for i, name in enumerate(self.graph.tasks)}
         self.sorter = graphlib.TopologicalSorter(self.graph.deps)
         self.task_nodes: dict[str, Node] = {}  # finished (or omitted) tasks
         self.started: set[str] = set()
-        self.running: dict[asyncio.Task[Node], str] = {}
-        self.stop = False  # failFast: an unhandled failure stops scheduling
+        self.running: dict[asyncio.Task[Node | None], str] = {}
 
     async def execute(self) -> None:
         self.records.set_phase(self.node, Phase.RUNNING)
@@ -138,11 +135,12 @@ class _DagRun:
                 self._finished(self.running.pop(finished), finished.result())
         self._finish()
 
-    def _finished(self, tname: str, result: Node) -> None:
+    def _finished(self, tname: str, result: Node | None) -> None:
+        if result is None:  # the template's failFast kept it from starting: nor do its dependents
+            self.started.discard(tname)
+            return
         self.task_nodes[tname] = result
         self.sorter.done(tname)
-        if Phase.is_failure(result.phase) and self.fail_fast and not self.graph.handled(tname, result.phase):
-            self.stop = True
 
     def _start_ready(self) -> None:
         """Omit or start every ready task, in declaration order, until none is ready."""
@@ -155,7 +153,7 @@ class _DagRun:
                     )
                     self._finished(tname, omitted)
                     continue
-                if self.stop or self.run.deadline.stops(self.exit_handler):
+                if (self.gate and self.gate()) or self.run.deadline.stops(self.exit_handler):
                     continue  # never started: nor are its dependents
                 self.started.add(tname)
                 call = Call(name, tname, self._scope(self.run.workflow.workflow_outputs()))
@@ -181,8 +179,8 @@ class _DagRun:
         # declaration order, not the order the tasks finished in
         node.children = [self.task_nodes[t].id for t in graph.tasks if t in self.task_nodes]
         phase, message = _assess(self.records, node, graph, self.task_nodes)
-        if self.stop and phase == Phase.SUCCEEDED:
-            phase = Phase.FAILED
+        if self.gate and self.gate():
+            phase, message = Phase.FAILED, FAIL_FAST_MESSAGE
         if self.run.deadline.stops(self.exit_handler) and len(self.started) < len(graph.tasks):
             phase, message = Phase.FAILED, WORKFLOW_DEADLINE_MESSAGE
         if phase == Phase.SUCCEEDED:
@@ -190,13 +188,15 @@ class _DagRun:
         self.records.set_phase(node, phase, message)
 
 
-async def _run_task(run: Scheduler, task: dict[str, Any], call: Call, siblings: Siblings) -> Node:
-    """One task: its template, or a TaskGroup over its items."""
+async def _run_task(run: Scheduler, task: dict[str, Any], call: Call, siblings: Siblings) -> Node | None:
+    """One task: its template, or a TaskGroup over its items (None: failFast kept it from starting)."""
     tname, template, records = task["name"], task.get("template"), run.records
     try:
         expansion = expand(task, call.scope, call.name, tname, f"tasks.{tname}")
     except (NodeError, UnresolvedVariableError) as exc:
-        return records.skip(call.name, tname, template, siblings.parent, Phase.ERROR, str(exc))
+        errored = records.skip(call.name, tname, template, siblings.parent, Phase.ERROR, str(exc))
+        await run_exit_hook(run, task, errored, call.scope, siblings)
+        return errored
     if not expansion.fanned_out:
         return await run.invoke(task, expansion.calls[0], siblings)
     if not expansion.calls:
@@ -205,9 +205,15 @@ async def _run_task(run: Scheduler, task: dict[str, Any], call: Call, siblings: 
         )
     group = records.new(call.name, tname, NodeType.TASK_GROUP, template, siblings.parent)
     records.set_phase(group, Phase.RUNNING)
-    children = await invoke_all(run, [(task, c) for c in expansion.calls], replace(siblings, parent=group))
+    started = await invoke_all(run, [(task, c) for c in expansion.calls], replace(siblings, parent=group))
+    children = [c for c in started if c is not None]  # the items failFast did not keep from starting
     group.children = [c.id for c in children]  # item order, not the order the children were created in
-    records.set_phase(group, *group_phase(children))
+    if len(children) < len(started):
+        records.set_phase(group, Phase.FAILED, FAIL_FAST_MESSAGE)
+    else:
+        records.set_phase(group, *group_phase(children))
+    # executeDAGTask runs the task's exit hook for the fulfilled TaskGroup too, after the items' own
+    await run_exit_hook(run, task, group, call.scope, siblings)
     return group
 
 

@@ -4,8 +4,9 @@ The check walks the whitelist of :mod:`.rules` (every field executed, ignored, r
 
 Then semantic checks: the entrypoint and every referenced template exist, names are unique, ``depends``
 parses and names existing tasks, no dependency cycles, ``continueOn`` is not combined with ``depends``,
-and no expression tag ``{{=...}}`` appears anywhere. All problems are collected and raised together
-(:class:`UnsupportedFeatureError` if any feature is unsupported, else :class:`WorkflowInvalidError`).
+and every expression (``{{=...}}`` tags, ``retryStrategy.expression``) parses and is in the subset that
+:mod:`.expr` runs. All problems are collected and raised together (:class:`UnsupportedFeatureError` if
+any feature is unsupported, else :class:`WorkflowInvalidError`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ from typing import Any
 import yaml
 
 from .errors import UnsupportedFeatureError, WorkflowInvalidError
+from .expr import check_expressions
 from .expressions import ExpressionError, parse_depends
+from .fanout import exit_hook, loop_problems
+from .resource import check_resource
 from .rules import DOCUMENT, STEP, Rule
 from .rules import NOT_SUPPORTED as _NS
 
@@ -108,18 +112,6 @@ class _Checker:
                 self.unsupported.extend(rule(value, sub))
 
 
-def _find_expression_tags(obj: Any, path: str, out: list[str]) -> None:
-    if isinstance(obj, str):
-        if "{{=" in obj:
-            out.append(f"{path}: expression tags '{{{{=...}}}}' are {_NS}")
-    elif isinstance(obj, list):
-        for i, x in enumerate(obj):
-            _find_expression_tags(x, f"{path}[{i}]", out)
-    elif isinstance(obj, dict):
-        for k, v in obj.items():
-            _find_expression_tags(v, f"{path}.{k}" if path else str(k), out)
-
-
 def resolve_template_ref(doc: Mapping[str, Any], templates: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """``doc`` with its ``spec.workflowTemplateRef`` replaced by the referenced template's spec.
 
@@ -173,7 +165,9 @@ def check_document(doc: Any) -> None:
         c.invalid.append("spec: missing")
         _raise(c)
         return
-    _find_expression_tags(doc, "", c.unsupported)
+    expr_unsupported, expr_invalid = check_expressions(doc)
+    c.unsupported.extend(expr_unsupported)
+    c.invalid.extend(expr_invalid)
 
     templates = spec.get("templates") or []
     if not isinstance(templates, list) or not templates:
@@ -214,6 +208,12 @@ def _check_template(c: _Checker, t: dict[str, Any], where: str, ref: Callable[[A
         c.invalid.append(f"{where}: template has no container, script, dag or steps")
     if len(kinds) > 1:
         c.invalid.append(f"{where}: template has more than one of {', '.join(kinds)}")
+    unsupported, invalid = check_resource(t, where)
+    c.unsupported.extend(unsupported)
+    c.invalid.extend(invalid)
+    if "pendingTimeout" in t and ("dag" in t or "steps" in t):  # Argo's validate.go
+        kind = "DAG" if "dag" in t else "Steps"
+        c.invalid.append(f"{where}.pendingTimeout: {kind} template doesn't support pendingTimeout field")
     for k in ("container", "script"):
         body = t.get(k)
         if isinstance(body, dict) and not body.get("command"):
@@ -256,10 +256,9 @@ def _check_dag(c: _Checker, dag: dict[str, Any], where: str, ref: Callable[[Any,
             c.invalid.append(f"{tw}: duplicate task name")
         by_name[name] = task
         ref(task.get("template"), f"{tw}.template")
-        if "withItems" in task and "withParam" in task:
-            c.invalid.append(f"{tw}: both withItems and withParam")
-        if "withItems" in task and not isinstance(task["withItems"], list):
-            c.invalid.append(f"{tw}.withItems: expected a list")
+        c.invalid.extend(loop_problems(task, tw))
+        if (hook := exit_hook(task)) is not None:
+            ref(hook[1].get("template"), f"{tw}.{hook[0]}")
     graph: dict[str, set[str]] = {}
     for i, task in enumerate(tasks):
         if not isinstance(task, dict) or not task.get("name"):
@@ -317,8 +316,9 @@ def _check_steps(c: _Checker, steps: Any, where: str, ref: Callable[[Any, str], 
             else:
                 seen.add(step["name"])
             ref(step.get("template"), f"{label}.template")
-            if "withItems" in step and "withParam" in step:
-                c.invalid.append(f"{label}: both withItems and withParam")
+            c.invalid.extend(loop_problems(step, label))
+            if (hook := exit_hook(step)) is not None:
+                ref(hook[1].get("template"), f"{label}.{hook[0]}")
 
 
 def _raise(c: _Checker) -> None:

@@ -1,5 +1,7 @@
 """Argo's two small expression languages: DAG ``depends`` and the ``when`` condition.
 
+(The third, expr-lang of ``{{=...}}`` tags and ``retryStrategy.expression``, is :mod:`.expr`.)
+
 Hand-written because no Python library implements them: Argo evaluates ``depends`` with expr-lang after
 rewriting, and ``when`` with govaluate (Go). Both are tiny, so a tokenizer plus a recursive-descent parser
 each is enough, and keeps ``eval`` out of the engine.

@@ -18,6 +18,7 @@ the ``on_node`` callback; the scheduler runs on one event-loop thread, so the ca
 from __future__ import annotations
 
 import copy
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -76,6 +77,11 @@ class Node:
     outputs: dict[str, Any] = field(default_factory=dict)  # parameters: {name: value}, result, exitCode
     log_path: Path | None = None
     pod_name: str | None = None
+    #: The workflow the node belongs to (a child Workflow's nodes reach ``on_node`` too).
+    workflow_name: str = ""
+    #: ``time.monotonic()`` when the node was created (Argo's node ``startedAt``: ``pendingTimeout``
+    #: counts from it; ``started_at`` is when the node turned Running).
+    created: float = field(default_factory=time.monotonic, repr=False, compare=False)
 
     @property
     def fulfilled(self) -> bool:
@@ -109,6 +115,7 @@ class Node:
             "outputs": copy.deepcopy(self.outputs),
             "logPath": str(self.log_path) if self.log_path else None,
             "podName": self.pod_name,
+            "workflowName": self.workflow_name,
         }
 
 
@@ -139,6 +146,7 @@ class NodeRecord:
             type=type_,
             template_name=template,
             parent_id=parent.id if parent else None,
+            workflow_name=self.workflow_name,
         )
         self.nodes[node.id] = node
         if parent is not None:
@@ -208,6 +216,10 @@ class WorkflowResult:
     run_dir: Path
     started_at: datetime
     finished_at: datetime
+    #: The Workflow object's metadata when the run ended (labels/annotations after any patch of it).
+    metadata: dict[str, Any] = field(default_factory=dict)
+    #: The child Workflows this run's resource templates created and ran, by name.
+    children: dict[str, WorkflowResult] = field(default_factory=dict)
 
     @property
     def succeeded(self) -> bool:

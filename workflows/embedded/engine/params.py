@@ -3,7 +3,9 @@
 Argo replaces ``{{name}}`` tags (whitespace inside the braces is ignored) with values from a flat scope
 such as ``workflow.parameters.x``, ``inputs.parameters.y``, ``tasks.t.outputs.result`` or ``item``. An
 unresolved tag is an error where Argo resolves strictly (a node's template and a task's arguments).
-Expression tags ``{{=...}}`` are not supported (the document check rejects them up front).
+An expression tag ``{{=...}}`` (``=`` right after the braces, as argo-workflows ``util/template/kind.go``
+reads it) is evaluated with Argo's expression language over the same scope (:mod:`.expr`); a failure
+raises :class:`~.exprlib.ExprError` (a :class:`~.errors.NodeError`) where the substitution is strict.
 
 Path mapping: templates written for containers use absolute paths under ``/tmp`` (``/tmp/outputs/x``).
 On one machine those would collide between nodes, so each node gets a private directory ``D`` and every
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UnresolvedVariableError
+from .expr import ExprError, render_tag
 
 __all__ = ["TAG_RE", "find_tags", "map_tmp_paths", "substitute", "substitute_obj"]
 
@@ -38,14 +41,23 @@ def find_tags(text: str) -> list[str]:
 def substitute(text: str, scope: Mapping[str, str], *, strict: bool = True, where: str = "") -> str:
     """Replace ``{{name}}`` tags from ``scope``.
 
-    With ``strict`` an unknown name raises :class:`UnresolvedVariableError` naming every unresolved tag;
-    otherwise unknown tags are left untouched (for a later substitution pass).
+    With ``strict`` an unknown name raises :class:`UnresolvedVariableError` naming every unresolved tag
+    (an expression tag that fails raises :class:`~.exprlib.ExprError`); otherwise such tags are left
+    untouched (for a later substitution pass).
     """
     if "{{" not in text:
         return text
     missing: list[str] = []
 
     def repl(m: re.Match[str]) -> str:
+        if m.group(1).startswith("="):
+            try:
+                value = render_tag(m.group(1)[1:], scope, strict=strict)
+            except ExprError as exc:
+                if where:
+                    exc.args = (f"{exc} (in {where})",)
+                raise
+            return m.group(0) if value is None else value
         key = m.group(1).strip()
         if key in scope:
             return scope[key]

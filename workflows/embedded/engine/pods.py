@@ -12,10 +12,18 @@ Run
     At most ``parallelism`` processes run at once (engine option, bounded by ``spec.parallelism``): a node
     takes a slot before it turns Running, and ``Runner.run`` executes on a pool of as many threads, so the
     threads are bounded by ``parallelism`` whatever the number of nodes. A node's deadline is the earlier
-    of its template's ``activeDeadlineSeconds`` (counted from when it was prepared) and the workflow's;
-    the runner kills the process when it passes: node Failed with Argo's message "Pod was active on the
-    node longer than the specified deadline", or "Step exceeded its deadline" when it was the workflow's
-    (argo-workflows ``workflow/controller/operator.go``).
+    of its template's ``activeDeadlineSeconds`` (counted from when it turns Running, as Kubernetes counts
+    a pod's from its start, not while it waits to be scheduled) and the workflow's; the runner kills the
+    process when it passes: node Failed with Argo's message "Pod was active on the node longer than the
+    specified deadline", or "Step exceeded its deadline" when it was the workflow's (argo-workflows
+    ``workflow/controller/operator.go``). A resource node (:mod:`.resource`) takes a slot and has its
+    deadlines like a container, its wait for the child cut short at the deadline.
+
+Pending
+    Waiting for a slot is this engine's Pending (on a cluster: a pod not yet scheduled or started). A
+    template's ``pendingTimeout`` (Argo v4) bounds it, counted from the node's creation: past it the
+    node fails with Argo's message "timeout" and never runs (``operator.go`` ``checkTemplateTimeouts``).
+    As in Argo it has no effect on a template with a ``retryStrategy`` (see :func:`pending_deadline`).
 
 Outputs
     ``outputs.result`` is stdout (capped at 256 kB as in Argo), ``exitCode`` the exit code;
@@ -28,7 +36,11 @@ Retries (``operator.go`` ``processNodeRetries``)
     attempts), up to ``limit`` retries; ``backoff.duration`` (a Go duration or seconds) times
     ``factor``\\ :sup:`attempt` between attempts; past ``backoff.maxDuration`` the Retry node takes the
     last attempt's phase with "Max duration limit exceeded". After the workflow deadline nothing is
-    retried (except in the exit handler).
+    retried (except in the exit handler). When the policy and the limit allow another attempt, a
+    ``retryStrategy.expression`` (:mod:`.expr`, over ``lastRetry.exitCode``/``.status``/``.duration``/
+    ``.message`` and ``retries``, see :func:`~.scope.last_retry_scope`) must also be true, else the Retry
+    node ends with "retryStrategy.expression evaluated to false" (checked before the backoff, which Argo
+    would wait out first). An attempt's template sees the previous attempt's ``{{lastRetry.*}}``.
 """
 
 from __future__ import annotations
@@ -42,20 +54,35 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from edgefed.workflows.phases import Phase
 
 from .errors import NodeDeadlineExceededError, NodeError, RunnerError, UnresolvedVariableError
+from .expr import evaluate_bool
 from .nodes import Node, NodeRecord, NodeType, fnv32a
 from .params import map_tmp_paths, substitute, substitute_obj
 from .runners import NodeExecution, Runner
-from .scope import WorkflowScope, to_str, truthy
+from .scope import WorkflowScope, last_retry_scope, to_str, truthy
 from .secrets import SecretResolver
 
-__all__ = ["DEADLINE_MESSAGE", "WORKFLOW_DEADLINE_MESSAGE", "Pods", "WorkflowDeadline", "parse_duration"]
+if TYPE_CHECKING:
+    from .resource import Resources
+
+__all__ = [
+    "DEADLINE_MESSAGE",
+    "PENDING_TIMEOUT_MESSAGE",
+    "WORKFLOW_DEADLINE_MESSAGE",
+    "Pods",
+    "WorkflowDeadline",
+    "parse_duration",
+    "pending_deadline",
+]
 
 DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
+#: A node past its ``pendingTimeout``: Argo's ``ErrTimeout`` ("timeout"), the message ``operator.go``
+#: ``executeTemplate`` marks the node Failed with (and ``dag.go`` the task node).
+PENDING_TIMEOUT_MESSAGE = "timeout"
 WORKFLOW_DEADLINE_MESSAGE = "Step exceeded its deadline"
 _RESULT_LIMIT = 256 * 1024  # Argo caps outputs.result at 256 kB
 _POLICIES = ("Always", "OnFailure", "OnError", "OnTransientError")
@@ -64,6 +91,20 @@ _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 _T = TypeVar("_T")
+
+
+def pending_deadline(node: Node, tmpl: Mapping[str, Any], scope: Mapping[str, str]) -> float | None:
+    """When ``node`` fails if it is still Pending: its creation plus the template's ``pendingTimeout``.
+
+    Argo (``operator.go`` ``checkTemplateTimeouts``) counts from the node's start (its creation) and
+    checks only the node it executes by the task's name: for a template with a ``retryStrategy`` that
+    is the Retry node, which is Running, never Pending, so a retried pod's attempts have no pending
+    limit (the caller passes None for them).
+    """
+    value = tmpl.get("pendingTimeout")
+    if value in (None, ""):
+        return None
+    return node.created + parse_duration(substitute(to_str(value), scope, where="pendingTimeout"))
 
 
 def parse_duration(v: Any) -> float:
@@ -184,8 +225,10 @@ class Pods:
         secret_resolver: SecretResolver | None,
         parallelism: int,
         deadline: WorkflowDeadline,
+        resources: Resources | None = None,
     ) -> None:
         self.records = records
+        self.resources = resources
         self.workflow = workflow
         self.runner = runner
         self.run_dir = run_dir
@@ -216,6 +259,7 @@ class Pods:
         self.records.set_phase(node, Phase.RUNNING)
         first_start = time.monotonic()
         attempt = 0
+        last: Node | None = None
         while True:
             child = self.records.new(
                 f"{node.name}({attempt})",
@@ -224,8 +268,10 @@ class Pods:
                 node.template_name,
                 node,
             )
-            await self.run_pod(child, tmpl, scope, attempt, exit_handler)
+            attempt_scope = {**scope, **last_retry_scope(last, attempt, expression=False)}
+            await self.run_pod(child, tmpl, attempt_scope, attempt, exit_handler)
             node.outputs = child.outputs
+            last = child
             if child.phase == Phase.SUCCEEDED:
                 break
             retryable = (child.phase == Phase.FAILED and policy in ("Always", "OnFailure")) or (
@@ -233,6 +279,12 @@ class Pods:
             )
             if not retryable or (limit is not None and attempt >= limit):
                 break
+            # processNodeRetries: once the policy and the limit allow another attempt, the expression decides
+            if rs.get("expression") and not evaluate_bool(
+                to_str(rs["expression"]), last_retry_scope(child, attempt + 1, expression=True)
+            ):
+                self.records.set_phase(node, child.phase, "retryStrategy.expression evaluated to false")
+                return
             if self.deadline.stops(exit_handler):
                 break
             wait = duration * (factor**attempt) if duration else 0.0
@@ -256,24 +308,31 @@ class Pods:
         node.log_path.touch()
         stdout_path = node_dir / "stdout"
         stdout_path.touch()
+        resource = "resource" in tmpl
         try:
-            argv, env, secrets, outputs_spec = self._prepare(node, tmpl, scope, attempt, node_dir)
-            deadline = self._deadline(tmpl, scope, exit_handler)
+            seconds = self._deadline_seconds(tmpl, scope)
+            pending = None if tmpl.get("retryStrategy") else pending_deadline(node, tmpl, scope)
+            if not resource:
+                argv, env, secrets, outputs_spec = self._prepare(node, tmpl, scope, attempt, node_dir)
         except (NodeError, UnresolvedVariableError, ValueError) as exc:
             self.records.set_phase(node, Phase.ERROR, str(exc))
             return
-        async with self._slots:
-            if self.deadline.stops(exit_handler):
-                self.records.set_phase(node, Phase.FAILED, WORKFLOW_DEADLINE_MESSAGE)
-                return
+        if not await self._take_slot(node, pending, exit_handler):
+            return
+        try:
             self.records.set_phase(node, Phase.RUNNING)
+            if resource:
+                await self._run_resource(
+                    node, tmpl, scope, self._deadline(seconds, exit_handler), exit_handler
+                )
+                return
             execution = NodeExecution(
                 node_id=node.id,
                 node_name=node.name,
                 argv=argv,
                 env=env,
                 cwd=node_dir / "work",
-                deadline=deadline,
+                deadline=self._deadline(seconds, exit_handler),
                 log_path=node.log_path,
                 stdout_path=stdout_path,
                 redact=tuple(secrets),
@@ -281,13 +340,14 @@ class Pods:
             try:
                 rc = await self._threads.run(self.runner.run, execution)
             except NodeDeadlineExceededError as exc:
-                at = self.deadline.at
-                wf = at is not None and not exit_handler and time.monotonic() >= at - 0.05
+                wf = self._past_workflow_deadline(exit_handler)
                 self.records.set_phase(node, Phase.FAILED, WORKFLOW_DEADLINE_MESSAGE if wf else str(exc))
                 return
             except RunnerError as exc:
                 self.records.set_phase(node, Phase.ERROR, str(exc))
                 return
+        finally:
+            self._slots.release()
         result = stdout_path.read_text(encoding="utf-8", errors="replace")[:_RESULT_LIMIT].strip()
         node.outputs = {"result": result, "exitCode": str(rc), "parameters": {}}
         try:
@@ -300,13 +360,63 @@ class Pods:
         else:
             self.records.set_phase(node, Phase.FAILED, f"Error (exit code {rc})")
 
-    def _deadline(self, tmpl: dict[str, Any], scope: Mapping[str, str], exit_handler: bool) -> float | None:
+    async def _run_resource(
+        self,
+        node: Node,
+        tmpl: dict[str, Any],
+        scope: dict[str, str],
+        deadline: float | None,
+        exit_handler: bool,
+    ) -> None:
+        """A Running resource node (see :mod:`.resource`), its wait cut short at ``deadline``."""
+        if self.resources is None:
+            self.records.set_phase(node, Phase.ERROR, "resource templates need the engine's workflow store")
+            return
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            await asyncio.wait_for(self.resources.run(node, tmpl, scope), timeout)
+        except TimeoutError:
+            wf = self._past_workflow_deadline(exit_handler)
+            self.records.set_phase(node, Phase.FAILED, WORKFLOW_DEADLINE_MESSAGE if wf else DEADLINE_MESSAGE)
+        except (NodeError, UnresolvedVariableError, ValueError) as exc:
+            self.records.set_phase(node, Phase.ERROR, str(exc))
+
+    async def _take_slot(self, node: Node, pending: float | None, exit_handler: bool) -> bool:
+        """Wait (Pending) for a pod slot; False if the node failed instead, the slot not taken.
+
+        Past ``pending`` (``time.monotonic()``, see :func:`pending_deadline`) the node fails with Argo's
+        pendingTimeout message; past the workflow deadline with "Step exceeded its deadline".
+        """
+        try:
+            if pending is None or not self._slots.locked():
+                await self._slots.acquire()
+            else:
+                await asyncio.wait_for(self._slots.acquire(), max(0.0, pending - time.monotonic()))
+        except TimeoutError:
+            self.records.set_phase(node, Phase.FAILED, PENDING_TIMEOUT_MESSAGE)
+            return False
+        if self.deadline.stops(exit_handler):
+            self._slots.release()
+            self.records.set_phase(node, Phase.FAILED, WORKFLOW_DEADLINE_MESSAGE)
+            return False
+        return True
+
+    def _past_workflow_deadline(self, exit_handler: bool) -> bool:
+        at = self.deadline.at
+        return at is not None and not exit_handler and time.monotonic() >= at - 0.05
+
+    @staticmethod
+    def _deadline_seconds(tmpl: dict[str, Any], scope: Mapping[str, str]) -> float | None:
+        """The template's ``activeDeadlineSeconds`` (None: none)."""
+        if tmpl.get("activeDeadlineSeconds") is None:
+            return None
+        return float(substitute(to_str(tmpl["activeDeadlineSeconds"]), scope, where="activeDeadlineSeconds"))
+
+    def _deadline(self, seconds: float | None, exit_handler: bool) -> float | None:
+        """The node's deadline once it runs: ``seconds`` from now, or the workflow's if that is earlier."""
         deadlines = []
-        if tmpl.get("activeDeadlineSeconds") is not None:
-            secs = float(
-                substitute(to_str(tmpl["activeDeadlineSeconds"]), scope, where="activeDeadlineSeconds")
-            )
-            deadlines.append(time.monotonic() + secs)
+        if seconds is not None:
+            deadlines.append(time.monotonic() + seconds)
         if self.deadline.at is not None and not exit_handler:
             deadlines.append(self.deadline.at)
         return min(deadlines) if deadlines else None

@@ -5,10 +5,20 @@ Every key of a document is classified as
 * executed   - implemented by the engine (``"ok"``);
 * ignored    - meaningful only on a cluster (``image``, ``resources``, ``nodeSelector``, ``podGC``,
   ``metrics``...), accepted and ignored (``"ignore"``);
-* rejected   - has execution meaning that the engine does not implement (``resource``, ``suspend``,
-  artifacts, ``volumes``, ``hooks``, ``synchronization``...): ``<path>: not supported by the embedded
-  engine`` (``_reject(hint)``);
+* rejected   - has execution meaning that the engine does not implement (``suspend``, artifacts,
+  ``volumes``, ``hooks``, semaphores...): ``<path>: not supported by the embedded engine``
+  (``_reject(hint)``);
 * unknown    - anything else, e.g. a misspelled key: ``<path>: unknown field``.
+
+Executed besides containers, scripts, DAGs and steps: ``resource`` templates on Workflow manifests
+(``create``, ``patch`` with ``mergeStrategy: merge``; checked in detail by
+:func:`~.resource.check_resource`) and their ``outputs.parameters[].valueFrom.jsonPath``;
+``synchronization.mutexes`` on the workflow and on templates (:mod:`.mutex`); a template's
+``pendingTimeout`` (:mod:`.pods`); ``withSequence``, task/step ``onExit`` and ``hooks.exit`` (other
+hooks are refused) and a dag/steps template's ``failFast`` (:mod:`.fanout`); ``retryStrategy.expression``
+and ``{{=...}}`` expression tags anywhere (:mod:`.expr`, which refuses what is outside its subset, each
+expression with its field path, in :func:`~.document.check_document`); the entrypoint's (and every exit
+handler's) inputs from ``spec.arguments``.
 
 Hand-written because there is no Python schema of what *this* engine executes; :mod:`.document` walks it.
 """
@@ -139,8 +149,8 @@ _OUTPUTS = {
                 "configMapKeyRef": _reject(),
                 "event": _reject(),
                 "expression": _reject(),
-                "jsonPath": _reject(),
-                "jqFilter": _reject(),
+                "jsonPath": "ok",  # resource templates only (checked in .resource)
+                "jqFilter": _reject("use jsonPath"),
                 "supplied": _reject(),
             },
         }
@@ -192,6 +202,55 @@ _SCRIPT = {**_CONTAINER, "source": "ok"}
 
 _CONTINUE_ON = {"failed": "ok", "error": "ok"}
 
+
+def _mutexes(value: Any, path: str) -> list[str]:
+    """``synchronization.mutexes``: each with a name (and optional namespace); database locks refused."""
+    if not isinstance(value, list):
+        return [f"{path}: expected a list"]
+    problems = []
+    for i, mutex in enumerate(value):
+        where = f"{path}[{i}]"
+        if not isinstance(mutex, dict) or not mutex.get("name"):
+            problems.append(f"{where}.name: required")
+            continue
+        problems += [
+            f"{where}.{k}: unknown field ({_NS})" for k in mutex if k not in ("name", "namespace", "database")
+        ]
+        if mutex.get("database"):
+            problems.append(f"{where}.database: {_NS} (database locks)")
+    return problems
+
+
+#: Argo v3.6+ ``Synchronization`` (v4.1.2's schema: ``mutexes`` and ``semaphores`` lists).
+_SYNCHRONIZATION = {"mutexes": _mutexes, "semaphores": _reject("semaphores")}
+
+_HOOK_KEYS = frozenset({"template", "arguments", "expression"})
+
+
+def _exit_hook_only(value: Any, path: str) -> list[str]:
+    """A task's/step's ``hooks``: the ``exit`` hook (template, arguments, expression) and nothing else."""
+    if not isinstance(value, dict):
+        return [f"{path}: expected a mapping"]
+    problems = []
+    for name, hook in value.items():
+        where = f"{path}.{name}"
+        if name != "exit":
+            problems.append(f"{where}: {_NS} (lifecycle hooks other than exit)")
+        elif not isinstance(hook, dict):
+            problems.append(f"{where}: expected a mapping")
+        else:
+            problems += [
+                f"{where}.{k}: {_NS}" if k == "templateRef" else f"{where}.{k}: unknown field ({_NS})"
+                for k in hook
+                if k not in _HOOK_KEYS
+            ]
+            if "artifacts" in (hook.get("arguments") or {}):
+                problems.append(f"{where}.arguments.artifacts: {_NS} (artifacts)")
+            if not hook.get("template") and "templateRef" not in hook:
+                problems.append(f"{where}.template: required")
+    return problems
+
+
 _STEP = {
     "name": "ok",
     "template": "ok",
@@ -199,13 +258,13 @@ _STEP = {
     "when": "ok",
     "withItems": "ok",
     "withParam": "ok",
+    "withSequence": {"count": "ok", "start": "ok", "end": "ok", "format": "ok"},
     "continueOn": _CONTINUE_ON,
     "description": "ignore",
-    "withSequence": _reject(),
+    "onExit": "ok",
+    "hooks": _exit_hook_only,
     "templateRef": _reject(),
     "inline": _reject(),
-    "hooks": _reject("lifecycle hooks"),
-    "onExit": _reject("task-level exit handlers"),
 }
 
 _DAG_TASK = {**_STEP, "dependencies": "ok", "depends": "ok"}
@@ -215,7 +274,7 @@ _RETRY = {
     "retryPolicy": "ok",
     "backoff": {"duration": "ok", "factor": "ok", "maxDuration": "ok", "cap": "ignore"},
     "affinity": "ignore",
-    "expression": _reject(),
+    "expression": "ok",
 }
 
 _TEMPLATE = {
@@ -228,7 +287,11 @@ _TEMPLATE = {
     "steps": "ok",  # list of lists of _STEP, walked by hand
     "retryStrategy": _RETRY,
     "activeDeadlineSeconds": "ok",
+    "pendingTimeout": "ok",
     "parallelism": "ok",
+    "failFast": "ok",  # Template.FailFast, on dag/steps templates (.fanout.fail_fast_gate)
+    "resource": "ok",  # walked by .resource.check_resource
+    "synchronization": _SYNCHRONIZATION,
     # cluster-only
     "metadata": "ignore",
     "nodeSelector": "ignore",
@@ -247,7 +310,6 @@ _TEMPLATE = {
     "podSpecPatch": _scheduling_patch,
     # rejected features
     "suspend": _reject(),
-    "resource": _reject(),
     "containerSet": _reject(),
     "http": _reject(),
     "plugin": _reject(),
@@ -256,10 +318,8 @@ _TEMPLATE = {
     "sidecars": _reject(),
     "initContainers": _reject(),
     "memoize": _reject(),
-    "synchronization": _reject(),
     "daemon": _reject(),
     "timeout": _reject("use activeDeadlineSeconds"),
-    "failFast": _reject(),
     "artifactLocation": _reject("artifacts"),
     "artifactGC": _reject("artifacts"),
 }
@@ -305,7 +365,7 @@ _SPEC = {
     "volumeClaimTemplates": _reject("volumes"),
     "workflowTemplateRef": _reject(),
     "templateDefaults": _reject(),
-    "synchronization": _reject(),
+    "synchronization": _SYNCHRONIZATION,
     "hooks": _reject("lifecycle hooks"),
     "retryStrategy": _reject("set retryStrategy on each template"),
     "suspend": _reject(),

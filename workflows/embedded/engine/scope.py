@@ -11,9 +11,13 @@ A scope is a flat ``{name: str}`` map that :func:`~.params.substitute` reads. Th
   ``finishedAt``, ``outputs.result``, ``exitCode``, ``outputs.parameters.<p>``;
 * aggregate: a fanned-out task's or step's outputs as JSON lists over its children (Argo's
   ``processAggregateNodeOutputs``);
-* item: ``item`` and ``item.<k>`` of one fan-out child.
+* item: ``item`` and ``item.<k>`` of one fan-out child;
+* retry: ``retries`` and ``lastRetry.*`` in a retried template (:func:`last_retry_scope`).
 
-Values are rendered as Go's ``%v``/JSON would render them in Argo (:func:`to_str`).
+The same map, expanded on its dots, is what ``{{=...}}`` expressions see (:mod:`.expr`). The
+workflow's resolved ``spec.arguments`` are also the arguments of the entrypoint and of the exit
+handlers (:attr:`WorkflowScope.arguments`). Values are rendered as Go's ``%v``/JSON would render them
+in Argo (:func:`to_str`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any
 from edgefed.workflows.phases import Phase
 
 from .errors import NodeError, UnresolvedVariableError, WorkflowInvalidError
+from .gofmt import format_float
 from .nodes import Node, NodeRecord, NodeType, timestamp
 from .params import substitute
 
@@ -35,6 +40,7 @@ __all__ = [
     "aggregate_scope",
     "declared_outputs",
     "item_vars",
+    "last_retry_scope",
     "maybe_json",
     "node_scope",
     "outputs_scope",
@@ -77,6 +83,7 @@ def item_vars(item: Any) -> tuple[dict[str, str], str]:
     """Scope entries and the name label for one fan-out item (Argo's ``processItem``).
 
     An object item renders as ``k1:v1,k2:v2`` with the pairs sorted; ``item.<k>`` is defined for each key.
+    The label drops parentheses (``generateNodeName``: node names must keep their ``(i:...)`` readable).
     """
     if isinstance(item, dict):
         scope = {"item": to_str(item)}
@@ -84,8 +91,43 @@ def item_vars(item: Any) -> tuple[dict[str, str], str]:
         for k, v in item.items():
             scope[f"item.{k}"] = to_str(v)
             labels.append(f"{k}:{to_str(v)}")
-        return scope, ",".join(sorted(labels))
-    return {"item": to_str(item)}, to_str(item)
+        return scope, _label(",".join(sorted(labels)))
+    return {"item": to_str(item)}, _label(to_str(item))
+
+
+def _label(text: str) -> str:
+    return text.replace("(", "").replace(")", "")
+
+
+def last_retry_scope(last: Node | None, attempts: int, *, expression: bool) -> dict[str, str]:
+    """``lastRetry.exitCode``, ``.status``, ``.duration``, ``.message`` of a Retry node's last attempt.
+
+    argo-workflows ``operator.go``: in the template of the next attempt (``executeTemplate``: before the
+    first retry ``exitCode`` and ``duration`` are ``"0"``, ``status`` and ``message`` empty) and in
+    ``retryStrategy.expression`` (``buildRetryStrategyLocalScope``, with ``retries``: the attempts so far
+    minus one; an attempt without an exit code gives ``"-1"``). The duration is Go's ``%v`` of whole
+    seconds, as the node's RFC 3339 times give it on a cluster.
+    """
+    if last is None:
+        return {
+            "lastRetry.exitCode": "0",
+            "lastRetry.duration": "0",
+            "lastRetry.status": "",
+            "lastRetry.message": "",
+        }
+    exit_code = (last.outputs or {}).get("exitCode")
+    seconds = 0.0
+    if last.started_at is not None and last.finished_at is not None:
+        seconds = float(int(last.finished_at.timestamp()) - int(last.started_at.timestamp()))
+    scope = {
+        "lastRetry.exitCode": exit_code if exit_code is not None else ("-1" if expression else "0"),
+        "lastRetry.status": str(last.phase),
+        "lastRetry.duration": format_float(seconds, "g"),
+        "lastRetry.message": last.message,
+    }
+    if expression:
+        scope["retries"] = str(attempts - 1)
+    return scope
 
 
 def declared_outputs(template: Mapping[str, Any] | None) -> list[str]:
@@ -154,7 +196,9 @@ def outputs_scope(
         prefix = f"{kind}.{name}"
         if node.type == NodeType.TASK_GROUP:
             declared = declared_outputs(templates.get(node.template_name or ""))
-            scope.update(aggregate_scope(prefix, records.children(node), declared))
+            # the items only (dag.go buildLocalScopeFromTask: names "<group>(" - not the group's exit hook)
+            items = [c for c in records.children(node) if c.name.startswith(node.name + "(")]
+            scope.update(aggregate_scope(prefix, items, declared))
             scope[f"{prefix}.status"] = str(node.phase)
             scope[f"{prefix}.id"] = node.id
         else:
@@ -195,6 +239,9 @@ class WorkflowScope:
         for pname, value in parameters.items():
             parameters[pname] = substitute(value, self.values, strict=False)
             self.values[f"workflow.parameters.{pname}"] = parameters[pname]
+        #: ``spec.arguments.parameters`` as resolved: the entrypoint's and the exit handlers' arguments
+        #: (argo-workflows ``operator.go``: ``executeTemplate(..., woc.execWf.Spec.Arguments)``).
+        self.arguments: dict[str, str] = dict(parameters)
         self.values["workflow.parameters"] = json.dumps(
             [{"name": k, "value": v} for k, v in parameters.items()]
         )

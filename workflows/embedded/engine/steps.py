@@ -6,7 +6,11 @@ run concurrently, bounded by the template's ``parallelism``; ``when`` false give
 fails when one of its children Failed or errored and the step's ``continueOn`` does not allow it; then
 the steps node fails and later groups never run. After each group, ``steps.<name>.*`` (a fanned-out
 step's outputs aggregated over its children) resolve in the next groups and in the template's outputs.
-Past the workflow deadline no further group starts ("Step exceeded its deadline").
+Past the workflow deadline no further group starts ("Step exceeded its deadline"). With the template's
+``failFast: true`` (``operator.go`` ``checkParallelism``), once a child Failed or errored no further step
+or item starts (``continueOn`` notwithstanding): the group and the steps node fail with "template has
+failed or errored children and failFast enabled" (see :func:`~.fanout.fail_fast_gate`). A step's exit
+hook (``onExit``/``hooks.exit``) runs before its group is done (see :mod:`.fanout`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,17 @@ from typing import Any
 from edgefed.workflows.phases import Phase
 
 from .errors import NodeError, UnresolvedVariableError
-from .fanout import Call, Scheduler, Siblings, continues, expand, invoke_all, limiter
+from .fanout import (
+    FAIL_FAST_MESSAGE,
+    Call,
+    Scheduler,
+    Siblings,
+    continues,
+    expand,
+    fail_fast_gate,
+    invoke_all,
+    limiter,
+)
 from .nodes import Node, NodeType
 from .pods import WORKFLOW_DEADLINE_MESSAGE
 from .scope import aggregate_scope, declared_outputs, node_scope
@@ -30,6 +44,7 @@ async def run_steps(
     """Run a steps template's groups under ``node`` and set its phase."""
     records = run.records
     bound = limiter(tmpl, scope)
+    gate = fail_fast_gate(records, node, tmpl)
     local = dict(scope)
     records.set_phase(node, Phase.RUNNING)
     for gi, group in enumerate(tmpl["steps"]):
@@ -61,8 +76,11 @@ async def run_steps(
             if expansion.fanned_out:
                 expanded[sname] = []
             runs.extend((step, c) for c in expansion.calls)
-        children = await invoke_all(run, runs, Siblings(sg, bound, exit_handler))
+        siblings = Siblings(sg, bound, exit_handler, kind="steps", fail_fast=gate)
+        children = await invoke_all(run, runs, siblings)
         for (step, _call), child in zip(runs, children, strict=True):
+            if child is None:  # the template's failFast kept it from starting
+                continue
             finished.append((step, child))
             if step["name"] in expanded:
                 expanded[step["name"]].append(child)
@@ -85,6 +103,10 @@ async def run_steps(
             if step["name"] in expanded:
                 declared = declared_outputs(run.templates.get(step.get("template") or ""))
                 local.update(aggregate_scope(f"steps.{step['name']}", expanded[step["name"]], declared))
+        if gate is not None and gate():  # checkParallelism: the leaf step group and the steps node fail
+            records.set_phase(sg, Phase.FAILED, FAIL_FAST_MESSAGE)
+            records.set_phase(node, Phase.FAILED, FAIL_FAST_MESSAGE)
+            return
         if failed is not None:
             msg = f"child '{failed.name}' {'failed' if failed.phase == Phase.FAILED else 'errored'}"
             records.set_phase(sg, Phase.FAILED, msg)

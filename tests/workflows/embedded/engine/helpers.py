@@ -38,3 +38,46 @@ def child_pids() -> set[int]:
 def phases(result: WorkflowResult) -> dict[str, str]:
     """display name -> phase (display names must be unique in the workflow under test)."""
     return {n.display_name: n.phase for n in result.nodes.values()}
+
+
+def edge_fan_out(edge: dict[str, Any], items: list[str], *, join: bool = False) -> dict[str, Any]:
+    """A DAG running template ``edge`` (its input ``edge`` set) once per item.
+
+    ``join``: then a ``join`` task echoing the edges' aggregated ``model`` outputs, with the round's
+    ``depends: edge.Succeeded || edge.Failed || edge.Errored`` (it runs whatever the edges did).
+    """
+    tasks: list[dict[str, Any]] = [
+        {
+            "name": "edge",
+            "template": "edge",
+            "withItems": items,
+            "arguments": {"parameters": [{"name": "edge", "value": "{{item}}"}]},
+        }
+    ]
+    templates: list[dict[str, Any]] = [
+        {"name": "main", "dag": {"tasks": tasks}},
+        {"name": "edge", "inputs": {"parameters": [{"name": "edge"}]}, **edge},
+    ]
+    if join:
+        models = {"name": "models", "value": "{{tasks.edge.outputs.parameters.model}}"}
+        tasks.append(
+            {
+                "name": "join",
+                "template": "join",
+                "depends": "edge.Succeeded || edge.Failed || edge.Errored",
+                "arguments": {"parameters": [models]},
+            }
+        )
+        templates.append(
+            {
+                "name": "join",
+                "inputs": {"parameters": [{"name": "models"}]},
+                "container": {"image": "x", "command": ["echo", "{{inputs.parameters.models}}"]},
+            }
+        )
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"generateName": "fan-out-"},
+        "spec": {"entrypoint": "main", "templates": templates},
+    }

@@ -56,7 +56,7 @@ def test_unsupported_workflow_exits_2_naming_the_feature(tmp_path: Path) -> None
     marker = tmp_path / "marker"
     proc = cli(str(WORKFLOWS / "unsupported.yaml"), "-p", f"marker={marker}", cwd=tmp_path)
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "resource: not supported by the embedded engine" in proc.stdout
+    assert "resource.manifest: v1 ConfigMap: not supported by the embedded engine" in proc.stdout
     assert not marker.exists()
 
 

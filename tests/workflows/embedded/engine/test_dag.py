@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from edgefed.workflows.embedded.engine import Node, render_report
 from tests.workflows.embedded.engine.helpers import phases
 
@@ -106,28 +108,32 @@ def test_legacy_dependencies_with_continue_on(run_workflow) -> None:
     result = run_workflow("legacy-dependencies", parameters={"leaf-fails": "yes"})
     assert phases(result)["E"] == "Failed"
     assert result.phase == "Succeeded"
-    # without continueOn, a failed dependency omits its dependents and fails the DAG
+    # without continueOn, a failed dependency omits its dependents ...
     from tests.workflows.embedded.engine.helpers import load
 
     doc = load("legacy-dependencies")
     del doc["spec"]["templates"][0]["dag"]["tasks"][1]["continueOn"]
     result = run_workflow(doc)
-    assert phases(result)["D"] == "Omitted"
+    assert phases(result)["D"] == "Omitted" and phases(result)["E"] == "Omitted"
+    # ... and the omitted leaf E inherits B's Failed, which its own continueOn.failed lets pass: Argo's
+    # assessDAGPhase "if task.ContinuesOn(branchPhase) { continue }" gives a Succeeded DAG
+    assert result.phase == "Succeeded"
+    # without any continueOn the DAG fails
+    del doc["spec"]["templates"][0]["dag"]["tasks"][4]["continueOn"]
+    result = run_workflow(doc)
+    assert phases(result)["E"] == "Omitted"
     assert result.phase == "Failed"
 
 
-def test_fail_fast_stops_scheduling_but_lets_running_nodes_finish(run_workflow) -> None:
-    result = run_workflow("fail-fast")
+@pytest.mark.parametrize("fail_fast", ["true", "false"])
+def test_dag_fail_fast_schedules_ready_tasks_either_way_as_argo_v4_does(run_workflow, fail_fast) -> None:
+    """v4.1.2 dag.go reads dag.failFast only in assessDAGPhase, which stays Running while C runs; when C
+    is done, executeDAG creates D before assessing again. So D runs, failFast true or false."""
+    result = run_workflow("fail-fast", parameters={"fail-fast": fail_fast})
     p = phases(result)
     assert p["A"] == "Failed" and p["B"] == "Omitted"
-    assert p["C"] == "Succeeded"  # was already running
-    assert "D" not in p  # never scheduled after the unhandled failure
-    assert result.phase == "Failed"
-
-    result = run_workflow("fail-fast", parameters={"fail-fast": "false"})
-    p = phases(result)
-    assert p["D"] == "Succeeded" and p["B"] == "Omitted"
-    assert result.phase == "Failed"
+    assert p["C"] == "Succeeded" and p["D"] == "Succeeded"
+    assert result.phase == "Failed" and "'fail-fast.A' failed" in result.message
 
 
 def test_with_param_outputs_and_global_outputs(run_workflow) -> None:

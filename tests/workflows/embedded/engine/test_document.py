@@ -35,7 +35,10 @@ def test_unsupported_features_are_named_with_their_location_and_nothing_runs(
     problems = info.value.problems
     text = str(info.value)
     assert "spec.volumes: not supported by the embedded engine" in problems
-    assert "spec.templates[2] (name: k8s).resource: not supported by the embedded engine" in problems
+    assert (
+        "spec.templates[2] (name: k8s).resource.manifest: v1 ConfigMap: not supported by the embedded "
+        "engine (only argoproj.io/v1alpha1 Workflow manifests)" in problems
+    )
     assert "spec.templates[3] (name: approve).suspend: not supported by the embedded engine" in problems
     assert "spec.templates[3] (name: approve).memoize: not supported by the embedded engine" in problems
     assert "spec.templates[1] (name: touch).container.volumeMounts" in text
@@ -52,11 +55,16 @@ def test_unsupported_features_are_named_with_their_location_and_nothing_runs(
         ),
         ({"sidecars": []}, "(name: main).sidecars: not supported"),
         ({"initContainers": []}, "(name: main).initContainers: not supported"),
-        ({"synchronization": {"mutex": {"name": "m"}}}, "(name: main).synchronization: not supported"),
+        ({"synchronization": {"mutex": {"name": "m"}}}, "(name: main).synchronization.mutex: unknown field"),
+        ({"synchronization": {"semaphores": []}}, "(name: main).synchronization.semaphores: not supported"),
         ({"outputs": {"artifacts": [{"name": "a", "path": "/tmp/a"}]}}, "(name: main).outputs.artifacts"),
         ({"inputs": {"artifacts": [{"name": "a", "path": "/tmp/a"}]}}, "(name: main).inputs.artifacts"),
         ({"volumes": []}, "(name: main).volumes: not supported"),
-        ({"retryStrategy": {"limit": 1, "expression": "x"}}, "retryStrategy.expression: not supported"),
+        (
+            {"retryStrategy": {"limit": 1, "expression": "now() > x"}},
+            "retryStrategy.expression: expression 'now() > x': the built-in function now() (at position 0) is "
+            "not supported by the embedded engine",
+        ),
         ({"comand": ["oops"]}, "(name: main).comand: unknown field"),
         ({"daemon": True}, "(name: main).daemon: not supported"),
     ],
@@ -85,16 +93,22 @@ def test_other_rejections() -> None:
     doc = load("with-param-outputs")
     spec = doc["spec"]
     spec["templates"][0]["dag"]["tasks"][1]["withSequence"] = {"count": "3"}
-    spec["templates"][0]["dag"]["tasks"][0]["hooks"] = {"exit": {"template": "gen"}}
+    spec["templates"][0]["dag"]["tasks"][0]["hooks"] = {"running": {"template": "gen"}}
     spec["templates"][0]["dag"]["target"] = "total"
-    spec["templates"][1]["script"]["source"] = "print('{{=sprig.upper(\"x\")}}')"
+    spec["templates"][1]["script"]["source"] = "print('{{=sprig.date(\"2006\", x)}}')"
     with pytest.raises(UnsupportedFeatureError) as info:
         Engine.check(doc)
     text = str(info.value)
-    assert "tasks[1] (name: square).withSequence: not supported" in text
-    assert "tasks[0] (name: gen).hooks: not supported" in text
+    assert "tasks[1] (name: square): only one of withItems, withParam, withSequence can be specified" in text
+    assert (
+        "tasks[0] (name: gen).hooks.running: not supported by the embedded engine (lifecycle hooks other"
+        in text
+    )
     assert "(name: main).dag.target: not supported" in text
-    assert "spec.templates[1].script.source: expression tags" in text
+    assert (
+        "spec.templates[1] (name: gen).script.source: expression '{{=sprig.date(\"2006\", x)}}': sprig.date()"
+        in text
+    )
 
 
 def test_container_without_command_is_rejected() -> None:

@@ -1,7 +1,7 @@
 """The ``edgefed`` command: every command registered on one Typer app.
 
 Thin commands, one per file (``run``, ``demo``, ``data_seed``, ``data_check``, ``models_list``,
-``generate``, ``submit``, ``engine_run``, and ``store`` with its three small ones): each parses
+``generate``, ``submit``, ``status``, ``engine_run``, and ``store`` with its three small ones): each parses
 options, defers heavy imports until it runs, and maps errors to the exit codes in
 :class:`~edgefed.workflows.errors.ExitCode`.
 """
@@ -20,6 +20,7 @@ from edgefed.workflows.cli import (
     generate,
     models_list,
     run,
+    status,
     store,
     submit,
 )
@@ -41,6 +42,7 @@ app.command("run")(run.run)
 app.command("demo")(demo.demo)
 app.command("generate")(generate.generate)
 submit.register(app)
+status.register(app)
 data_app.command("seed")(data_seed.data_seed)
 data_app.command("check")(data_check.data_check)
 models_app.command("list")(models_list.models_list)

@@ -1,4 +1,4 @@
-"""``edgefed submit TASK --argo-server URL``: a task's rounds on a cluster, through the Argo server."""
+"""``edgefed submit TASK --argo-server URL``: the task as one task Workflow on a cluster, watched round by round."""
 
 from __future__ import annotations
 
@@ -7,111 +7,201 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from edgefed.workflows.cli.common import console, err_console, fail, fail_with, load, parse_parameters
-from edgefed.workflows.cluster.errors import DEFAULT_TOKEN_ENV, WatchCancelledError
-from edgefed.workflows.cluster.executor import ArgoExecutor, ArgoOptions
-from edgefed.workflows.cluster.submit import submit_task
-from edgefed.workflows.cluster.transport import normalize_server, read_token
+from edgefed.workflows.cli.argo import (
+    ArgoServerOption,
+    InsecureOption,
+    NamespaceOption,
+    RetriesOption,
+    TokenFileOption,
+    invalid_input,
+    open_client,
+)
+from edgefed.workflows.cli.common import console, fail, fail_with, load, parse_parameters
+from edgefed.workflows.cluster.errors import WatchCancelledError
 from edgefed.workflows.errors import EdgefedError, ExitCode
 
 if TYPE_CHECKING:
-    from edgefed.workflows.driver import RoundReport
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
 
-__all__ = ["register", "submit"]
+    from edgefed.workflows.cluster.submit import Submission
+    from edgefed.workflows.cluster.view import RoundRow
+    from edgefed.workflows.cluster.watch import Snapshot
+
+__all__ = ["RoundsDisplay", "register", "round_line", "submit"]
+
+
+def round_line(row: RoundRow) -> str:
+    """One finished round: accuracy, loss, contributors, edges that sat out, duration, workflow."""
+    from edgefed.workflows.phases import Phase
+
+    if row.phase != Phase.SUCCEEDED:
+        return f"round {row.round:>3}  {row.phase}  {row.workflow}: {row.message or 'no message'}"
+    acc = f"{row.accuracy:.4f}" if row.accuracy is not None else "-"
+    loss = f"{row.loss:.4f}" if row.loss is not None else "-"
+    seconds = f"  {row.seconds:.1f}s" if row.seconds is not None else ""
+    missing = f"  (sat out: {', '.join(row.missing)})" if row.missing else ""
+    return (
+        f"round {row.round:>3}  accuracy {acc}  loss {loss}  edges {row.contributors if row.contributors is not None else '-'}"
+        f"{seconds}  {row.workflow}{missing}"
+    )
+
+
+def _fraction(progress: str | None) -> tuple[int, int | None]:
+    done, _, total = (progress or "").partition("/")
+    try:
+        return int(done), int(total) or None
+    except ValueError:
+        return 0, None
+
+
+class RoundsDisplay:
+    """A progress bar per running round (Argo's ``done/total`` pods of its Workflow) and one for the
+    task, each finished round printed once. Bars show on a terminal only; the lines always."""
+
+    def __init__(self, task: str, rounds: int, console: Console) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self.console = console
+        self.progress: Progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[phase]}"),
+            console=console,
+            disable=not console.is_terminal,
+        )
+        self.overall: TaskID = self.progress.add_task(f"task {task}", total=rounds, phase="")
+        self.bars: dict[str, TaskID] = {}
+        self.printed: set[str] = set()
+
+    def __enter__(self) -> RoundsDisplay:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.progress.stop()
+
+    def update(self, snap: Snapshot) -> None:
+        from edgefed.workflows.phases import Phase
+
+        for row in snap.rounds:
+            key = row.workflow or f"round {row.round}"
+            if row.done:
+                if key not in self.printed:
+                    self.printed.add(key)
+                    self.progress.console.print(round_line(row), highlight=False)
+                if key in self.bars:
+                    self.progress.remove_task(self.bars.pop(key))
+                continue
+            done, total = _fraction(row.progress)
+            if key not in self.bars:
+                self.bars[key] = self.progress.add_task(f"round {row.round}", total=total, phase=row.phase)
+            self.progress.update(self.bars[key], completed=done, total=total, phase=row.phase)
+        succeeded = [r.round for r in snap.rounds if r.phase == Phase.SUCCEEDED]
+        self.progress.update(
+            self.overall,
+            completed=max(succeeded, default=0),
+            phase=snap.run.title or snap.run.phase,
+        )
+
+
+def _watch_hint(submission: Submission, task_file: Path) -> str:
+    return (
+        f"watch it again with `edgefed submit {task_file}` (it watches a running task instead of "
+        f"starting another), `edgefed status {submission.task}`, or `argo watch {submission.workflow} "
+        f"-n {submission.namespace}`"
+    )
 
 
 def submit(
     task_file: Annotated[Path, typer.Argument(help="FederatedTask YAML")],
-    argo_server: Annotated[
-        str,
-        typer.Option(
-            "--argo-server", envvar="ARGO_SERVER", help="Argo server URL, e.g. https://argo.example.com:2746"
-        ),
-    ],
-    namespace: Annotated[
-        str, typer.Option("--namespace", "-n", envvar="ARGO_NAMESPACE", help="namespace the workflows run in")
-    ] = "argo",
-    token_file: Annotated[
-        Path | None,
-        typer.Option("--token-file", help=f"file holding the bearer token (default: ${DEFAULT_TOKEN_ENV})"),
-    ] = None,
-    insecure_skip_verify: Annotated[
-        bool, typer.Option("--insecure-skip-verify", help="do not verify the server's TLS certificate")
-    ] = False,
+    argo_server: ArgoServerOption,
+    namespace: NamespaceOption = "argo",
+    token_file: TokenFileOption = None,
+    insecure_skip_verify: InsecureOption = False,
     parameter: Annotated[
         list[str] | None,
-        typer.Option("--parameter", "-p", help="workflow parameter override NAME=VALUE (repeatable)"),
+        typer.Option("--parameter", "-p", help="task Workflow parameter override NAME=VALUE (repeatable)"),
     ] = None,
+    detach: Annotated[
+        bool, typer.Option("--detach", help="create the task Workflow (or find it running) and return")
+    ] = False,
     poll: Annotated[
         float, typer.Option("--poll", min=0.1, help="first seconds between status polls (grows to 8x)")
     ] = 2.0,
     timeout: Annotated[
-        float, typer.Option("--timeout", min=1, help="seconds to watch one round's workflow at most")
-    ] = 3600,
-    retries: Annotated[
-        int, typer.Option("--retries", min=0, help="retries of 5xx and connection errors")
-    ] = 3,
+        float, typer.Option("--timeout", min=1, help="seconds to watch the task Workflow at most")
+    ] = 24 * 3600,
+    retries: RetriesOption = 3,
 ) -> None:
-    """Run a task's rounds on a cluster through the Argo server; resumes after the last succeeded round.
+    """Run a task on a cluster as one task Workflow, through the Argo server, and watch its rounds.
 
-    The token is read from $ARGO_TOKEN or --token-file, never from the command line. TLS is
-    verified (REQUESTS_CA_BUNDLE names a private CA) unless --insecure-skip-verify is given.
+    Creates or updates the task's round and task WorkflowTemplates, then creates the task Workflow,
+    unless one of the task is already Pending or Running: that one is watched instead. The task
+    resumes after the last round committed in its model registry. Ctrl-C stops watching only.
     """
-    try:
+    with invalid_input():
         task = load(task_file)
-        token = read_token(token_file)
         parameters = parse_parameters(parameter)
-        server = normalize_server(argo_server)
-    except OSError as err:
-        raise fail_with(f"cannot read {err.filename}: {err.strerror}", ExitCode.INVALID) from None
-    except ValueError as err:
-        raise fail_with(str(err), ExitCode.INVALID) from None
-    except EdgefedError as err:
-        raise fail(err) from None
-    if insecure_skip_verify:
-        import urllib3
+    from edgefed.workflows.cluster.submit import submit_task
 
-        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-        err_console.print("warning: TLS certificate verification is off (--insecure-skip-verify)")
-    if token is None:
-        err_console.print(f"note: no token (${DEFAULT_TOKEN_ENV} unset, no --token-file): sending none")
+    client = open_client(
+        argo_server,
+        namespace,
+        token_file=token_file,
+        insecure_skip_verify=insecure_skip_verify,
+        retries=retries,
+        poll=poll,
+        timeout=timeout,
+    )
+    submitted: list[Submission] = []
 
-    def on_phase(name: str, phase: str) -> None:
-        console.print(f"  {name}: {phase}", style="dim", highlight=False)
-
-    def on_round(report: RoundReport) -> None:
-        acc = f"{report.accuracy:.4f}" if report.accuracy is not None else "-"
-        loss = f"{report.loss:.4f}" if report.loss is not None else "-"
-        missing = f"  (sat out: {', '.join(report.missing)})" if report.missing else ""
+    def on_submitted(submission: Submission) -> None:
+        submitted.append(submission)
+        how = "created" if submission.created else "already running:"
         console.print(
-            f"round {report.round:>3}  accuracy {acc}  loss {loss}  edges {report.contributors}"
-            f"  {report.seconds:.2f}s  {report.workflow}{missing}",
+            f"task {task.name}: {how} task Workflow {submission.workflow} (namespace {submission.namespace})",
             highlight=False,
         )
+        if detach:
+            console.print(_watch_hint(submission, task_file), highlight=False)
 
-    options = ArgoOptions(verify_ssl=not insecure_skip_verify, poll=poll, timeout=timeout, retries=retries)
-    executor = ArgoExecutor(server, namespace, token=token, options=options, on_phase=on_phase)
+    display = RoundsDisplay(task.name, task.spec.last_round, console)
     try:
-        done = executor.last_succeeded_round(task.name)
-        if done:
-            console.print(f"task {task.name}: resuming after succeeded round {done} (from Argo)")
-        result = submit_task(task, executor, parameters=parameters, on_round=on_round)
-    except WatchCancelledError as err:
+        with display:
+            _, final = submit_task(
+                task,
+                client,
+                parameters=parameters,
+                detach=detach,
+                on_submitted=on_submitted,
+                on_update=display.update,
+            )
+    except (WatchCancelledError, KeyboardInterrupt) as err:
+        if not submitted:
+            raise fail_with("interrupted before a task Workflow was created", ExitCode.INTERRUPTED) from None
+        what = str(err) if isinstance(err, WatchCancelledError) else "stopped watching"
         raise fail_with(
-            f"{err}; run the same command again to resume watching", ExitCode.INTERRUPTED
-        ) from None
-    except KeyboardInterrupt:
-        where = (
-            f"workflow {executor.active} keeps running on the cluster" if executor.active else "interrupted"
-        )
-        raise fail_with(
-            f"{where}; committed rounds are kept, run the same command again to resume", ExitCode.INTERRUPTED
+            f"{what}; the task keeps running on the cluster; {_watch_hint(submitted[0], task_file)}",
+            ExitCode.INTERRUPTED,
         ) from None
     except EdgefedError as err:
         raise fail(err) from None
     finally:
-        executor.close()
-    console.print(f"task {result.task}: stopped after round {result.last_round}: {result.stop_reason}")
+        client.close()
+    if final is None:
+        return
+    from edgefed.workflows.build.names import TaskOutputs
+
+    outputs = final.run.outputs
+    console.print(
+        f"task {task.name}: {final.run.phase} (workflow {final.run.workflow}): stopped after round "
+        f"{outputs.get(TaskOutputs.LAST_ROUND, '?')}: {outputs.get(TaskOutputs.STOP_REASON) or 'no stop reason given'}",
+        highlight=False,
+    )
+    for name, value in outputs.items():
+        console.print(f"  {name}: {value}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,10 +9,13 @@ __all__ = [
     "ArgoAuthError",
     "ArgoConflictError",
     "ArgoError",
+    "ArgoRejectedError",
     "ArgoRequestError",
     "ArgoUnavailableError",
+    "TaskFailedError",
     "WatchCancelledError",
     "WatchTimeoutError",
+    "WorkflowGoneError",
 ]
 
 #: Environment variable the token is read from (the same one the ``argo`` CLI reads).
@@ -43,11 +46,25 @@ class ArgoRequestError(ArgoError):
     def __init__(self, action: str, status: int | None, detail: str) -> None:
         self.status = status
         self.action = action
+        self.detail = detail
         super().__init__(f"cannot {action}: {detail}")
 
 
 class ArgoConflictError(ArgoRequestError):
     """409: the object exists already, or was modified since it was read."""
+
+
+class ArgoRejectedError(ArgoError):
+    """The Argo server refused to create a workflow as invalid (400; 404: a WorkflowTemplate it does
+    not know). Nothing was created."""
+
+    exit_code = ExitCode.INVALID
+
+    def __init__(self, workflow: str, status: int, detail: str) -> None:
+        self.workflow = workflow
+        self.status = status
+        self.detail = detail
+        super().__init__(f"the Argo server rejected workflow {workflow} ({status}): {detail}")
 
 
 class ArgoUnavailableError(ArgoError):
@@ -79,3 +96,24 @@ class WatchCancelledError(ArgoError):
             else "no workflow was being watched"
         )
         super().__init__(f"stopped watching: {where}")
+
+
+class TaskFailedError(ArgoError):
+    """The task Workflow ended Failed or Error. ``message`` names the failed round and its failed nodes."""
+
+    def __init__(self, task: str, workflow: str, phase: str, message: str) -> None:
+        self.task = task
+        self.workflow = workflow
+        self.phase = phase
+        super().__init__(f"task {task} {phase.lower()} (workflow {workflow}): {message}")
+
+
+class WorkflowGoneError(ArgoError):
+    """The watched workflow was deleted (``argo delete``, ``kubectl delete``) before it ended."""
+
+    def __init__(self, workflow: str, namespace: str, hint: str = "") -> None:
+        self.workflow = workflow
+        super().__init__(
+            f"workflow {workflow} was deleted from namespace {namespace} before it ended"
+            + (f"; {hint}" if hint else "")
+        )

@@ -119,6 +119,20 @@ class Engine:
         if options.workflows is None:
             options = replace(options, workflows=WorkflowObjects())
         self.options = options
+        self._families: list[Family] = []
+        self._lock = threading.Lock()
+        self._terminated = False
+
+    def terminate(self) -> None:
+        """From any thread: end this engine's runs now (and any it starts later), as ``argo terminate``
+        does: running steps fail, nothing new starts, the runs end Failed ("terminated")."""
+        with self._lock:
+            self._terminated = True
+            families = list(self._families)
+        for family in families:
+            if family.loop is not None and not family.loop.is_closed():
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: that run ended
+                    family.loop.call_soon_threadsafe(family.terminate)
 
     @staticmethod
     def check(document: Mapping[str, Any], *, templates: Sequence[Mapping[str, Any]] = ()) -> None:
@@ -133,7 +147,15 @@ class Engine:
         document = resolve_template_ref(document, self.options.templates)
         check_document(document)
         run = _WorkflowRun(self.options, dict(document), dict(parameters or {}))
-        return _run_loop(run)
+        with self._lock:
+            self._families.append(run.family)
+            if self._terminated:
+                run.deadline.terminated = True
+        try:
+            return _run_loop(run)
+        finally:
+            with self._lock:
+                self._families.remove(run.family)
 
 
 def _run_loop(run: _WorkflowRun) -> WorkflowResult:
@@ -278,9 +300,19 @@ class _WorkflowRun:
 
     async def execute(self) -> WorkflowResult:
         self.family.live(self.name)
+        self.family.loop = asyncio.get_running_loop()
+        self.family.deadlines.append(self.deadline)
+        if self.deadline.terminated:  # terminated before it started
+            self.deadline.expire()
         try:
             keys = mutex_keys(self.spec.get("synchronization"), self.namespace)
-            await self.mutexes.acquire("workflow", keys, waiting=self.status.waiting)
+            await self.mutexes.acquire(
+                "workflow",
+                keys,
+                waiting=self.status.waiting,
+                stop=lambda: self.deadline.terminated,
+                stop_message="Stopped with strategy 'Terminate'",
+            )
             started = datetime.now(UTC)
             self.status.running(started)
             try:
@@ -342,6 +374,8 @@ class _WorkflowRun:
     def _phase(self, root: Node) -> tuple[Phase, str]:
         """The workflow's phase from its entrypoint node (before the exit handler)."""
         status = _WORKFLOW_PHASE.get(root.phase, Phase.ERROR)
+        if self.deadline.terminated and status != Phase.SUCCEEDED:
+            return Phase.FAILED, "Stopped with strategy 'Terminate'"  # Argo's message for argo terminate
         if self.deadline.hit and status != Phase.SUCCEEDED:
             return (
                 Phase.FAILED,

@@ -132,6 +132,8 @@ class WorkflowDeadline:
         self.seconds = seconds
         #: ``time.monotonic()`` deadline, set by :meth:`start`.
         self.at: float | None = None
+        #: True once :meth:`expire` ended the run early (rather than the clock).
+        self.terminated = False
         self._hit = asyncio.Event()
 
     def start(self, loop: asyncio.AbstractEventLoop) -> asyncio.TimerHandle | None:
@@ -143,6 +145,12 @@ class WorkflowDeadline:
     @property
     def hit(self) -> bool:
         return self._hit.is_set()
+
+    def expire(self) -> None:
+        """Pass the deadline now (``argo terminate``): running steps fail, nothing new starts.
+        Call it in the run's event loop."""
+        self.terminated = True
+        self._hit.set()
 
     def stops(self, exit_handler: bool) -> bool:
         """Whether the deadline keeps a node from starting (the exit handler runs after it)."""

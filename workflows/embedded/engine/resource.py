@@ -113,6 +113,14 @@ class Family:
         self.store = store
         self.run_root = run_root
         self._changes: dict[str, asyncio.Event] = {}
+        #: The deadlines of the family's runs (:meth:`terminate` passes them all) and their loop.
+        self.deadlines: list[Any] = []
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def terminate(self) -> None:
+        """End every run of the family now, as ``argo terminate`` would (in the family's loop)."""
+        for deadline in self.deadlines:
+            deadline.expire()
 
     def live(self, name: str) -> None:
         self._changes.setdefault(name, asyncio.Event())

@@ -77,6 +77,7 @@ class Flag:
     # plan
     BUDGET: Final = "--budget"  # rounds this chain of the task Workflow may still start
     SINCE: Final = "--since"  # the last round committed before the task Workflow started
+    WORKFLOW_UID: Final = "--workflow-uid"  # the task Workflow's uid: whose attempt a round is
 
 
 class Outputs:

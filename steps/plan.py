@@ -79,16 +79,19 @@ def _last_attempt(client: Minio, bucket: str, task: str, round_: int) -> tuple[i
     return len(keys), json.loads(get_bytes(client, bucket, keys[-1]))
 
 
-def _new_attempt(ctx: StepContext, registry: ModelRegistry, round_: int) -> int:
-    """Record this task Workflow's attempt at ``round_``; returns its number (1, 2, ...)."""
+def _new_attempt(ctx: StepContext, registry: ModelRegistry, round_: int, uid: str) -> int:
+    """Record this task Workflow's attempt at ``round_``; returns its number (1, 2, ...).
+
+    Attempts are told apart by the task Workflow's uid, not its name: a name can come back (a
+    deleted Workflow's, resubmitted), a uid never does."""
     count, last = _last_attempt(registry.client, registry.bucket, ctx.task, round_)
-    if last is not None and last.get("workflow") == ctx.workflow:
+    if last is not None and last.get("uid") == uid:
         raise RoundNotCommittedError(
             f"round {round_} did not commit a model: its Workflow {last['name']} failed "
             f"(argo get {last['name']}); resubmit the task to try the round again"
         )
     attempt = count + 1
-    record = {"workflow": ctx.workflow, "name": round_workflow_name(ctx.task, round_, attempt)}
+    record = {"workflow": ctx.workflow, "uid": uid, "name": round_workflow_name(ctx.task, round_, attempt)}
     put_bytes(
         registry.client,
         registry.bucket,
@@ -108,6 +111,7 @@ def run(argv: list[str]) -> int:
     parser.add_argument(Flag.EDGES_FILE, required=True, help="JSON list of the task's edge items")
     parser.add_argument(Flag.BUDGET, type=int, required=True, help="rounds this chain may still start")
     parser.add_argument(Flag.SINCE, type=int, default=0, help="last round before this task Workflow")
+    parser.add_argument(Flag.WORKFLOW_UID, default="", help="the task Workflow's uid (default: its name)")
     args = parser.parse_args(argv)
     ctx = StepContext.from_args(args)
     plan = ctx.config["plan"]
@@ -134,7 +138,7 @@ def run(argv: list[str]) -> int:
     if go:
         chosen = set(sample_edges(_names(items), plan.get("sampling"), next_round))
         sampled = [item for item, name in zip(items, _names(items), strict=True) if name in chosen]
-        attempt = _new_attempt(ctx, registry, next_round)
+        attempt = _new_attempt(ctx, registry, next_round, args.workflow_uid or ctx.workflow)
         ctx.output(Outputs.NEXT_ROUND, str(next_round))
         ctx.output(Outputs.EVALUATE, "true" if evaluate_due(plan, next_round) else "false")
         ctx.output(Outputs.EDGES, json.dumps(sampled, separators=(",", ":")))

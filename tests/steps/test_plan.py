@@ -91,13 +91,20 @@ def cloud(store, monkeypatch):
 
 
 def _commit(registry: ModelRegistry, task: str, round_: int, accuracy: float | None = None) -> None:
-    lineage = {"workflow": "w", "parent": None, "contributors": [], "missing": [], "examples": 0, "metrics": {}}
+    lineage = {
+        "workflow": "w",
+        "parent": None,
+        "contributors": [],
+        "missing": [],
+        "examples": 0,
+        "metrics": {},
+    }
     registry.commit(task, round_, [np.full(3, round_, np.float32)], lineage)
     if accuracy is not None:
         registry.record_evaluation(task, round_, {"accuracy": accuracy, "loss": 0.5})
 
 
-def _plan(store, tmp_path, task, *, workflow="task-wf", budget=40, since=0, edges=EDGES):
+def _plan(store, tmp_path, task, *, workflow="task-wf", uid=None, budget=40, since=0, edges=EDGES):
     config = step_config(task)
     edges_file = tmp_path / "edges.json"
     edges_file.write_text(json.dumps(edges))
@@ -113,6 +120,7 @@ def _plan(store, tmp_path, task, *, workflow="task-wf", budget=40, since=0, edge
             f"--edges-file={edges_file}",
             f"--budget={budget}",
             f"--since={since}",
+            f"--workflow-uid={uid or workflow + '-uid'}",
         ]
     )
     outputs = {p.name: p.read_text() for p in out.iterdir()} if out.exists() else {}
@@ -121,7 +129,9 @@ def _plan(store, tmp_path, task, *, workflow="task-wf", budget=40, since=0, edge
 
 def test_plan_goes_on_names_the_round_and_stops_from_the_registry(store, cloud, tmp_path):
     task = parse_task(
-        task_doc("plan-a", tuple(EDGES), rounds=5, stop={"targetAccuracy": 0.9}, sampling={"count": 3, "seed": 1})
+        task_doc(
+            "plan-a", tuple(EDGES), rounds=5, stop={"targetAccuracy": 0.9}, sampling={"count": 3, "seed": 1}
+        )
     )
     _commit(cloud, task.name, 0)
     code, out = _plan(store, tmp_path, task)
@@ -159,6 +169,9 @@ def test_a_round_this_workflow_started_and_did_not_commit_fails_the_plan(store, 
     assert code == StepExit.ROUND_FAILED
     code, out = _plan(store, tmp_path, task, workflow="task-2")
     assert code == 0 and out[Outputs.NAME] == "plan-b-r00001-a2"
+    # a Workflow under a name seen before (deleted, resubmitted) is a new one: its uid tells
+    code, out = _plan(store, tmp_path, task, workflow="task-2", uid="another-uid")
+    assert code == 0 and out[Outputs.NAME] == "plan-b-r00001-a3"
     # once it commits, round 2 is next whoever asks
     _commit(cloud, task.name, 1)
     code, out = _plan(store, tmp_path, task, workflow="task-2")

@@ -27,6 +27,7 @@ _EXPORTS = {
     "LABEL_ROUND": "names",
     "LABEL_TASK": "names",
     "NODE_LABEL": "names",
+    "ROUND_TEMPLATE": "names",
     "TASK_FILE": "workflows",
     "TaskOutputs": "names",
     "WorkflowOutputs": "names",

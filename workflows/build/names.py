@@ -19,6 +19,7 @@ __all__ = [
     "LABEL_ROUND",
     "LABEL_TASK",
     "NODE_LABEL",
+    "ROUND_TEMPLATE",
     "TITLE",
     "TaskOutputs",
     "WorkflowOutputs",
@@ -51,6 +52,11 @@ class WorkflowOutputs:
     MISSING_EDGES: Final = "missing-edges"
     ACCURACY: Final = "accuracy"
     LOSS: Final = "loss"
+
+
+#: The task Workflow's resource template that creates and waits for one round's Workflow (its step is
+#: ``round``; the round Workflow's own entrypoint is the ``round`` DAG, a template of another Workflow).
+ROUND_TEMPLATE = "round-workflow"
 
 
 class TaskOutputs:

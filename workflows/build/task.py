@@ -4,10 +4,11 @@
 
     task (steps)     init ──► chain(since)
     chain (steps)    rounds(budget=S) ──► chain  when the chain's first plan went ahead
-    rounds (steps)   plan ──► round ‖ progress ──► rounds(budget-1)  when plan says go
+    rounds (steps)   plan ──► round ‖ progress ──► rounds(budget-1)  when plan says go  (round: the
+                     step running the round-workflow template)
       plan           edgefed-step plan: from the model registry alone, go on or stop, which round,
                      which (sampled) edges, the child Workflow's name; the task's outputs (globalName)
-      round          resource create: the round Workflow ``<task>-r00007-a1`` from ``<task>-round``,
+      round-workflow resource create: the round Workflow ``<task>-r00007-a1`` from ``<task>-round``,
                      owned by the task Workflow, waited for until Succeeded / Failed / Error
       progress       resource patch of the task Workflow's own title/description (Argo UI progress)
 
@@ -40,6 +41,7 @@ from edgefed.workflows.build.names import (
     LABEL_KIND,
     LABEL_ROUND,
     LABEL_TASK,
+    ROUND_TEMPLATE,
     TITLE,
     TaskOutputs,
     WorkflowOutputs,
@@ -141,6 +143,7 @@ def _plan_template(task: FederatedTask, settings: ClusterSettings) -> Container:
             flag(Flag.EDGES_FILE, EDGES_FILE),
             flag(Flag.BUDGET, "{{inputs.parameters.budget}}"),
             flag(Flag.SINCE, "{{inputs.parameters.since}}"),
+            flag(Flag.WORKFLOW_UID, "{{workflow.uid}}"),
         ],
         inputs=[
             Parameter(name="budget"),
@@ -172,7 +175,7 @@ def _plan_template(task: FederatedTask, settings: ClusterSettings) -> Container:
 def _round_template(task: FederatedTask, settings: ClusterSettings) -> Resource:
     sampled = task.spec.sampling is not None
     return Resource(
-        name="round",
+        name=ROUND_TEMPLATE,
         action="create",
         set_owner_reference=True,
         success_condition="status.phase == Succeeded",

@@ -266,7 +266,10 @@ def add_round_templates(
             else None,
             tolerations=[m.Toleration(**t) for t in tolerations] or None,
             env=credentials(secret),
-            retry_strategy=retry(settings),
+            # Argo v4.1 checks pendingTimeout on the node itself, never under a retryStrategy (the retry
+            # node is Running while its pod is Pending: operator.go checkTemplateTimeouts), so with a
+            # pending deadline the edge's steps do not retry; their S3 client still retries requests.
+            retry_strategy=None if pending_seconds else retry(settings),
             active_deadline_seconds=edge_seconds or settings.train_deadline_seconds,
         ).pending(pending_seconds)
 

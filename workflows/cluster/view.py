@@ -28,11 +28,11 @@ from edgefed.workflows.build.names import (
     LABEL_KIND,
     LABEL_ROUND,
     LABEL_TASK,
+    ROUND_TEMPLATE,
     TITLE,
     TaskOutputs,
     WorkflowOutputs,
 )
-from edgefed.workflows.build.names import ROUND_TEMPLATE
 from edgefed.workflows.cluster.client import (
     ArgoClient,
     created_order,

@@ -220,7 +220,10 @@ class DeadlinesSpec(SpecModel):
         default=None, gt=0, description="an edge's validate and train steps each (activeDeadlineSeconds)"
     )
     pending_seconds: int | None = Field(
-        default=None, gt=0, description="an edge step not started (scheduled) by then fails (pendingTimeout)"
+        default=None,
+        gt=0,
+        description="an edge step not started (scheduled) by then fails (pendingTimeout); "
+        "Argo enforces it only on steps without retries, so the edge steps then do not retry",
     )
 
 

@@ -58,7 +58,9 @@ def _missing_reason(client: Minio, edge: str, ctx: StepContext) -> str:
     try:
         status = json.loads(get_bytes(client, layout.UPDATES_BUCKET, key))
     except DataUnavailableError:
-        return "no update received (the edge's step did not report)"
+        # Nothing reported: the step never ended on its own (past its deadline, the pod evicted,
+        # the node lost) or never started (not scheduled before its pending timeout).
+        return "no update and no report: the edge's step did not finish (deadline, eviction or a lost node)"
     return str(status.get("reason", "the edge's step failed"))
 
 
@@ -161,6 +163,7 @@ def aggregate(ctx: StepContext, edges: list[str], quorum: int) -> dict[str, Any]
             "versionId": parent.manifest["model"]["versionId"],
             "sha256": parent.manifest["model"]["sha256"],
         },
+        "edges": list(edges),  # the edges the round asked (all, or the sample)
         "contributors": contributors,
         "missing": missing,
         "examples": total,

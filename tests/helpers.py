@@ -132,17 +132,16 @@ def seeded_runtime(
 
 
 def run_task(
-    runtime: EmbeddedRuntime, task: FederatedTask, **driver_options: Any
+    runtime: EmbeddedRuntime, task: FederatedTask, **options: Any
 ) -> tuple[TaskResult, ModelRegistry]:
-    """Run ``task`` on ``runtime`` with the real driver; the result and the task's model registry."""
+    """Run ``task``'s task Workflow on ``runtime`` (what ``edgefed run`` does); the result and the task's
+    model registry. ``options``: of :func:`edgefed.workflows.embedded.task.run_task` (``on_round``...)."""
     from edgefed.steps import layout
     from edgefed.steps.registry import ModelRegistry
-    from edgefed.workflows.driver import TaskDriver
+    from edgefed.workflows.embedded.task import run_task as run_task_workflow
 
-    parameters = runtime.prepare(task)
     registry = ModelRegistry(runtime.store.client(layout.CLOUD_IDENTITY))
-    driver = TaskDriver(task, executor=runtime, registry=registry, parameters=parameters, **driver_options)
-    return driver.run(), registry
+    return run_task_workflow(runtime, task, **options), registry
 
 
 def interrupt_after(round_: int):

@@ -18,8 +18,6 @@ import pytest
 from edgefed.steps import codec, layout
 from edgefed.steps.registry import ModelRegistry
 from edgefed.workflows.build import (
-    round_submission,
-    round_template,
     round_workflow,
     step_config,
     to_document,
@@ -91,17 +89,11 @@ def test_two_rounds_give_two_versions_with_correct_lineage(runtime):
     assert registry.evaluation("lineage", 2)["accuracy"] >= 0.6
 
 
-def test_rounds_submitted_from_the_workflow_template_run_the_same(runtime):
-    """What `edgefed submit` sends: the task's WorkflowTemplate once, then per round a small Workflow with a
-    workflowTemplateRef. The engine resolves the reference as Argo does and the rounds commit as usual."""
+def test_a_task_submitted_from_its_workflow_template_runs_the_same(runtime):
+    """What the CronWorkflow and `edgefed submit` create: a small Workflow referencing the task's
+    WorkflowTemplate. The engine resolves the reference as Argo does and the rounds commit as usual."""
     task = make_task("from-template", rounds=2, quorum=3)
-    runtime.templates = [to_document(round_template(task))]
-    try:
-        result, registry = run_task(
-            runtime, task, build_round=lambda t, r: to_document(round_submission(t, r))
-        )
-    finally:
-        runtime.templates = []
+    result, registry = run_task(runtime, task, from_template=True)
     assert [r.round for r in result.rounds] == [1, 2]
     assert registry.committed_rounds("from-template") == [0, 1, 2]
     manifest = registry.manifest("from-template", 2)

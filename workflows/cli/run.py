@@ -1,4 +1,5 @@
-"""``edgefed run TASK``: a task round after round on the embedded engine, with a progress bar."""
+"""``edgefed run TASK``: the task Workflow (what ``argo submit task.yaml`` runs) on the embedded engine,
+with a progress bar per round."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ def run(
     home: HomeOption = None,
     parallelism: ParallelismOption = None,
 ) -> None:
-    """Run a task on the embedded engine, round after round; resumes after the last committed round."""
+    """Run a task's task Workflow on the embedded engine: init, every round as a child Workflow, the
+    stop; resumes after the last committed round."""
     try:
         task = load(task_file)
         result = run_task(task, home=home, parallelism=parallelism)
@@ -50,11 +52,12 @@ def run_task(
 
     from edgefed.steps.layout import CLOUD_IDENTITY
     from edgefed.steps.registry import ModelRegistry
-    from edgefed.workflows.driver import RoundReport, TaskDriver
+    from edgefed.workflows.driver import RoundReport
     from edgefed.workflows.embedded.runtime import EmbeddedRuntime
+    from edgefed.workflows.embedded.task import run_task as run_task_workflow
 
     with EmbeddedRuntime(home, parallelism=parallelism or task.spec.parallelism) as runtime:
-        parameters = runtime.prepare(task)
+        runtime.prepare(task)
         registry = ModelRegistry(runtime.store.client(CLOUD_IDENTITY))
         done = registry.last_round(task.name) or 0
         if done:
@@ -84,7 +87,4 @@ def run_task(
                     highlight=False,
                 )
 
-            driver = TaskDriver(
-                task, executor=runtime, registry=registry, parameters=parameters, on_round=on_round
-            )
-            return driver.run()
+            return run_task_workflow(runtime, task, on_round=on_round)

@@ -59,7 +59,9 @@ def main(
             on_object=lambda o: console.print(f"  {o.edge or 'test set':>14}  {o.rows:>4} rows -> {o.url}"),
         )
         endpoint, state_dir = runtime.store.endpoint, runtime.store.state_dir
-    console.rule(f"2. train: {task.name}, one Argo Workflow per round, {len(edges)} edges")
+    console.rule(
+        f"2. train: {task.name}: the task Workflow, one child Workflow per round, {len(edges)} edges"
+    )
     result = run_task(task, home=home, parallelism=parallelism)
     baseline = datasets.centralized_baseline(parts)
     final = next((r.accuracy for r in reversed(result.rounds) if r.accuracy is not None), None)

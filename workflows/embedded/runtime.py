@@ -113,7 +113,16 @@ class EmbeddedRuntime:
         creds = self.store.credentials(identity)
         return {SECRET_ACCESS_KEY: creds.access_key, SECRET_SECRET_KEY: creds.secret_key}.get(key)
 
-    def engine(self) -> Engine:
+    def install_template(self, document: dict[str, Any]) -> None:
+        """``argo template create`` (or update): documents with a workflowTemplateRef to it resolve here."""
+        name = document["metadata"]["name"]
+        self.templates = [t for t in self.templates if t["metadata"]["name"] != name] + [document]
+
+    def engine(self, *, on_node: Callable[[Any], None] | None = None) -> Engine:
+        """An engine on this machine's store, warm workers and installed templates.
+
+        ``on_node``: node events (default: the runtime's own ``on_node``).
+        """
         runner = WarmPythonRunner(pool=self.pool(), commands={STEP_COMMAND: self.step_target})
         return Engine(
             EngineOptions(
@@ -121,7 +130,7 @@ class EmbeddedRuntime:
                 run_dir=self.home / "runs",
                 secret_resolver=self.resolve_secret,
                 runner=runner,
-                on_node=self.on_node,
+                on_node=on_node or self.on_node,
                 templates=tuple(self.templates),
             )
         )

@@ -1,12 +1,20 @@
-"""``edgefed run TASK``: the task Workflow (what ``argo submit task.yaml`` runs) on the embedded engine,
-with a progress bar per round."""
+"""``edgefed run FILE``: a task on the embedded engine, with a progress bar per round.
+
+``FILE`` is a FederatedTask (its task Workflow is generated and run) or a task Workflow that
+``edgefed generate`` wrote (``out/task.yaml``: that very document runs, with the WorkflowTemplates
+beside it installed first, as ``kubectl apply -f out/ && argo submit out/task.yaml`` would).
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+import yaml
 
 from edgefed.workflows.cli.common import (
     HomeOption,
@@ -14,28 +22,43 @@ from edgefed.workflows.cli.common import (
     console,
     err_console,
     fail,
+    fail_with,
     load,
     privacy_text,
 )
 from edgefed.workflows.errors import EdgefedError, ExitCode
 
 if TYPE_CHECKING:
-    from edgefed.workflows.driver import TaskResult
+    from edgefed.steps.registry import ModelRegistry
+    from edgefed.workflows.driver import RoundReport, TaskResult
     from edgefed.workflows.spec import FederatedTask
 
 __all__ = ["run", "run_task"]
 
 
+def _read_kind(path: Path) -> tuple[str | None, Any]:
+    try:
+        document = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return None, None  # `load` reports it with the FederatedTask's wording
+    return (document.get("kind") if isinstance(document, dict) else None), document
+
+
 def run(
-    task_file: Annotated[Path, typer.Argument(help="FederatedTask YAML")],
+    task_file: Annotated[
+        Path, typer.Argument(help="FederatedTask YAML, or a generated task Workflow (task.yaml)")
+    ],
     home: HomeOption = None,
     parallelism: ParallelismOption = None,
 ) -> None:
     """Run a task's task Workflow on the embedded engine: init, every round as a child Workflow, the
     stop; resumes after the last committed round."""
+    kind, document = _read_kind(task_file)
     try:
-        task = load(task_file)
-        result = run_task(task, home=home, parallelism=parallelism)
+        if kind == "Workflow":
+            result = run_workflow_file(task_file, document, home=home, parallelism=parallelism)
+        else:
+            result = run_task(load(task_file), home=home, parallelism=parallelism)
     except EdgefedError as err:
         raise fail(err) from None
     except KeyboardInterrupt:
@@ -44,47 +67,88 @@ def run(
     console.print(f"task {result.task}: stopped after round {result.last_round}: {result.stop_reason}")
 
 
+@contextmanager
+def _progress(
+    name: str, total: int, done: int, registry: ModelRegistry, *, quiet: bool
+) -> Iterator[Callable[[RoundReport], None]]:
+    """A progress bar of the task's rounds; yields the ``on_round`` callback that advances it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if done:
+        console.print(f"task {name}: resuming after committed round {done}")
+    with Progress(
+        TextColumn("[bold]{task.fields[name]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("round {task.completed}  acc {task.fields[acc]}  loss {task.fields[loss]}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet,
+    ) as progress:
+        bar = progress.add_task("rounds", total=total, completed=done, name=name, acc="-", loss="-")
+
+        def on_round(report: RoundReport) -> None:
+            acc = f"{report.accuracy:.4f}" if report.accuracy is not None else "-"
+            loss = f"{report.loss:.4f}" if report.loss is not None else "-"
+            progress.update(bar, completed=report.round, acc=acc, loss=loss)
+            missing = f"  (sat out: {', '.join(report.missing)})" if report.missing else ""
+            privacy = privacy_text(registry.manifest(name, report.round).get("privacy"))
+            progress.console.print(
+                f"round {report.round:>3}  accuracy {acc}  loss {loss}  edges {report.contributors}"
+                f"{privacy}  {report.seconds:.2f}s  {report.workflow}{missing}",
+                highlight=False,
+            )
+
+        yield on_round
+
+
 def run_task(
     task: FederatedTask, *, home: Path | None, parallelism: int | None, quiet: bool = False
 ) -> TaskResult:
-    """Run ``task`` on the embedded runtime, printing a progress bar and one line per round."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    """Run ``task``'s task Workflow on the embedded runtime, printing a progress bar and one line per round."""
     from edgefed.steps.layout import CLOUD_IDENTITY
     from edgefed.steps.registry import ModelRegistry
-    from edgefed.workflows.driver import RoundReport
     from edgefed.workflows.embedded.runtime import EmbeddedRuntime
     from edgefed.workflows.embedded.task import run_task as run_task_workflow
 
     with EmbeddedRuntime(home, parallelism=parallelism or task.spec.parallelism) as runtime:
         runtime.prepare(task)
         registry = ModelRegistry(runtime.store.client(CLOUD_IDENTITY))
-        done = registry.last_round(task.name) or 0
-        if done:
-            console.print(f"task {task.name}: resuming after committed round {done}")
-        with Progress(
-            TextColumn("[bold]{task.fields[name]}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("round {task.completed}  acc {task.fields[acc]}  loss {task.fields[loss]}"),
-            TimeElapsedColumn(),
-            console=console,
-            disable=quiet,
-        ) as progress:
-            bar = progress.add_task(
-                "rounds", total=task.spec.last_round, completed=done, name=task.name, acc="-", loss="-"
-            )
-
-            def on_round(report: RoundReport) -> None:
-                acc = f"{report.accuracy:.4f}" if report.accuracy is not None else "-"
-                loss = f"{report.loss:.4f}" if report.loss is not None else "-"
-                progress.update(bar, completed=report.round, acc=acc, loss=loss)
-                missing = f"  (sat out: {', '.join(report.missing)})" if report.missing else ""
-                privacy = privacy_text(registry.manifest(task.name, report.round).get("privacy"))
-                progress.console.print(
-                    f"round {report.round:>3}  accuracy {acc}  loss {loss}  edges {report.contributors}"
-                    f"{privacy}  {report.seconds:.2f}s  {report.workflow}{missing}",
-                    highlight=False,
-                )
-
+        done = registry.last_committed(task.name) or 0
+        with _progress(task.name, task.spec.last_round, done, registry, quiet=quiet) as on_round:
             return run_task_workflow(runtime, task, on_round=on_round)
+
+
+def run_workflow_file(
+    path: Path, document: dict[str, Any], *, home: Path | None, parallelism: int | None
+) -> TaskResult:
+    """Run a generated task Workflow, the WorkflowTemplates in its directory installed first."""
+    from edgefed.steps.layout import CLOUD_IDENTITY
+    from edgefed.steps.registry import ModelRegistry
+    from edgefed.workflows.build import LABEL_TASK
+    from edgefed.workflows.embedded.runtime import EmbeddedRuntime
+    from edgefed.workflows.embedded.task import run_document
+
+    labels = (document.get("metadata") or {}).get("labels") or {}
+    name = labels.get(LABEL_TASK)
+    if name is None:
+        raise fail_with(
+            f"{path}: a Workflow without the {LABEL_TASK} label is not an edgefed task", ExitCode.INVALID
+        )
+    parameters = {
+        p["name"]: p.get("value") for p in document["spec"].get("arguments", {}).get("parameters", [])
+    }
+    last_round = int(json.loads(parameters.get("config") or "{}").get("plan", {}).get("lastRound", 0))
+    with EmbeddedRuntime(home, parallelism=parallelism) as runtime:
+        for other in sorted(path.parent.glob("*.yaml")):
+            kind, template = _read_kind(other)
+            if kind == "WorkflowTemplate":
+                runtime.install_template(template)
+        try:
+            overrides = runtime.prepare_document(document)
+        except ValueError as err:
+            raise fail_with(f"{path}: {err}", ExitCode.INVALID) from None
+        registry = ModelRegistry(runtime.store.client(CLOUD_IDENTITY))
+        done = registry.last_committed(name) or 0
+        with _progress(name, last_round, done, registry, quiet=False) as on_round:
+            return run_document(runtime, document, parameters=overrides, on_round=on_round, task=name)

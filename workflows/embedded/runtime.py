@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from edgefed.steps import layout
-from edgefed.steps.interface import SECRET_ACCESS_KEY, SECRET_SECRET_KEY, STEP_COMMAND, Outputs, Step
+from edgefed.steps.interface import (
+    CLOUD_SECRET,
+    SECRET_ACCESS_KEY,
+    SECRET_SECRET_KEY,
+    STEP_COMMAND,
+    Outputs,
+    Step,
+    edge_secret,
+)
 from edgefed.workflows.build.edges import edge_item, varying_fields
 from edgefed.workflows.driver import RoundOutcome
 from edgefed.workflows.embedded.engine import Engine, EngineOptions, WarmPythonRunner, WorkerPool
@@ -93,17 +101,54 @@ class EmbeddedRuntime:
     # -- a task ----------------------------------------------------------------------------
     def prepare(self, task: FederatedTask) -> dict[str, str]:
         """Identities and buckets for ``task``'s edges; returns the workflow parameter overrides."""
-        names = [e.name for e in task.spec.edges]
+        items = [edge_item(task, e) for e in task.spec.edges] if "store" in varying_fields(task) else None
+        return self._provision(
+            {e.name: e.secret_name for e in task.spec.edges}, task.spec.cloud_credentials_secret, items
+        )
+
+    def prepare_document(self, document: dict[str, Any]) -> dict[str, str]:
+        """:meth:`prepare` for a generated task or round Workflow document (``edgefed run out/task.yaml``):
+        the edges from its ``edges`` parameter, the cloud Secret from its ``init``/``plan`` steps."""
+        parameters = {
+            p["name"]: p.get("value") for p in document["spec"].get("arguments", {}).get("parameters", [])
+        }
+        try:
+            items = json.loads(parameters.get("edges") or "")
+        except ValueError:
+            raise ValueError(
+                "the document has no JSON 'edges' parameter: is it a generated edgefed workflow?"
+            ) from None
+        secrets = {}
+        for item in items:
+            name = item if isinstance(item, str) else item["name"]
+            secrets[name] = (
+                item.get("secret", edge_secret(name)) if isinstance(item, dict) else edge_secret(name)
+            )
+        cloud = CLOUD_SECRET
+        for template in document["spec"].get("templates", []):
+            if template.get("name") in (Step.INIT, Step.PLAN, Step.AGGREGATE):
+                refs = [e["valueFrom"]["secretKeyRef"]["name"] for e in template["container"].get("env", [])]
+                cloud = refs[0] if refs else cloud
+                break
+        stores = [i for i in items if isinstance(i, dict) and "store" in i]
+        return self._provision(secrets, cloud, items if stores else None)
+
+    def _provision(
+        self, edge_secrets: dict[str, str], cloud_secret: str, items: list[Any] | None
+    ) -> dict[str, str]:
+        """Buckets and identities for the edges, their Secrets mapped; ``items``: edge items that name
+        stores of their own (here, all are the local one)."""
+        names = list(edge_secrets)
         self.store.ensure_edges(names)
         self.store.provision(names)
-        self._secrets[task.spec.cloud_credentials_secret] = layout.CLOUD_IDENTITY
-        for edge in task.spec.edges:
-            self._secrets[edge.secret_name] = layout.edge_identity(edge.name)
+        self._secrets[cloud_secret] = layout.CLOUD_IDENTITY
+        for name, secret in edge_secrets.items():
+            self._secrets[secret] = layout.edge_identity(name)
         local = f"http://{self.store.endpoint}"
         parameters = {"store": local}
-        if "store" in varying_fields(task):  # edges name stores of their own: here, all are the local one
-            items = [{**edge_item(task, e), "store": local} for e in task.spec.edges]
-            parameters["edges"] = json.dumps(items, separators=(",", ":"))
+        if items is not None:
+            local_items = [{**item, "store": local} for item in items]
+            parameters["edges"] = json.dumps(local_items, separators=(",", ":"))
         return parameters
 
     def resolve_secret(self, name: str, key: str) -> str | None:

@@ -24,7 +24,7 @@ from edgefed.workflows.build import (
     task_workflow,
     to_document,
 )
-from edgefed.workflows.build.names import ROUND_TEMPLATE
+from edgefed.workflows.build.names import LABEL_TASK, ROUND_TEMPLATE
 from edgefed.workflows.build.settings import DEFAULT_SETTINGS, ClusterSettings
 from edgefed.workflows.driver import RoundReport, TaskResult
 from edgefed.workflows.embedded.engine import Engine, WorkflowResult
@@ -33,7 +33,7 @@ from edgefed.workflows.errors import RoundFailedError
 from edgefed.workflows.phases import Phase
 from edgefed.workflows.spec import FederatedTask
 
-__all__ = ["run_task"]
+__all__ = ["run_document", "run_task"]
 
 
 def _float(value: Any) -> float | None:
@@ -172,16 +172,30 @@ def run_task(
         document = to_document(task_submission(task, settings=settings))
     else:
         document = to_document(task_workflow(task, settings=settings))
+    return run_document(runtime, document, parameters=overrides, on_round=on_round, task=task.name)
+
+
+def run_document(
+    runtime: EmbeddedRuntime,
+    document: dict[str, Any],
+    *,
+    parameters: dict[str, str],
+    on_round: Callable[[RoundReport], None] | None = None,
+    task: str | None = None,
+) -> TaskResult:
+    """Run a task Workflow document (generated, or as read from ``task.yaml``) on ``runtime``, whose
+    templates must hold the round WorkflowTemplate it references."""
     rounds = _Rounds(runtime.on_node)
     engine = runtime.engine(on_node=rounds)
-    result = _run_interruptibly(engine, document, overrides, rounds, on_round)
+    result = _run_interruptibly(engine, document, parameters, rounds, on_round)
     outputs = dict(result.outputs)
     last = int(outputs.get(TaskOutputs.LAST_ROUND) or 0)
     if not result.succeeded:
         raise _failure(result, rounds, last)
     run = int(outputs.get(TaskOutputs.ROUNDS_RUN) or 0)
+    labels = (document.get("metadata") or {}).get("labels") or {}
     return TaskResult(
-        task=task.name,
+        task=task or labels.get(LABEL_TASK, result.name),
         rounds=rounds.reports,
         resumed_from=last - run,
         last_round=last,

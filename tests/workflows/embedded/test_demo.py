@@ -29,3 +29,33 @@ def test_demo_trains_within_three_points_of_centralized_and_cleans_up(tmp_path):
         assert listed.returncode == 0 and f'"task": "{task}"' in listed.stdout
     finally:
         edgefed("store", "stop", home=home, timeout=120)
+
+
+@pytest.mark.slow
+def test_edgefed_run_executes_the_generated_task_yaml_and_resumes_from_the_spec(tmp_path):
+    """`edgefed generate` then `edgefed run out/task.yaml`: the very document `argo submit` would get,
+    with the WorkflowTemplates beside it installed; the FederatedTask run afterwards continues it."""
+    from tests.helpers import task_doc, write_task
+
+    home = tmp_path / "home"
+    doc = task_doc("gen-run", ("cleveland", "hungary"), rounds=3, quorum=2, stop={"maxRounds": 2})
+    spec = write_task(tmp_path / "spec.yaml", doc)
+    out = tmp_path / "out"
+    try:
+        assert edgefed("generate", str(spec), "-o", str(out), home=home, timeout=120).returncode == 0
+        seeded = edgefed("data", "seed", "heart", "--task", str(spec), home=home, timeout=300)
+        assert seeded.returncode == 0, seeded.stderr
+        ran = edgefed("run", str(out / "task.yaml"), home=home, timeout=600)
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        assert re.findall(r"^round +(\d+) ", ran.stdout, flags=re.M) == ["1", "2"]
+        assert "gen-run-r00002-a1" in ran.stdout
+        assert "stopped after round 2: all 2 rounds done" in ran.stdout
+        # the spec now allows a third round: the FederatedTask run continues after round 2
+        doc["spec"]["stop"] = {"maxRounds": 3}
+        write_task(spec, doc)
+        again = edgefed("run", str(spec), home=home, timeout=600)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "resuming after committed round 2" in again.stdout
+        assert re.findall(r"^round +(\d+) ", again.stdout, flags=re.M) == ["3"]
+    finally:
+        edgefed("store", "stop", home=home, timeout=120)

@@ -28,7 +28,7 @@ import pytest
 
 from edgefed.steps.cli import STEPS
 from edgefed.steps.interface import OUTPUTS_DIR, STEP_COMMAND
-from edgefed.workflows.build import init_workflow, round_workflow, to_document
+from edgefed.workflows.build import init_workflow, round_workflow, task_workflow, to_document
 from edgefed.workflows.spec import parse_task
 from tests.helpers import REPO, package_dirs, task_doc
 
@@ -166,7 +166,11 @@ def _containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_generated_templates_run_the_step_script() -> None:
     task = parse_task(task_doc("image-check", edges=("a", "b", "c")))
-    docs = [to_document(round_workflow(task, 1)), to_document(init_workflow(task))]
+    docs = [
+        to_document(round_workflow(task, 1)),
+        to_document(init_workflow(task)),
+        to_document(task_workflow(task)),
+    ]
     used = set()
     for doc in docs:
         for template in doc["spec"]["templates"]:

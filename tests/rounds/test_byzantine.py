@@ -26,10 +26,9 @@ import pytest
 from edgefed.steps import codec, layout
 from edgefed.steps.context import StepContext
 from edgefed.steps.registry import ModelRegistry
-from edgefed.workflows.driver import TaskDriver
 from edgefed.workflows.embedded.runtime import EmbeddedRuntime
 from edgefed.workflows.spec import parse_task
-from tests.helpers import seeded_runtime, task_doc
+from tests.helpers import run_task, seeded_runtime, task_doc
 
 pytestmark = pytest.mark.slow
 
@@ -104,9 +103,7 @@ def run(runtime: EmbeddedRuntime, name: str, aggregation: dict) -> float:
         quorum=len(EDGES),
         evaluation={"everyRounds": ROUNDS},
     )
-    task = parse_task(doc)
-    registry = ModelRegistry(runtime.store.client(layout.CLOUD_IDENTITY))
-    result = TaskDriver(task, executor=runtime, registry=registry, parameters=runtime.prepare(task)).run()
+    result, _ = run_task(runtime, parse_task(doc))
     assert [r.round for r in result.rounds] == list(range(1, ROUNDS + 1))
     return float(result.rounds[-1].accuracy)
 

@@ -389,6 +389,9 @@ class Resources:
         except WorkflowExistsError as exc:
             shutil.rmtree(run_dir, ignore_errors=True)
             raise _Failed(_already_exists(exc)) from None
+        except Exception as exc:  # any other refusal of the store (e.g. its owner is gone): kubectl's wording
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise _Failed(f"Error from server: {exc}") from None
         if child is None:
             now = timestamp(datetime.now(UTC))
             status = {"phase": str(Phase.ERROR), "message": problem, "startedAt": now, "finishedAt": now}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 from typing import Any
@@ -30,6 +31,41 @@ HERA_KINDS: dict[str, Any] = {
 def test_generated_manifests_pass_all_checks(docs: list[dict[str, Any]], schemas: ArgoSchemas) -> None:
     templates = templates_of(docs)
     assert_clean([p for doc in docs for p in check_manifest(doc, schemas=schemas, templates=templates)])
+
+
+def _created_workflows(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The Workflows ``doc``'s resource templates create, as Argo would after substituting their
+    ``{{...}}`` tags (here: with values of the right shape, JSON ones with quotes in them)."""
+    params = {p["name"]: p.get("value", "") for p in doc["spec"].get("arguments", {}).get("parameters", [])}
+    values = {f"workflow.parameters.{k}": v for k, v in params.items()}
+    values["workflow.parameters.config"] = json.dumps({"note": 'it\'s "quoted": yes'})
+    values |= {"workflow.name": "t-abcde", "inputs.parameters.edges": '[{"name":"a"}]'}
+    out = []
+    for t in doc["spec"].get("templates", []):
+        resource = t.get("resource") or {}
+        if resource.get("action") != "create":
+            continue
+        for p in (t.get("inputs") or {}).get("parameters", []):
+            values.setdefault(f"inputs.parameters.{p['name']}", "7" if p["name"] == "round" else "true")
+        values["inputs.parameters.name"] = "t-r00007-a1"
+        text = re.sub(r"\{\{([^}]*)\}\}", lambda m: values[m.group(1).strip()], resource["manifest"])
+        out.append((t["name"], yaml.safe_load(text)))
+    return out
+
+
+def test_the_workflows_resource_templates_create_pass_all_checks(
+    docs: list[dict[str, Any]], schemas: ArgoSchemas
+) -> None:
+    """A round Workflow the task Workflow creates is what `argo submit` of it would be: valid, its
+    workflowTemplateRef among the generated templates, every parameter it needs given."""
+    templates = templates_of(docs)
+    created = [
+        (t, child) for doc in docs if doc["kind"] == "Workflow" for t, child in _created_workflows(doc)
+    ]
+    assert created, "no task Workflow among the generated documents"
+    for name, child in created:
+        assert child["kind"] == "Workflow", name
+        assert_clean(check_manifest(child, schemas=schemas, templates=templates))
 
 
 def test_generated_manifests_pass_semantic_lint(docs: list[dict[str, Any]]) -> None:

@@ -67,6 +67,24 @@ def test_template_ref_is_out_of_scope_without_templates_and_resolved_with_them()
     )
 
 
+def test_a_workflow_from_a_template_gives_its_parameters_without_values() -> None:
+    """argo submit (and a resource template creating the Workflow) is refused when a parameter of the
+    referenced WorkflowTemplate has no value on either side."""
+    template = workflow_template("round", [])
+    template["spec"]["arguments"] = {"parameters": [{"name": "round"}, {"name": "store", "value": "s3"}]}
+    doc = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"generateName": "r-"},
+        "spec": {"workflowTemplateRef": {"name": "round"}},
+    }
+    errors = lint_errors(doc, templates=[template])
+    assert has_problem(errors, "spec.arguments.parameters", "spec.arguments.round.value", "is required")
+    assert not has_problem(errors, "spec.arguments.parameters", "store")
+    doc["spec"]["arguments"] = {"parameters": [{"name": "round", "value": "7"}]}
+    assert lint_errors(doc, templates=[template]) == []
+
+
 def test_undeclared_input_parameter() -> None:
     doc = base_workflow()
     doc["spec"]["templates"][TRAIN]["container"]["args"].append("--edges={{inputs.parameters.edges}}")

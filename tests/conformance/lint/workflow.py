@@ -8,7 +8,7 @@ from typing import Any
 from ..argo import API_VERSION
 from ..cron import cron_schedule_problem, valid_timezone
 from ..problems import Problem, format_path, short
-from .calls import arguments, hooks, supplied_by_workflow, workflow_template_ref
+from .calls import arguments, hooks, input_has_value, supplied_by_workflow, workflow_template_ref
 from .context import Lint, Path, Template, as_dict, as_list, as_str
 from .names import labels, metadata
 from .templates import template
@@ -100,6 +100,8 @@ def _workflow_spec(
 
     params = [p for p in as_list(as_dict(spec.get("arguments")).get("parameters")) if isinstance(p, dict)]
     arguments(lint, as_dict(spec.get("arguments")), (*path, "arguments"), allow_empty=True)
+    if ref_spec is not None:
+        _referenced_parameters(lint, ref_spec, params, (*path, "arguments", "parameters"))
     lint.literal_params = {
         as_str(p.get("name")): p["value"] for p in params if isinstance(p.get("value"), str)
     }
@@ -226,3 +228,16 @@ def _workflow_call(lint: Lint, name: str, params: list[dict[str, Any]], path: Pa
 
 
 __all__ = ["run"]
+
+
+def _referenced_parameters(
+    lint: Lint, ref_spec: dict[str, Any], params: list[dict[str, Any]], path: Path
+) -> None:
+    """A Workflow from a WorkflowTemplate must give every template parameter without a value: the
+    server merges the two argument lists, then refuses an empty one (validate.go ValidateWorkflow,
+    via the submitted Workflow: "spec.arguments.<name>.value or ....valueFrom is required")."""
+    given = {as_str(p.get("name")) for p in params if p.get("value") is not None or p.get("valueFrom")}
+    for p in as_list(as_dict(ref_spec.get("arguments")).get("parameters")):
+        name = as_str(as_dict(p).get("name"))
+        if name and name not in given and not input_has_value(as_dict(p)):
+            lint.error(path, f"spec.arguments.{name}.value or spec.arguments.{name}.valueFrom is required")

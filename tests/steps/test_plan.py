@@ -192,9 +192,11 @@ def test_stop_state_is_kept_so_each_plan_reads_only_the_new_evaluation(store, cl
         cloud.client.get_object(layout.MODELS_BUCKET, layout.plan_state_key(task.name, 3)).read()
     )
     assert saved == {"best": 0.5, "stale": 2, "last": [3, 0.53]}
-    # the registry is the truth: a lost state object is rebuilt from the evaluations
-    cloud.client.remove_object(layout.MODELS_BUCKET, layout.plan_state_key(task.name, 3))
-    cloud.client.remove_object(layout.MODELS_BUCKET, layout.plan_state_key(task.name, 2))
+    # the registry is the truth: a lost state object is rebuilt from the evaluations (only the admin
+    # may delete in the models bucket)
+    admin = store.client(layout.ADMIN_IDENTITY)
+    admin.remove_object(layout.MODELS_BUCKET, layout.plan_state_key(task.name, 3))
+    admin.remove_object(layout.MODELS_BUCKET, layout.plan_state_key(task.name, 2))
     code, again = _plan(store, tmp_path, task, workflow="other")
     assert again[Outputs.STOP_REASON] == out[Outputs.STOP_REASON]
 

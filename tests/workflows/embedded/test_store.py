@@ -6,7 +6,6 @@ it running again. Tests that need their own server use their own state dir and s
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import socket
@@ -31,24 +30,13 @@ from edgefed.workflows.embedded.store import (
     identity_actions,
     validate_edge,
 )
+from tests.workflows.embedded.s3 import get as _get
+from tests.workflows.embedded.s3 import put as _put
 
 pytestmark = pytest.mark.timeout(120)
 
 
 # ---------------------------------------------------------------------------------------- helpers
-
-
-def _put(client: Minio, bucket: str, key: str, data: bytes = b"payload") -> str | None:
-    return client.put_object(bucket, key, io.BytesIO(data), len(data)).version_id
-
-
-def _get(client: Minio, bucket: str, key: str, version_id: str | None = None) -> bytes:
-    response = client.get_object(bucket, key, version_id=version_id)
-    try:
-        return response.read()
-    finally:
-        response.close()
-        response.release_conn()
 
 
 def _update_key(edge: str, round_: int) -> str:

@@ -12,6 +12,11 @@ Identity model (:func:`identity_actions`)
     * ``edge-<e>``: read+list+write its bucket ``edge-<e>``; write ``edgefed-updates/<e>/*`` only
       (it cannot read updates back); read+list ``edgefed-models``.
 
+    The model itself lives in :mod:`edgefed.workflows.policy` (one model, rendered here as these
+    actions and as the IAM policy documents attached to every identity but ``admin``: SeaweedFS then
+    evaluates the documents, which, unlike ``Write``, leave out DeleteObject; MinIO gets the same
+    documents from ``edgefed generate``).
+
     :class:`CredentialFiles` renders ``<state>/s3-identities.json`` (weed's ``-s3.config``, mode 0600:
     secrets never appear on a command line) from the credentials and the model; SeaweedFS re-reads it
     on SIGHUP (see :class:`~edgefed.workflows.embedded.store.server.EmbeddedStore`).
@@ -33,6 +38,7 @@ from typing import Any
 
 from edgefed.steps import layout
 from edgefed.workflows.embedded.store.errors import StoreError
+from edgefed.workflows.policy import iam_policy, policy_model, policy_name, seaweedfs_actions
 
 __all__ = [
     "CREDENTIALS_FILE",
@@ -40,6 +46,7 @@ __all__ = [
     "CredentialFiles",
     "Credentials",
     "identity_actions",
+    "identity_policies",
     "validate_edge",
     "write_private",
 ]
@@ -77,31 +84,15 @@ def validate_edge(edge: str) -> str:
 
 
 def identity_actions(edges: Iterable[str]) -> dict[str, list[str]]:
-    """SeaweedFS actions of every identity for ``edges``: the identity model of the embedded store."""
-    actions: dict[str, list[str]] = {
-        layout.ADMIN_IDENTITY: ["Admin", "Read", "Write", "List", "Tagging"],
-        layout.CLOUD_IDENTITY: [
-            f"Read:{layout.UPDATES_BUCKET}",
-            f"List:{layout.UPDATES_BUCKET}",
-            f"Read:{layout.MODELS_BUCKET}",
-            f"Write:{layout.MODELS_BUCKET}",
-            f"List:{layout.MODELS_BUCKET}",
-            f"Tagging:{layout.MODELS_BUCKET}",
-            f"Read:{layout.EVAL_BUCKET}",
-            f"List:{layout.EVAL_BUCKET}",
-        ],
-    }
-    for edge in edges:
-        bucket = layout.edge_bucket(validate_edge(edge))
-        actions[layout.edge_identity(edge)] = [
-            f"Read:{bucket}",
-            f"List:{bucket}",
-            f"Write:{bucket}",
-            f"Write:{layout.UPDATES_BUCKET}/{layout.update_prefix(edge)}*",
-            f"Read:{layout.MODELS_BUCKET}",
-            f"List:{layout.MODELS_BUCKET}",
-        ]
-    return actions
+    """SeaweedFS actions of every identity for ``edges``, rendered from :func:`~edgefed.workflows.policy.policy_model`."""
+    model = policy_model(validate_edge(e) for e in edges)
+    return {identity: seaweedfs_actions(grants) for identity, grants in model.items()}
+
+
+def identity_policies(edges: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """IAM policy document of every identity but ``admin`` for ``edges`` (attached in the store)."""
+    model = policy_model(validate_edge(e) for e in edges)
+    return {i: iam_policy(g) for i, g in model.items() if i != layout.ADMIN_IDENTITY}
 
 
 def write_private(path: Path, data: bytes, *, exclusive: bool = False) -> None:
@@ -204,6 +195,7 @@ class CredentialFiles:
         """Write ``s3-identities.json`` (weed's ``-s3.config``) from the credentials; True if it changed."""
         creds = self.load()
         identities = []
+        policies = identity_policies(creds["edges"])
         for name, granted in identity_actions(creds["edges"]).items():
             pair = creds["identities"].get(name)
             if pair is None:
@@ -213,9 +205,11 @@ class CredentialFiles:
                     "name": name,
                     "credentials": [{"accessKey": pair["access_key"], "secretKey": pair["secret_key"]}],
                     "actions": granted,
+                    **({"policyNames": [policy_name(name)]} if name in policies else {}),
                 }
             )
-        data = _json_bytes({"identities": identities})
+        documents = [{"name": policy_name(i), "content": json.dumps(doc)} for i, doc in policies.items()]
+        data = _json_bytes({"identities": identities, "policies": documents})
         if self.s3_config.exists() and self.s3_config.read_bytes() == data:
             return False
         write_private(self.s3_config, data)

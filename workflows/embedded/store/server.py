@@ -16,9 +16,11 @@ restarted (data survives).
 
 SeaweedFS behaviour worth knowing: a refused request fails with S3 code ``AccessDenied`` (HEAD
 requests too: ``stat_object``/``bucket_exists``), an unknown key with ``InvalidAccessKeyId``; a
-restricted identity's ``list_buckets`` lists only the buckets it may use; ``Write`` also allows
-DeleteObject and object tags sent with a PUT; version ids are opaque (not ordered by time); the first
-write into a new bucket takes about 0.2 s (its volume is created).
+restricted identity's ``list_buckets`` lists only the buckets it may use; the legacy ``Write``
+action also allows DeleteObject, so every identity but ``admin`` also has its IAM policy document
+attached (:mod:`edgefed.workflows.policy`), which SeaweedFS then evaluates instead of the actions;
+version ids are opaque (not ordered by time); the first write into a new bucket takes about 0.2 s
+(its volume is created).
 
 Costs measured on a 2-CPU VM: a cold start about 0.7 s, reusing a live server a few ms, an identity
 change (reload and check) about 60 ms, a stop about 2 s; the idle server holds about 120 MB.

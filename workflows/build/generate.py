@@ -11,14 +11,17 @@ A user's script generates per-task pipelines in a few lines::
 
 from __future__ import annotations
 
+import json
 import shlex
 from pathlib import Path
 
 import yaml
 
+from edgefed.steps import layout
 from edgefed.workflows.build.names import NODE_LABEL
 from edgefed.workflows.build.settings import DEFAULT_SETTINGS, ClusterSettings
 from edgefed.workflows.build.workflows import manifests
+from edgefed.workflows.policy import iam_policy, mc_commands, policy_model
 from edgefed.workflows.spec import FederatedTask
 
 
@@ -71,7 +74,25 @@ def write_manifests(
     script.write_text(label_nodes_script(task))
     script.chmod(0o755)
     written.append(script)
+    written += write_minio_policies(task, out)
     return written
 
 
-__all__ = ["dump_yaml", "label_nodes_script", "write_manifests"]
+def write_minio_policies(task: FederatedTask, out: Path) -> list[Path]:
+    """The MinIO IAM policies of the task's cloud and edge identities
+    (``<task>-minio-policy-<identity>.json``) and the ``mc`` commands that install them
+    (``<task>-minio-policies.txt``), all from :func:`~edgefed.workflows.policy.policy_model`."""
+    model = policy_model(e.name for e in task.spec.edges)
+    del model[layout.ADMIN_IDENTITY]  # a MinIO's own root user: no policy to generate
+    written = []
+    for identity, grants in model.items():
+        path = out / f"{task.name}-minio-policy-{identity}.json"
+        path.write_text(json.dumps(iam_policy(grants), indent=2) + "\n")
+        written.append(path)
+    commands = out / f"{task.name}-minio-policies.txt"
+    commands.write_text(mc_commands(model, file_prefix=f"{task.name}-minio-policy-"))
+    written.append(commands)
+    return written
+
+
+__all__ = ["dump_yaml", "label_nodes_script", "write_manifests", "write_minio_policies"]

@@ -62,6 +62,10 @@ def test_cli_generate_writes_every_manifest_and_no_credential(store, tmp_path):
         [
             "scan-init.yaml",
             "scan-label-nodes.sh",
+            "scan-minio-policies.txt",
+            "scan-minio-policy-cloud.json",
+            "scan-minio-policy-edge-a.json",
+            "scan-minio-policy-edge-b.json",
             "scan-retrain-cron.yaml",
             "scan-round-00001-from-template.yaml",
             "scan-round-00001.yaml",

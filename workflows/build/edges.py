@@ -3,7 +3,7 @@
 The conventions (what an item need not say): the node label ``edgefed.io/edge=<edge>``, the Secret
 :func:`~edgefed.steps.interface.edge_secret`, the dataset in bucket
 :func:`~edgefed.steps.layout.edge_bucket` under the task's common key, the task's store, no
-tolerations. With conventional edges an item is the edge's name, so 10,000 edges fit in a Workflow
+tolerations but the common edge taint's (:data:`~.pods.EDGE_TAINT_TOLERATION`). With conventional edges an item is the edge's name, so 10,000 edges fit in a Workflow
 well under Kubernetes' object size limits.
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 
 from edgefed.steps import layout
 from edgefed.steps.interface import edge_secret
+from edgefed.workflows.build.pods import EDGE_TAINT_TOLERATION
 from edgefed.workflows.spec import EdgeSpec, FederatedTask, StoreSpec
 
 __all__ = [
@@ -41,6 +42,12 @@ def common_dataset_key(task: FederatedTask) -> str:
     return max(sorted(counts), key=counts.__getitem__)
 
 
+def _tolerations(edge: EdgeSpec) -> list[dict[str, Any]]:
+    """The edge's own tolerations, after the common edge taint's (unless the edge lists it already)."""
+    own = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in edge.tolerations]
+    return own if EDGE_TAINT_TOLERATION in own else [EDGE_TAINT_TOLERATION, *own]
+
+
 def edge_values(task: FederatedTask, edge: EdgeSpec) -> dict[str, Any]:
     """Every per-edge field of ``edge`` as the templates use it."""
     return {
@@ -48,9 +55,7 @@ def edge_values(task: FederatedTask, edge: EdgeSpec) -> dict[str, Any]:
         "secret": edge.secret_name,
         "dataset": edge.dataset.url,
         "store": store_url(edge.store or task.spec.store),
-        "tolerations": [
-            t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in edge.tolerations
-        ],
+        "tolerations": _tolerations(edge),
     }
 
 
@@ -59,7 +64,7 @@ def _convention(name: str, *, dataset_key: str, store: str) -> dict[str, Any]:
         "secret": edge_secret(name),
         "dataset": f"s3://{layout.edge_bucket(name)}/{dataset_key}",
         "store": store,
-        "tolerations": [],
+        "tolerations": [EDGE_TAINT_TOLERATION],
     }
 
 

@@ -4,7 +4,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["DEFAULT_SETTINGS", "ClusterSettings"]
+__all__ = ["DEFAULT_SETTINGS", "STEP_GID", "STEP_UID", "ClusterSettings", "Resources"]
+
+#: The step image's non-root user and group (images/Dockerfile ``USER 10001:10001``).
+STEP_UID = 10001
+STEP_GID = 10001
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resources:
+    """Requests and limits of one role's step containers (Kubernetes quantities: ``"500m"``, ``"2Gi"``)."""
+
+    requests: dict[str, str] = field(default_factory=dict)
+    limits: dict[str, str] = field(default_factory=dict)
+
+
+def _edge_resources() -> Resources:
+    # validate + train a small Keras model on the edge's dataset: TensorFlow alone needs ~1 GiB.
+    return Resources(requests={"cpu": "1", "memory": "2Gi"}, limits={"cpu": "2", "memory": "4Gi"})
+
+
+def _cloud_resources() -> Resources:
+    # init, plan, aggregate, evaluate: one model (or the round's updates) in memory at a time.
+    return Resources(requests={"cpu": "500m", "memory": "1Gi"}, limits={"cpu": "2", "memory": "4Gi"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,6 +49,13 @@ class ClusterSettings:
     artifact_repository: tuple[str, str] | None = ("artifact-repositories", "default-v1")
     cron_schedule: str = "0 3 * * 0"
     extra_labels: dict[str, str] = field(default_factory=dict)
+    #: Requests/limits of the edge steps (validate, train) and of the cloud steps (init, plan,
+    #: aggregate, evaluate); resource templates run Argo's own executor, sized by the controller.
+    edge_resources: Resources = field(default_factory=_edge_resources)
+    cloud_resources: Resources = field(default_factory=_cloud_resources)
+    #: The user every step runs as (Pod Security "restricted": never root); the image's by default.
+    run_as_user: int = STEP_UID
+    run_as_group: int = STEP_GID
 
 
 DEFAULT_SETTINGS = ClusterSettings()

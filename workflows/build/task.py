@@ -47,6 +47,7 @@ from edgefed.workflows.build.names import (
     WorkflowOutputs,
     template_name,
 )
+from edgefed.workflows.build.pods import container_security
 from edgefed.workflows.build.settings import ClusterSettings
 from edgefed.workflows.build.templates import (
     add_init_template,
@@ -168,6 +169,7 @@ def _plan_template(task: FederatedTask, settings: ClusterSettings) -> Container:
         ],
         env=credentials(task.spec.cloud_credentials_secret),
         retry_strategy=retry(settings),
+        **container_security(settings, edge=False),
         active_deadline_seconds=settings.plan_deadline_seconds,
     )
 

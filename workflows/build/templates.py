@@ -51,6 +51,7 @@ from edgefed.workflows.build.edges import (
     varying_fields,
 )
 from edgefed.workflows.build.names import NODE_LABEL, WorkflowOutputs
+from edgefed.workflows.build.pods import EDGE_TAINT_TOLERATION, container_security
 from edgefed.workflows.build.settings import ClusterSettings
 from edgefed.workflows.spec import FederatedTask
 
@@ -266,6 +267,7 @@ def add_round_templates(
             else None,
             tolerations=[m.Toleration(**t) for t in tolerations] or None,
             env=credentials(secret),
+            **container_security(settings, edge=True),
             # Argo v4.1 checks pendingTimeout on the node itself, never under a retryStrategy (the retry
             # node is Running while its pod is Pending: operator.go checkTemplateTimeouts), so with a
             # pending deadline the edge's steps do not retry; their S3 client still retries requests.
@@ -296,6 +298,7 @@ def add_round_templates(
         ],
         env=credentials(cloud_secret),
         retry_strategy=retry(settings),
+        **container_security(settings, edge=False),
         active_deadline_seconds=settings.aggregate_deadline_seconds,
         metrics=m.Metrics(
             prometheus=[
@@ -318,6 +321,7 @@ def add_round_templates(
         ],
         env=credentials(cloud_secret),
         retry_strategy=retry(settings),
+        **container_security(settings, edge=False),
         active_deadline_seconds=settings.evaluate_deadline_seconds,
         metrics=m.Metrics(
             prometheus=[
@@ -358,8 +362,11 @@ def add_round_templates(
 
 
 def _uniform_tolerations(task: FederatedTask, fields: tuple[str, ...]) -> list[dict]:
-    if "tolerations" in fields or not task.spec.edges:
+    """Every edge's tolerations when they are the same (the common edge taint's included); [] when they vary."""
+    if "tolerations" in fields:
         return []
+    if not task.spec.edges:
+        return [EDGE_TAINT_TOLERATION]
     return edge_values(task, task.spec.edges[0])["tolerations"]
 
 
@@ -397,5 +404,6 @@ def add_init_template(task: FederatedTask, settings: ClusterSettings) -> Contain
         ],
         env=credentials(task.spec.cloud_credentials_secret),
         retry_strategy=retry(settings),
+        **container_security(settings, edge=False),
         active_deadline_seconds=settings.aggregate_deadline_seconds,
     )

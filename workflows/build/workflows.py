@@ -35,6 +35,7 @@ from edgefed.workflows.build.names import (
     task_template_name,
     template_name,
 )
+from edgefed.workflows.build.pods import workflow_security
 from edgefed.workflows.build.settings import DEFAULT_SETTINGS, ClusterSettings
 from edgefed.workflows.build.task import add_task_templates, task_parameters
 from edgefed.workflows.build.templates import (
@@ -79,6 +80,7 @@ def _spec_settings(settings: ClusterSettings) -> dict[str, Any]:
             if settings.artifact_repository
             else None
         ),
+        **workflow_security(settings),
     }
 
 

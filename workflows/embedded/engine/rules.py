@@ -93,6 +93,32 @@ def _scheduling_patch(value: Any, path: str) -> list[str]:
     return []
 
 
+def _only(accepted: Any, message: str) -> Any:
+    """A rule for a list whose items must all pass ``accepted`` (a dict -> bool); others are refused."""
+
+    def check(value: Any, path: str) -> list[str]:
+        if not isinstance(value, list):
+            return [f"{path}: expected a list"]
+        return [
+            f"{path}[{i}]: {message}: {_NS}"
+            for i, item in enumerate(value)
+            if not isinstance(item, dict) or not accepted(item)
+        ]
+
+    return check
+
+
+#: Workflow volumes: only ``emptyDir`` ones; container mounts only at ``/tmp`` -- what the engine gives
+#: every node already (its private directory, see :mod:`.params`).
+_tmp_volumes = _only(
+    lambda v: set(v) == {"name", "emptyDir"}, "only emptyDir volumes are accepted; other volumes"
+)
+_tmp_mounts = _only(
+    lambda m: m.get("mountPath") == "/tmp" and set(m) <= {"name", "mountPath"},
+    "only a mount at /tmp is accepted; mounts elsewhere",
+)
+
+
 _PARAM_VALUE_FROM_ARG = {
     "configMapKeyRef": _reject(),
     "event": _reject(),
@@ -190,7 +216,7 @@ _CONTAINER = {
     "stdinOnce": "ignore",
     "tty": "ignore",
     "envFrom": _reject(),
-    "volumeMounts": _reject("volumes"),
+    "volumeMounts": _tmp_mounts,
     "volumeDevices": _reject("volumes"),
     "workingDir": _reject("nodes run in their private work directory"),
     "lifecycle": _reject(),
@@ -361,7 +387,7 @@ _SPEC = {
     "artifactGC": "ignore",
     # rejected features
     "podSpecPatch": _reject(),
-    "volumes": _reject(),
+    "volumes": _tmp_volumes,
     "volumeClaimTemplates": _reject("volumes"),
     "workflowTemplateRef": _reject(),
     "templateDefaults": _reject(),

@@ -34,7 +34,10 @@ def test_unsupported_features_are_named_with_their_location_and_nothing_runs(
         run_workflow("unsupported", parameters={"marker": str(marker)})
     problems = info.value.problems
     text = str(info.value)
-    assert "spec.volumes: not supported by the embedded engine" in problems
+    assert (
+        "spec.volumes[0]: only emptyDir volumes are accepted; other volumes: not supported by the "
+        "embedded engine" in problems
+    )
     assert (
         "spec.templates[2] (name: k8s).resource.manifest: v1 ConfigMap: not supported by the embedded "
         "engine (only argoproj.io/v1alpha1 Workflow manifests)" in problems

@@ -6,10 +6,10 @@ layers. Each :class:`Problem` names its layer (``check``):
 ``hera`` (always runs; :mod:`.hera_schema`)
     A JSON schema derived from Hera's generated models (Argo's OpenAPI, Argo :data:`ARGO_VERSION`),
     every object closed as a strict API server treats it, so a misspelled field is an error.
-``schema`` and ``crd`` (when Argo v4.1.2's published files are present; :mod:`.published`, :mod:`.crd`)
-    Argo's ``schema.json``, and its CRDs closed, with their CEL rules and list-map keys; read from
-    ``../shared/argo`` or ``$EDGEFED_ARGO_SCHEMAS``. Their tests fail under CI when the files are
-    absent, and skip, naming the directory, elsewhere.
+``schema`` and ``crd`` (always runs; :mod:`.published`, :mod:`.crd`)
+    Argo v4.1.2's ``schema.json``, and its CRDs closed, with their CEL rules and list-map keys; vendored
+    gzipped in ``tests/conformance/argo/`` (``$EDGEFED_ARGO_SCHEMAS`` names another copy; given an
+    empty directory their tests fail under CI and skip, naming it, elsewhere).
 ``lint`` (always runs; :mod:`.lint`)
     Argo's semantic validation, which no schema knows; ``depends`` through the engine's own parser.
 
@@ -26,7 +26,9 @@ from .lint import MAX_ARG_STRLEN, lint_manifest
 from .problems import Problem, errors_only, format_path
 from .published import (
     CRD_FILES,
+    SCHEMA_FILE,
     SCHEMAS_ENV,
+    VENDORED_DIR,
     ArgoSchemas,
     ConformanceError,
     SchemasUnavailable,
@@ -34,6 +36,8 @@ from .published import (
     check_schema,
     default_schemas_dir,
     find_schemas,
+    read_bytes,
+    schema_file,
 )
 
 __all__ = [
@@ -44,7 +48,9 @@ __all__ = [
     "KINDS",
     "MAX_ARG_STRLEN",
     "SCHEMAS_ENV",
+    "SCHEMA_FILE",
     "TEMPLATE_TYPES",
+    "VENDORED_DIR",
     "ArgoSchemas",
     "ConformanceError",
     "Problem",
@@ -62,4 +68,6 @@ __all__ = [
     "hera_validator",
     "lint_manifest",
     "main",
+    "read_bytes",
+    "schema_file",
 ]

@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help=f"directory of Argo's published schema.json and CRDs, required when given (default: ${SCHEMAS_ENV} "
-        "or ../shared/argo, used when present)",
+        "or the copy vendored in tests/conformance/argo)",
     )
     parser.add_argument("--lint-only", action="store_true", help="only Argo's semantic rules (no schemas)")
     return parser

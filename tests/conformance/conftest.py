@@ -22,7 +22,7 @@ def schemas() -> ArgoSchemas:
         missing = err
     message = (
         f"Argo schemas not available at {missing.path} ({missing.detail}): the published schema.json/CRD "
-        f"layer is not checked (put them in ../shared/argo or set {SCHEMAS_ENV})"
+        f"layer is not checked ({SCHEMAS_ENV} names a directory without them; unset, the vendored copy is used)"
     )
     if under_ci():
         pytest.fail(f"{message}; under CI this layer must run", pytrace=False)

@@ -1,10 +1,13 @@
-"""The optional layer: Argo's published ``schema.json`` and CRDs (v4.1.2), read from outside the project.
+"""The published layer: Argo's ``schema.json`` and CRDs (v4.1.2).
 
-The files live in ``../shared/argo`` beside the repository, or ``$EDGEFED_ARGO_SCHEMAS``
-(:func:`default_schemas_dir`), and are never copied in. When that directory holds none of them,
-:func:`find_schemas` says so (``None``) and the checks run the layers that need nothing
-(``hera_schema`` and the lint); the tests of this layer then fail under CI and skip otherwise. A
-directory with only some of the files is an error (:class:`SchemasUnavailable`), never a silent skip.
+They ship with the tests, gzipped, in ``tests/conformance/argo/`` (:data:`VENDORED_DIR`, with Argo's
+license and their provenance), so this layer runs for every user from a clean clone;
+``$EDGEFED_ARGO_SCHEMAS`` names another directory (plain or ``.gz`` files) to check against instead
+(:func:`default_schemas_dir`). A test compares the vendored copy with the reference in ``../shared/argo``
+when that is present. When a directory holds none of the files, :func:`find_schemas` says so (``None``)
+and the checks run the layers that need nothing (``hera_schema`` and the lint); the tests of this layer
+then fail under CI and skip otherwise. A directory with only some of the files is an error
+(:class:`SchemasUnavailable`), never a silent skip.
 
 ``schema.json`` is validated against the definition of the document's kind rather than its top-level
 ``oneOf`` (whose errors are unreadable). Two of its definitions are stricter than what Kubernetes and
@@ -17,6 +20,7 @@ declare them. The CRDs are closed by :mod:`.crd`; ``metadata`` is closed to the 
 from __future__ import annotations
 
 import copy
+import gzip
 import json
 import os
 import threading
@@ -68,19 +72,33 @@ class SchemasUnavailable(ConformanceError):
         )
 
 
+#: The copy that ships with the tests (gzipped files, Argo's LICENSE, README with their provenance).
+VENDORED_DIR = Path(__file__).resolve().parent / "argo"
+
+
 def default_schemas_dir() -> Path:
-    """``$EDGEFED_ARGO_SCHEMAS``, else ``../shared/argo`` beside the repository."""
+    """``$EDGEFED_ARGO_SCHEMAS``, else the vendored copy (:data:`VENDORED_DIR`)."""
     env = os.environ.get(SCHEMAS_ENV)
-    if env:
-        return Path(env)
-    # tests/conformance/published.py -> repository -> its parent
-    return Path(__file__).resolve().parents[3] / "shared" / "argo"
+    return Path(env) if env else VENDORED_DIR
+
+
+def schema_file(directory: Path, name: str) -> Path | None:
+    """``directory/name``, or its gzip ``name.gz``; None when neither exists."""
+    for candidate in (directory / name, directory / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_bytes(path: Path) -> bytes:
+    """A schema file's content (decompressed when it is a ``.gz``)."""
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.suffix == ".gz" else data
 
 
 def _read_yaml(path: Path) -> Any:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with path.open("rb") as fh:
-        return yaml.load(fh, Loader=loader)
+    return yaml.load(read_bytes(path), Loader=loader)
 
 
 class ArgoSchemas:
@@ -105,8 +123,8 @@ class ArgoSchemas:
         return _load_schemas(directory.resolve())
 
     def _file(self, name: str) -> Path:
-        file = self.path / name
-        if not file.is_file():
+        file = schema_file(self.path, name)
+        if file is None:
             raise SchemasUnavailable(self.path, f"{name} is missing")
         return file
 
@@ -166,18 +184,18 @@ class ArgoSchemas:
 def _load_schemas(directory: Path) -> ArgoSchemas:
     if not directory.is_dir():
         raise SchemasUnavailable(directory, "directory not found")
-    file = directory / SCHEMA_FILE
+    file = schema_file(directory, SCHEMA_FILE)
+    if file is None:
+        raise SchemasUnavailable(directory, f"{SCHEMA_FILE} is missing")
     try:
-        schema_json = json.loads(file.read_text())
-    except FileNotFoundError:
-        raise SchemasUnavailable(directory, f"{SCHEMA_FILE} is missing") from None
+        schema_json = json.loads(read_bytes(file))
     except (OSError, ValueError) as err:
         raise SchemasUnavailable(directory, f"{SCHEMA_FILE} cannot be read: {err}") from None
     for kind in KINDS:
         if f"{_DEFINITION_PREFIX}{kind}" not in schema_json.get("definitions", {}):
             raise SchemasUnavailable(directory, f"{SCHEMA_FILE} does not define {kind}")
     for name in CRD_FILES.values():
-        if not (directory / name).is_file():
+        if schema_file(directory, name) is None:
             raise SchemasUnavailable(directory, f"{name} is missing")
     return ArgoSchemas(directory, schema_json)
 
@@ -186,7 +204,7 @@ def find_schemas(path: str | os.PathLike[str] | None = None) -> ArgoSchemas | No
     """The schemas in ``path`` (default :func:`default_schemas_dir`), or ``None`` when it holds none of
     their files (absent or empty); a directory with only some of them raises :class:`SchemasUnavailable`."""
     directory = Path(path) if path is not None else default_schemas_dir()
-    if not any((directory / name).exists() for name in (SCHEMA_FILE, *CRD_FILES.values())):
+    if not any(schema_file(directory, name) for name in (SCHEMA_FILE, *CRD_FILES.values())):
         return None
     return ArgoSchemas.load(directory)
 
@@ -211,6 +229,7 @@ __all__ = [
     "CRD_FILES",
     "SCHEMAS_ENV",
     "SCHEMA_FILE",
+    "VENDORED_DIR",
     "ArgoSchemas",
     "ConformanceError",
     "SchemasUnavailable",
@@ -218,4 +237,6 @@ __all__ = [
     "check_schema",
     "default_schemas_dir",
     "find_schemas",
+    "read_bytes",
+    "schema_file",
 ]

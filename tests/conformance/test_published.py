@@ -1,9 +1,11 @@
-"""Argo v4.1.2's published schema.json and CRDs: the layer that needs ``../shared/argo`` (or
-``$EDGEFED_ARGO_SCHEMAS``). Its tests fail under CI when the files are absent, and skip naming the
-directory elsewhere; the other layers run either way."""
+"""Argo v4.1.2's published schema.json and CRDs: vendored in ``tests/conformance/argo/`` (gzipped), so the
+layer runs from a clean clone; ``$EDGEFED_ARGO_SCHEMAS`` may name another copy. When the directory it
+is given holds nothing, its tests fail under CI and skip naming the directory elsewhere; the other
+layers run either way."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -17,7 +19,9 @@ from jsonschema import Draft202012Validator
 from tests.conformance import (
     CEL_RULES,
     CRD_FILES,
+    SCHEMA_FILE,
     SCHEMAS_ENV,
+    VENDORED_DIR,
     ArgoSchemas,
     SchemasUnavailable,
     check_crd,
@@ -25,6 +29,8 @@ from tests.conformance import (
     check_schema,
     default_schemas_dir,
     find_schemas,
+    read_bytes,
+    schema_file,
 )
 from tests.conformance.samples import TRAIN, base_workflow, has_problem, lint_errors
 from tests.helpers import REPO
@@ -107,6 +113,23 @@ def test_every_cel_rule_of_the_crds_has_a_python_equivalent(schemas: ArgoSchemas
     found = {rule for kind in CRD_FILES for rule in rules(schemas.crd_schema(kind))}
     assert found, "the CRDs declare CEL rules"
     assert found - set(CEL_RULES) == set()
+
+
+def test_the_vendored_schemas_are_argo_v4_1_2_unchanged() -> None:
+    """The vendored copy is what the tests check against by default; it decompresses to exactly the
+    reference files in ../shared/argo (when that is present), and carries Argo's license."""
+    assert default_schemas_dir() == VENDORED_DIR or os.environ.get(SCHEMAS_ENV)
+    assert "Apache License" in (VENDORED_DIR / "LICENSE").read_text()
+    for name in (SCHEMA_FILE, *CRD_FILES.values()):
+        vendored = schema_file(VENDORED_DIR, name)
+        assert vendored is not None and vendored.suffix == ".gz", name
+        reference = REPO.parent / "shared" / "argo" / name
+        if reference.is_file():
+            assert (
+                hashlib.sha256(read_bytes(vendored)).digest()
+                == hashlib.sha256(reference.read_bytes()).digest()
+            )
+    assert ArgoSchemas.load(VENDORED_DIR).schema_json["definitions"]
 
 
 def test_missing_schema_directory_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,7 +25,7 @@ from hera.workflows import models as hera_models
 
 from edgefed.workflows.build import ClusterSettings, generic_round_template, round_workflow, to_document
 from edgefed.workflows.spec import DEFAULT_IMAGE, FederatedTask, FederatedTaskSpec, parse_task
-from tests.conformance import SchemasUnavailable, check_manifest, default_schemas_dir
+from tests.conformance import SchemasUnavailable, check_manifest, default_schemas_dir, find_schemas
 from tests.conformance.hera_schema import model_validator
 from tests.helpers import REPO, assert_golden, task_doc, under_ci
 
@@ -308,18 +308,17 @@ def test_artifact_repository_config_map(case: Case) -> None:
 def _check_closed(value: Any, definition: str) -> None:
     """``value`` against Argo's API with every object closed: Argo parses the ConfigMap's payload itself,
     so the API server never sees it and a misspelled key would be silently ignored. Checked against
-    Hera's model of it always, and against Argo v4.1.2's schema.json where it is present (required
-    under CI, as for the other published-schema checks)."""
+    Hera's model of it and against Argo v4.1.2's schema.json (vendored with the tests)."""
     model = getattr(hera_models, definition.rsplit(".", 1)[-1])
     assert [e.message for e in model_validator(model).iter_errors(value)] == []
-    schema_path = default_schemas_dir() / "schema.json"  # ../shared/argo unless EDGEFED_ARGO_SCHEMAS
-    if not schema_path.is_file():
+    schemas = find_schemas()  # the vendored v4.1.2 copy unless EDGEFED_ARGO_SCHEMAS names another
+    if schemas is None:
         if under_ci():
             pytest.fail(
-                f"Argo v4.1.2 schemas unavailable: {schema_path} is absent; under CI this check must run"
+                f"Argo v4.1.2 schemas unavailable at {default_schemas_dir()}; under CI this check must run"
             )
-        return  # Hera's model is what a user without ../shared has (the conformance tests name the gap)
-    definitions = json.loads(schema_path.read_text())["definitions"]
+        return  # an empty EDGEFED_ARGO_SCHEMAS: Hera's model only (the conformance tests name the gap)
+    definitions = schemas.schema_json["definitions"]
 
     def walk(node: Any, schema: dict[str, Any], where: str) -> Iterator[str]:
         while "$ref" in schema:

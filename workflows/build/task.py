@@ -47,14 +47,11 @@ from edgefed.workflows.build.names import (
     WorkflowOutputs,
     template_name,
 )
-from edgefed.workflows.build.pods import container_security
 from edgefed.workflows.build.settings import ClusterSettings
 from edgefed.workflows.build.templates import (
     add_init_template,
-    credentials,
+    cloud_step,
     output,
-    retry,
-    step_command,
     task_args,
 )
 from edgefed.workflows.spec import FederatedTask
@@ -135,10 +132,10 @@ def _plan_template(task: FederatedTask, settings: ClusterSettings) -> Container:
     def global_output(name: str, global_name: str) -> Parameter:
         return output(name, global_name=global_name)
 
-    return Container(
-        name=StepName.PLAN,
+    return cloud_step(
+        StepName.PLAN,
         image=task.spec.image,
-        command=step_command(StepName.PLAN),
+        cloud_secret=task.spec.cloud_credentials_secret,
         args=[
             *task_args(),
             flag(Flag.EDGES_FILE, EDGES_FILE),
@@ -167,10 +164,8 @@ def _plan_template(task: FederatedTask, settings: ClusterSettings) -> Container:
             global_output(Outputs.ROUNDS_RUN, TaskOutputs.ROUNDS_RUN),
             global_output(Outputs.STOP_REASON, TaskOutputs.STOP_REASON),
         ],
-        env=credentials(task.spec.cloud_credentials_secret),
-        retry_strategy=retry(settings),
-        **container_security(settings, edge=False),
-        active_deadline_seconds=settings.plan_deadline_seconds,
+        settings=settings,
+        deadline_seconds=settings.plan_deadline_seconds,
     )
 
 

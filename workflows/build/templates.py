@@ -59,6 +59,7 @@ __all__ = [
     "add_init_template",
     "add_round_templates",
     "add_task_round_templates",
+    "cloud_step",
     "credentials",
     "dataset_key_parameter",
     "output",
@@ -217,6 +218,35 @@ def gauge(name: str, help_: str, value: str) -> m.Prometheus:
     )
 
 
+def cloud_step(
+    step: str,
+    *,
+    image: str,
+    cloud_secret: str,
+    args: list[str],
+    outputs: list[Parameter],
+    settings: ClusterSettings,
+    deadline_seconds: int,
+    inputs: list[Parameter | RawArtifact] | None = None,
+    metric: m.Prometheus | None = None,
+) -> Container:
+    """A step that runs in the cloud (init, plan, aggregate, evaluate): the cloud store identity, the
+    retries, the cloud role's security and resources, a deadline; never pinned to an edge node."""
+    return Container(
+        name=step,
+        image=image,
+        command=step_command(step),
+        args=args,
+        inputs=inputs,
+        outputs=outputs,
+        env=credentials(cloud_secret),
+        retry_strategy=retry(settings),
+        **container_security(settings, edge=False),
+        active_deadline_seconds=deadline_seconds,
+        metrics=m.Metrics(prometheus=[metric]) if metric is not None else None,
+    )
+
+
 # -- the round ---------------------------------------------------------------------------------
 def add_round_templates(
     *,
@@ -282,10 +312,10 @@ def add_round_templates(
     train = edge_step(
         Step.TRAIN, [output(Outputs.EXAMPLES), output(Outputs.LOSS), output(Outputs.TRAIN_SECONDS)]
     )
-    aggregate = Container(
-        name=Step.AGGREGATE,
+    aggregate = cloud_step(
+        Step.AGGREGATE,
         image=image,
-        command=step_command(Step.AGGREGATE),
+        cloud_secret=cloud_secret,
         # The edge list can exceed what one command-line argument may hold (128 KiB on Linux): it
         # reaches the step as a file, through a raw artifact.
         args=[*_common_args(), flag(Flag.EDGES_FILE, EDGES_FILE)],
@@ -296,41 +326,29 @@ def add_round_templates(
             output(Outputs.MISSING, global_name=WorkflowOutputs.MISSING_EDGES),
             output(Outputs.MISSING_COUNT),
         ],
-        env=credentials(cloud_secret),
-        retry_strategy=retry(settings),
-        **container_security(settings, edge=False),
-        active_deadline_seconds=settings.aggregate_deadline_seconds,
-        metrics=m.Metrics(
-            prometheus=[
-                gauge(
-                    "edgefed_round_edges_missing",
-                    "edges that sat the round out",
-                    f"{{{{outputs.parameters.{Outputs.MISSING_COUNT}}}}}",
-                )
-            ]
+        settings=settings,
+        deadline_seconds=settings.aggregate_deadline_seconds,
+        metric=gauge(
+            "edgefed_round_edges_missing",
+            "edges that sat the round out",
+            f"{{{{outputs.parameters.{Outputs.MISSING_COUNT}}}}}",
         ),
     )
-    evaluate = Container(
-        name=Step.EVALUATE,
+    evaluate = cloud_step(
+        Step.EVALUATE,
         image=image,
-        command=step_command(Step.EVALUATE),
+        cloud_secret=cloud_secret,
         args=_common_args(),
         outputs=[
             output(Outputs.ACCURACY, global_name=WorkflowOutputs.ACCURACY),
             output(Outputs.LOSS, global_name=WorkflowOutputs.LOSS),
         ],
-        env=credentials(cloud_secret),
-        retry_strategy=retry(settings),
-        **container_security(settings, edge=False),
-        active_deadline_seconds=settings.evaluate_deadline_seconds,
-        metrics=m.Metrics(
-            prometheus=[
-                gauge(
-                    "edgefed_accuracy",
-                    "central accuracy of the new global model",
-                    f"{{{{outputs.parameters.{Outputs.ACCURACY}}}}}",
-                )
-            ]
+        settings=settings,
+        deadline_seconds=settings.evaluate_deadline_seconds,
+        metric=gauge(
+            "edgefed_accuracy",
+            "central accuracy of the new global model",
+            f"{{{{outputs.parameters.{Outputs.ACCURACY}}}}}",
         ),
     )
     # One DAG per edge: its data is checked against the contract where it lives, then it trains.
@@ -393,17 +411,15 @@ def add_generic_round_templates(*, image: str, cloud_secret: str, settings: Clus
 
 def add_init_template(task: FederatedTask, settings: ClusterSettings) -> Container:
     """The ``init`` template: commits the task's initial model as round 0 (a no-op once it is)."""
-    return Container(
-        name=Step.INIT,
+    return cloud_step(
+        Step.INIT,
         image=task.spec.image,
-        command=step_command(Step.INIT),
+        cloud_secret=task.spec.cloud_credentials_secret,
         args=[*task_args(), flag(Flag.ROUND, "0")],
         outputs=[
             output(Outputs.MODEL_VERSION, global_name=WorkflowOutputs.MODEL_VERSION),
             output(Outputs.LAST_ROUND),
         ],
-        env=credentials(task.spec.cloud_credentials_secret),
-        retry_strategy=retry(settings),
-        **container_security(settings, edge=False),
-        active_deadline_seconds=settings.aggregate_deadline_seconds,
+        settings=settings,
+        deadline_seconds=settings.aggregate_deadline_seconds,
     )

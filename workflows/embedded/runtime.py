@@ -200,23 +200,34 @@ class EmbeddedRuntime:
         )
 
 
-def _last_lines(path: Path | None, n: int) -> list[str]:
-    if path is None or not path.exists():
-        return []
-    lines = [line.rstrip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
-    return lines[-n:]
+def last_log_line(node: Any) -> str:
+    """A failed node's reason as a person reads it: the last non-empty line of its log, else its message."""
+    path = node.log_path
+    if path is not None and path.exists():
+        lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+        if lines:
+            return lines[-1]
+    return node.message
 
 
-def failure_message(result: Any, *, lines: int = 3) -> str:
-    """Why a run failed: each failed step that decided it (not the edges that sat out) and its last lines."""
-    failed = [n for n in result.pods() if Phase.is_failure(n.phase) and n.template_name != Step.TRAIN]
-    if not failed:  # e.g. every edge failed and nothing ran after them
-        failed = [n for n in result.pods() if Phase.is_failure(n.phase)]
-    parts = []
-    for node in failed:
-        tail = _last_lines(node.log_path, lines)
-        parts.append(f"{node.display_name}: {tail[-1] if tail else node.message}")
-    return "; ".join(parts) or result.message
+def deciding_failures(nodes: list[Any]) -> str:
+    """``step: reason; ...`` for the failed pods that decided a run: not the edges that sat out, unless
+    nothing else failed (e.g. every edge failed and nothing ran after them)."""
+    failed = [n for n in nodes if Phase.is_failure(n.phase)]
+    deciding = [n for n in failed if n.template_name != Step.TRAIN] or failed
+    return "; ".join(f"{n.display_name}: {last_log_line(n)}" for n in deciding)
 
 
-__all__ = ["EmbeddedRuntime", "default_home", "default_parallelism", "failure_message"]
+def failure_message(result: Any) -> str:
+    """Why a run failed: each failed step that decided it and its last log line."""
+    return deciding_failures(result.pods()) or result.message
+
+
+__all__ = [
+    "EmbeddedRuntime",
+    "deciding_failures",
+    "default_home",
+    "default_parallelism",
+    "failure_message",
+    "last_log_line",
+]

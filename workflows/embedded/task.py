@@ -28,7 +28,7 @@ from edgefed.workflows.build.names import LABEL_TASK, ROUND_TEMPLATE
 from edgefed.workflows.build.settings import DEFAULT_SETTINGS, ClusterSettings
 from edgefed.workflows.driver import RoundReport, TaskResult
 from edgefed.workflows.embedded.engine import Engine, WorkflowResult
-from edgefed.workflows.embedded.runtime import EmbeddedRuntime, failure_message
+from edgefed.workflows.embedded.runtime import EmbeddedRuntime, deciding_failures, failure_message
 from edgefed.workflows.errors import RoundFailedError
 from edgefed.workflows.phases import Phase
 from edgefed.workflows.spec import FederatedTask
@@ -130,24 +130,13 @@ def _run_interruptibly(
 
 
 def _failure(result: Any, rounds: _Rounds, last: int) -> RoundFailedError:
-    """Why the task Workflow failed: the round Workflow that failed and the steps that decided it
-    (its failed pods but the edges that sat out), else the task Workflow's own failed steps."""
+    """Why the task Workflow failed: the round Workflow that failed and the steps that decided it,
+    else the task Workflow's own failed steps."""
     if rounds.failed_round is not None:
         round_, name = rounds.failed_round
-        pods = rounds.failed_pods.get(name, [])
-        deciding = [n for n in pods if n.template_name != Step.TRAIN] or pods
-        reasons = "; ".join(f"{n.display_name}: {_last_line(n)}" for n in deciding)
+        reasons = deciding_failures(rounds.failed_pods.get(name, []))
         return RoundFailedError(round_, name, reasons or "its Workflow failed")
     return RoundFailedError(last + 1, result.name, failure_message(result))
-
-
-def _last_line(node: Any) -> str:
-    path = node.log_path
-    if path is not None and path.exists():
-        lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
-        if lines:
-            return lines[-1]
-    return node.message
 
 
 def run_task(

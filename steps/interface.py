@@ -23,6 +23,7 @@ __all__ = [
     "OUTPUTS_DIR",
     "SECRET_ACCESS_KEY",
     "SECRET_SECRET_KEY",
+    "SITE_SECRET_PREFIX",
     "STEP_COMMAND",
     "Env",
     "Flag",
@@ -32,6 +33,7 @@ __all__ = [
     "edge_secret",
     "flag",
     "round_workflow_name",
+    "site_secret",
 ]
 
 #: The one command every step template runs (the image's entry point, ``edgefed.steps.cli``).
@@ -114,10 +116,19 @@ class Outputs:
 
 
 class Env:
-    """Environment variables a step reads: its store identity, filled from a Kubernetes Secret."""
+    """Environment variables a step reads: its store identities, filled from Kubernetes Secrets, and
+    what the pod knows of its node and the stores' TLS."""
 
+    #: The cloud store identity (cloud steps: ``cloud``; edge steps: ``edge-<edge>``).
     ACCESS_KEY: Final = "EDGEFED_ACCESS_KEY"
     SECRET_KEY: Final = "EDGEFED_SECRET_KEY"
+    #: An edge step's identity in its own site's store (``site-<edge>``), where its dataset is.
+    SITE_ACCESS_KEY: Final = "EDGEFED_SITE_ACCESS_KEY"
+    SITE_SECRET_KEY: Final = "EDGEFED_SITE_SECRET_KEY"
+    #: The edge node's own address (downward API ``status.hostIP``): the node-local store's host.
+    NODE_IP: Final = "EDGEFED_NODE_IP"
+    #: A PEM bundle of the CAs the stores' certificates chain to (unset: the system's CAs).
+    CA_FILE: Final = "EDGEFED_CA_FILE"
 
 
 def flag(name: str, value: str) -> str:
@@ -131,11 +142,17 @@ SECRET_SECRET_KEY = "secretKey"
 #: The cloud identity's Secret, unless the task names another.
 CLOUD_SECRET = "edgefed-cloud"
 EDGE_SECRET_PREFIX = "edgefed-edge-"
+SITE_SECRET_PREFIX = "edgefed-site-"
 
 
 def edge_secret(edge: str) -> str:
-    """The Secret holding ``edge``'s store identity, unless the task names another."""
+    """The Secret holding ``edge``'s cloud store identity, unless the task names another."""
     return f"{EDGE_SECRET_PREFIX}{edge}"
+
+
+def site_secret(edge: str) -> str:
+    """The Secret holding ``edge``'s identity in its own site's store, unless the task names another."""
+    return f"{SITE_SECRET_PREFIX}{edge}"
 
 
 class StepExit(IntEnum):

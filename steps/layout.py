@@ -31,8 +31,15 @@ def edge_bucket(edge: str) -> str:
 
 
 def edge_identity(edge: str) -> str:
-    """Name of the store identity (and Kubernetes Secret suffix) of ``edge``."""
+    """Name of ``edge``'s identity in the **cloud** store (and its Kubernetes Secret's suffix): it writes
+    the edge's updates and verdicts, reads models."""
     return f"edge-{edge}"
+
+
+def site_identity(edge: str) -> str:
+    """Name of ``edge``'s identity in its **own site's** store: it reads (and caches verdicts beside)
+    the edge's dataset; the cloud store does not know it."""
+    return f"site-{edge}"
 
 
 def update_prefix(edge: str) -> str:
@@ -163,6 +170,7 @@ __all__ = [
     "round_prefix",
     "rounds_prefix",
     "server_state_key",
+    "site_identity",
     "test_set_key",
     "train_set_key",
     "update_key",

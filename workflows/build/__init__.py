@@ -20,6 +20,7 @@ from typing import Any
 # driver read -- costs nothing, while ``build.workflows`` brings Hera and the spec only when needed.
 _EXPORTS = {
     "ClusterSettings": "settings",
+    "ServiceAccounts": "settings",
     "DEFAULT_SETTINGS": "settings",
     "KIND_ROUND": "names",
     "KIND_TASK": "names",

@@ -31,8 +31,11 @@ __all__ = [
     "template_name",
 ]
 
-#: Edge nodes carry this label with the edge's name: ``kubectl label node N edgefed.io/edge=<edge>``.
-NODE_LABEL = "edgefed.io/edge"
+#: Edge nodes carry this label with the edge's name (``kubectl label node N <NODE_LABEL>=<edge>``).
+#: Its ``node-restriction.kubernetes.io/`` prefix is one the NodeRestriction admission plugin never lets a
+#: kubelet set on its own Node: a compromised node cannot label itself another edge and attract that
+#: edge's pods (and, with them, the right to read its Secrets).
+NODE_LABEL = "node-restriction.kubernetes.io/edgefed-edge"
 LABEL_TASK = "edgefed.io/task"
 LABEL_ROUND = "edgefed.io/round"
 #: What a Workflow is to edgefed: the task Workflow, or one round of it (``edgefed status`` lists them).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["DEFAULT_SETTINGS", "STEP_GID", "STEP_UID", "ClusterSettings", "Resources"]
+__all__ = ["DEFAULT_SETTINGS", "STEP_GID", "STEP_UID", "ClusterSettings", "Resources", "ServiceAccounts"]
 
 #: The step image's non-root user and group (images/Dockerfile ``USER 10001:10001``).
 STEP_UID = 10001
@@ -17,6 +17,24 @@ class Resources:
 
     requests: dict[str, str] = field(default_factory=dict)
     limits: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceAccounts:
+    """The Kubernetes identity of each role (the chart creates them with these default names, and binds
+    each to no more than its templates need):
+
+    * ``driver``: the task Workflow's resource steps (create and read round Workflows, patch its own
+      progress);
+    * ``cloud``: init, plan, aggregate, evaluate;
+    * ``edge``: validate and train, on the edge nodes.
+
+    No step calls the Kubernetes API: each pod's token serves Argo's executor (WorkflowTaskResults).
+    """
+
+    driver: str = "edgefed-driver"
+    cloud: str = "edgefed-cloud"
+    edge: str = "edgefed-edge"
 
 
 def _edge_resources() -> Resources:
@@ -33,7 +51,9 @@ def _cloud_resources() -> Resources:
 class ClusterSettings:
     """How the generated manifests behave on a cluster (the embedded engine ignores what it cannot use)."""
 
-    service_account: str | None = None
+    service_accounts: ServiceAccounts = field(default_factory=ServiceAccounts)
+    #: Secrets the kubelet pulls the step image with (``spec.imagePullSecrets`` of every Workflow).
+    image_pull_secrets: tuple[str, ...] = ()
     train_deadline_seconds: int = 3600
     aggregate_deadline_seconds: int = 1800
     evaluate_deadline_seconds: int = 1800

@@ -474,25 +474,36 @@ class Pods:
             if "mode" in artifact:
                 target.chmod(int(artifact["mode"]))
         body = resolved[kind]
-        argv = [to_str(x) for x in body["command"]] + [to_str(x) for x in body.get("args") or []]
+        env, secrets, own = self._env(body.get("env") or [], tmp, node)
+        # The kubelet expands $(VAR) in command and args from the container's own env.
+        argv = [expand_dependent(to_str(x), own) for x in body["command"]] + [
+            expand_dependent(to_str(x), own) for x in body.get("args") or []
+        ]
         if kind == "script":
             script = node_dir / "script"
             script.write_text(to_str(body["source"]), encoding="utf-8")
             script.chmod(0o755)
             argv.append(str(script))
-        env, secrets = self._env(body.get("env") or [], tmp)
         return argv, env, secrets, resolved.get("outputs") or {}
 
-    def _env(self, entries: list[dict[str, Any]], tmp: Path) -> tuple[dict[str, str], list[str]]:
+    def _env(
+        self, entries: list[dict[str, Any]], tmp: Path, node: Node
+    ) -> tuple[dict[str, str], list[str], dict[str, str]]:
+        """The env overlay, the secret values in it, and the container's own variables (for $(VAR))."""
         env: dict[str, str] = {"TMPDIR": str(tmp), "PYTHONUNBUFFERED": "1"}
+        own: dict[str, str] = {}
         secrets: list[str] = []
         for e in entries:
             if "value" in e:
-                env[e["name"]] = to_str(e["value"])
+                env[e["name"]] = own[e["name"]] = expand_dependent(to_str(e["value"]), own)
+                continue
+            field = (e.get("valueFrom") or {}).get("fieldRef")
+            if field is not None:
+                env[e["name"]] = own[e["name"]] = downward_field(str(field.get("fieldPath")), node)
                 continue
             ref = (e.get("valueFrom") or {}).get("secretKeyRef")
             if ref is None:
-                env[e["name"]] = ""
+                env[e["name"]] = own[e["name"]] = ""
                 continue
             resolver = self.secret_resolver
             value = resolver(str(ref.get("name")), str(ref.get("key"))) if resolver else None
@@ -502,9 +513,9 @@ class Pods:
                 raise NodeError(
                     f"env {e['name']}: secret '{ref.get('name')}' key '{ref.get('key')}' not found"
                 )
-            env[e["name"]] = value
+            env[e["name"]] = own[e["name"]] = value
             secrets.append(value)
-        return env, secrets
+        return env, secrets, own
 
     def _collect_outputs(self, node: Node, outputs_spec: dict[str, Any], cwd: Path, strict: bool) -> None:
         params: dict[str, str] = node.outputs.setdefault("parameters", {})
@@ -532,3 +543,50 @@ class Pods:
             params[p["name"]] = value
             if p.get("globalName"):
                 self.workflow.set_output(p["globalName"], value)
+
+
+#: The downward API on one machine (``env[].valueFrom.fieldRef``): the pod's node is this host.
+#: Hand-written: Kubernetes' own lives in the kubelet (pkg/fieldpath), not in any Python library.
+DOWNWARD_FIELDS = ("metadata.name", "spec.nodeName", "status.hostIP", "status.podIP")
+_LOOPBACK = "127.0.0.1"
+
+
+def downward_field(path: str, node: Node) -> str:
+    """The value the kubelet gives a ``fieldRef`` of ``path`` (one of :data:`DOWNWARD_FIELDS`)."""
+    if path in ("status.hostIP", "status.podIP"):
+        return _LOOPBACK
+    if path == "spec.nodeName":
+        return "localhost"
+    if path == "metadata.name":
+        return node.pod_name or node.id
+    raise NodeError(f"env fieldRef {path!r}: expected one of {', '.join(DOWNWARD_FIELDS)}")
+
+
+def expand_dependent(text: str, variables: Mapping[str, str]) -> str:
+    """Kubernetes' dependent-variable expansion (``$(VAR)``), as the kubelet applies it to command,
+    args and env values (k8s.io/kubernetes third_party/forked/golang/expansion): ``$(VAR)`` of a
+    defined variable becomes its value, ``$$`` becomes ``$``, anything else stays as written."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char != "$" or i + 1 >= len(text):
+            out.append(char)
+            i += 1
+            continue
+        following = text[i + 1]
+        if following == "$":
+            out.append("$")
+            i += 2
+        elif following == "(":
+            end = text.find(")", i + 2)
+            if end < 0:
+                out.append(text[i:])
+                break
+            name = text[i + 2 : end]
+            out.append(variables[name] if name in variables else text[i : end + 1])
+            i = end + 1
+        else:
+            out.append("$" + following)
+            i += 2
+    return "".join(out)

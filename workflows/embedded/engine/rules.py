@@ -16,7 +16,8 @@ Executed besides containers, scripts, DAGs and steps: ``resource`` templates on 
 ``synchronization.mutexes`` on the workflow and on templates (:mod:`.mutex`); a template's
 ``pendingTimeout`` (:mod:`.pods`); ``withSequence``, task/step ``onExit`` and ``hooks.exit`` (other
 hooks are refused) and a dag/steps template's ``failFast`` (:mod:`.fanout`); ``retryStrategy.expression``
-and ``{{=...}}`` expression tags anywhere (:mod:`.expr`, which refuses what is outside its subset, each
+and ``env[].valueFrom.fieldRef`` (the downward API: the pod's node is this host) and the kubelet's ``$(VAR)``
+expansion in command, args and env values (:mod:`.pods`); ``{{=...}}`` expression tags anywhere (:mod:`.expr`, which refuses what is outside its subset, each
 expression with its field path, in :func:`~.document.check_document`); the entrypoint's (and every exit
 handler's) inputs from ``spec.arguments``.
 
@@ -29,6 +30,8 @@ import re
 from typing import Any
 
 import yaml
+
+from .pods import DOWNWARD_FIELDS
 
 __all__ = ["DOCUMENT", "NOT_SUPPORTED", "STEP", "Rule"]
 
@@ -119,6 +122,13 @@ _tmp_mounts = _only(
 )
 
 
+def _downward(value: Any, path: str) -> list[str]:
+    """A ``fieldRef`` the engine's downward API answers (:data:`~.pods.DOWNWARD_FIELDS`)."""
+    if value in DOWNWARD_FIELDS:
+        return []
+    return [f"{path}: expected one of {', '.join(DOWNWARD_FIELDS)}, found {value!r}: {_NS}"]
+
+
 _PARAM_VALUE_FROM_ARG = {
     "configMapKeyRef": _reject(),
     "event": _reject(),
@@ -192,7 +202,7 @@ _ENV = {
     "valueFrom": {
         "secretKeyRef": {"name": "ok", "key": "ok", "optional": "ok"},
         "configMapKeyRef": _reject(),
-        "fieldRef": _reject(),
+        "fieldRef": {"fieldPath": _downward, "apiVersion": "ignore"},
         "resourceFieldRef": _reject(),
     },
 }

@@ -286,3 +286,52 @@ def test_error_attempts_are_retried(run_workflow, policy: str) -> None:
     assert retry.type == "Retry" and retry.phase == "Error"
     assert [result.nodes[c].phase for c in retry.children] == ["Error", "Error", "Error"]
     assert result.phase == "Error"
+
+
+def test_downward_api_and_dependent_variables_as_the_kubelet_expands_them(run_workflow) -> None:
+    """``fieldRef`` env comes from the pod's node (this host), and ``$(VAR)`` in args and env values
+    expands from the container's own env -- ``$$`` escapes, undefined names stay as written."""
+    doc = pod_doc(
+        {
+            "container": {
+                "image": "python",
+                "command": ["python", "-c", "import sys; print('argv', sys.argv[1:])"],
+                "args": [
+                    "--store=http://$(NODE_IP):9000",
+                    "--pod=$(POD)",
+                    "--literal=$$(NODE_IP)",
+                    "--undefined=$(NOT_SET)",
+                    "--url=$(URL)",
+                ],
+                "env": [
+                    {"name": "NODE_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}},
+                    {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                    {"name": "URL", "value": "https://$(NODE_IP):443"},
+                ],
+            }
+        }
+    )
+    result = run_workflow(doc)
+    assert result.phase == "Succeeded", render_report(result)
+    node = result.nodes[result.root_id]
+    log = node.log_path.read_text()
+    assert (
+        f"argv ['--store=http://127.0.0.1:9000', '--pod={node.pod_name}', '--literal=$(NODE_IP)', "
+        "'--undefined=$(NOT_SET)', '--url=https://127.0.0.1:443']" in log
+    )
+
+
+def test_a_field_the_downward_api_does_not_have_here_is_refused(run_workflow) -> None:
+    doc = pod_doc(
+        {
+            "container": {
+                "image": "x",
+                "command": ["true"],
+                "env": [{"name": "UID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.uid"}}}],
+            }
+        }
+    )
+    with pytest.raises(
+        Exception, match=r"fieldRef.fieldPath: expected one of metadata.name, .*'metadata.uid'"
+    ):
+        run_workflow(doc)

@@ -11,6 +11,7 @@ import io
 import os
 from dataclasses import dataclass
 
+import urllib3
 from minio import Minio
 from minio.error import S3Error
 
@@ -50,17 +51,43 @@ class Endpoint:
         return cls(text.removeprefix("http://").rstrip("/"), False)
 
 
-def client_from_env(endpoint: Endpoint) -> Minio:
-    """A client for ``endpoint`` with the identity in the step's environment."""
+def _http_client(endpoint: Endpoint) -> urllib3.PoolManager | None:
+    """For HTTPS with :data:`Env.CA_FILE` set: a pool trusting those CAs (else minio's default, the
+    system's CAs). Timeouts and retries as minio's own default pool."""
+    ca_file = os.environ.get(Env.CA_FILE)
+    if not endpoint.secure or not ca_file:
+        return None
+    if not os.path.isfile(ca_file):
+        raise StepError(
+            f"{Env.CA_FILE}={ca_file}: no such file (the workflow mounts the stores' CA ConfigMap there)"
+        )
+    return urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=60, read=300),
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=ca_file,
+        retries=urllib3.Retry(total=5, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+    )
+
+
+def client_from_env(endpoint: Endpoint, *, site: bool = False) -> Minio:
+    """A client for ``endpoint`` with the identity in the step's environment: the cloud store's, or
+    (``site``) the edge's identity in its own site's store."""
+    names = (Env.SITE_ACCESS_KEY, Env.SITE_SECRET_KEY) if site else (Env.ACCESS_KEY, Env.SECRET_KEY)
     try:
-        access, secret = os.environ[Env.ACCESS_KEY], os.environ[Env.SECRET_KEY]
+        access, secret = os.environ[names[0]], os.environ[names[1]]
     except KeyError as missing:
+        which = "site store Secret" if site else "cloud store Secret"
         raise StepError(
             f"store credentials missing: environment variable {missing.args[0]} is not set "
-            "(the workflow sets it from the edge's Kubernetes Secret)"
+            f"(the workflow sets it from the edge's {which})"
         ) from None
     return Minio(
-        endpoint.address, access_key=access, secret_key=secret, secure=endpoint.secure, region=REGION
+        endpoint.address,
+        access_key=access,
+        secret_key=secret,
+        secure=endpoint.secure,
+        region=REGION,
+        http_client=_http_client(endpoint),
     )
 
 

@@ -70,7 +70,7 @@ def _train(ctx: StepContext, cloud, args: argparse.Namespace) -> int:
     bucket, _, key = args.dataset.removeprefix("s3://").partition("/")
     started = time.perf_counter()
     parent = ctx.registry().load(ctx.task, ctx.round - 1)
-    edge_store = client_from_env(Endpoint.parse(args.dataset_store))
+    edge_store = client_from_env(Endpoint.parse(args.dataset_store), site=True)
     frame = read_parquet(edge_store, bucket, key)
     x, y = frame_to_arrays(frame, ctx.config["model"]["inputShape"], where=args.dataset)
     trainer = trainer_for(ctx.config["model"], training_settings(ctx.config))

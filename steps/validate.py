@@ -96,7 +96,7 @@ def _cached_verdict(edge_store: Minio, own_bucket: str, etag: str, contract: Con
 def _validate(ctx: StepContext, cloud: Minio, args: argparse.Namespace) -> int:
     bucket, _, key = args.dataset.removeprefix("s3://").partition("/")
     contract = contract_from_config(ctx.config, args.contract)
-    edge_store = client_from_env(Endpoint.parse(args.dataset_store))
+    edge_store = client_from_env(Endpoint.parse(args.dataset_store), site=True)
     own_bucket = layout.edge_bucket(args.edge)
     try:
         etag: str | None = edge_store.stat_object(bucket, key).etag

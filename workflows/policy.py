@@ -13,8 +13,11 @@
 
 Rights: ``admin`` everything; ``cloud`` reads and lists updates and held-out sets, reads, lists, writes
 and tags models (no delete: a committed model version is never removed, and a PUT in the versioned
-bucket adds a version, it cannot replace one); ``edge-<e>`` reads, lists and writes its own bucket,
-writes under ``edgefed-updates/<e>/`` only (it cannot read updates back) and reads and lists models.
+bucket adds a version, it cannot replace one); each edge holds two identities, one per store it talks
+to: ``edge-<e>`` in the cloud store writes under ``edgefed-updates/<e>/`` only (it cannot read updates
+back) and reads and lists models; ``site-<e>`` in the edge's own store reads, lists and writes its
+own bucket (the dataset, the cached contract verdicts) and nothing else. On a cluster the two live in
+different MinIOs; the embedded store holds every bucket and both, with the same separation.
 """
 
 from __future__ import annotations
@@ -98,9 +101,11 @@ def policy_model(edges: Iterable[str]) -> dict[str, tuple[Grant, ...]]:
     }
     for edge in edges:
         model[layout.edge_identity(edge)] = (
-            Grant(access=("read", "list", "write"), bucket=layout.edge_bucket(edge)),
             Grant(access=("write",), bucket=layout.UPDATES_BUCKET, prefix=layout.update_prefix(edge)),
             Grant(access=("read", "list"), bucket=layout.MODELS_BUCKET),
+        )
+        model[layout.site_identity(edge)] = (
+            Grant(access=("read", "list", "write"), bucket=layout.edge_bucket(edge)),
         )
     return model
 
@@ -151,20 +156,30 @@ def iam_policy(grants: Iterable[Grant]) -> dict[str, Any]:
     return {"Version": IAM_VERSION, "Statement": statements}
 
 
-def mc_commands(model: Mapping[str, Iterable[Grant]], *, alias: str = "ALIAS", file_prefix: str = "") -> str:
+def mc_commands(model: Mapping[str, Iterable[Grant]], *, file_prefix: str = "") -> str:
     """The ``mc`` commands that install ``model``'s policies (files ``<file_prefix><identity>.json``)
-    in a MinIO and attach each to the user of that identity."""
+    and attach each to the user of that identity: ``site-<e>`` in edge ``e``'s own MinIO (alias
+    ``SITE_<E>``), every other identity in the cloud MinIO (alias ``CLOUD``)."""
     lines = [
-        "# Install the edgefed store policies in each MinIO (cloud and every site), after",
-        "#   mc alias set ALIAS https://minio.example:9000 ROOT_USER ROOT_PASSWORD",
-        "# then attach each policy to the user whose keys that identity's Kubernetes Secret holds.",
-        "# A document grants on buckets a given MinIO may not hold (an edge's own bucket is on its",
-        "# site's MinIO, updates and models on the cloud's): such grants are inert there.",
+        "# Install the edgefed store policies: the cloud identities in the cloud MinIO, each edge's site",
+        "# identity in that edge's own MinIO, after",
+        "#   mc alias set CLOUD https://minio.example:9000 ROOT_USER ROOT_PASSWORD   (and SITE_<EDGE> likewise)",
+        "# then attach each policy to the user whose keys that identity's Kubernetes Secret holds",
+        "# (`edgefed cluster setup --new-credentials FILE` makes both the keys and the Secrets).",
     ]
     for identity in model:
+        alias = _alias(identity)
         name = policy_name(identity)
         lines.append(f"mc admin policy create {alias} {name} {file_prefix}{identity}.json")
         lines.append(
             f"mc admin policy attach {alias} {name} --user ACCESS_KEY_OF_{identity.upper().replace('-', '_')}"
         )
     return "\n".join(lines) + "\n"
+
+
+def _alias(identity: str) -> str:
+    """The ``mc`` alias of the MinIO that holds ``identity``."""
+    prefix = layout.site_identity("")
+    if identity.startswith(prefix):
+        return "SITE_" + identity.removeprefix(prefix).upper().replace("-", "_")
+    return "CLOUD"

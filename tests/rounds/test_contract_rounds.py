@@ -115,7 +115,7 @@ def test_a_bad_edge_sits_out_says_why_and_the_others_train(runtime, case):
     assert b'"passed": false' in verdict or b'"passed":false' in verdict
     assert str(BAD_VALUE).encode() not in verdict and b"9.876" not in verdict
     # the full result stays in the edge's own bucket
-    own = runtime.store.client(layout.edge_identity("cleveland"))
+    own = runtime.store.client(layout.site_identity("cleveland"))
     prefix = f"edgefed/validation/bad-{case}/round-00001/{workflow}/"
     names = {o.object_name for o in own.list_objects("edge-cleveland", prefix=prefix)}
     assert names == {prefix + "result.json", prefix + "result.html"}

@@ -190,6 +190,7 @@ def test_edge_step_cannot_write_another_edges_prefix_or_read_its_data(runtime, t
     task = make_task("creds", rounds=1)
     parameters = runtime.prepare(task)
     creds = runtime.store.credentials(layout.edge_identity("cleveland"))
+    site = runtime.store.credentials(layout.site_identity("cleveland"))
     config = step_config(task)
     common = [
         "--task=creds",
@@ -199,7 +200,12 @@ def test_edge_step_cannot_write_another_edges_prefix_or_read_its_data(runtime, t
         f"--config={json.dumps(config)}",
         f"--outputs={tmp_path}",
     ]
-    env = {Env.ACCESS_KEY: creds.access_key, Env.SECRET_KEY: creds.secret_key}
+    env = {
+        Env.ACCESS_KEY: creds.access_key,
+        Env.SECRET_KEY: creds.secret_key,
+        Env.SITE_ACCESS_KEY: site.access_key,
+        Env.SITE_SECRET_KEY: site.secret_key,
+    }
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:

@@ -1,10 +1,12 @@
 """The round's ``edges`` parameter: one item per edge, holding only what departs from the conventions.
 
-The conventions (what an item need not say): the node label ``edgefed.io/edge=<edge>``, the Secret
-:func:`~edgefed.steps.interface.edge_secret`, the dataset in bucket
-:func:`~edgefed.steps.layout.edge_bucket` under the task's common key, the task's store, no
-tolerations but the common edge taint's (:data:`~.pods.EDGE_TAINT_TOLERATION`). With conventional edges an item is the edge's name, so 10,000 edges fit in a Workflow
-well under Kubernetes' object size limits.
+The conventions (what an item need not say): the node label :data:`~.names.NODE_LABEL` ``=<edge>``, the
+Secrets :func:`~edgefed.steps.interface.edge_secret` (cloud store) and
+:func:`~edgefed.steps.interface.site_secret` (the edge's own store), the dataset in bucket
+:func:`~edgefed.steps.layout.edge_bucket` under the task's common key, read from the store on the edge's
+own node (:func:`site_store_url`), no tolerations but the common edge taint's
+(:data:`~.pods.EDGE_TAINT_TOLERATION`). With conventional edges an item is the edge's name, so 10,000
+edges fit in a Workflow well under Kubernetes' object size limits.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from collections import Counter
 from typing import Any
 
 from edgefed.steps import layout
-from edgefed.steps.interface import edge_secret
+from edgefed.steps.interface import Env, edge_secret, site_secret
 from edgefed.workflows.build.pods import EDGE_TAINT_TOLERATION
-from edgefed.workflows.spec import EdgeSpec, FederatedTask, StoreSpec
+from edgefed.workflows.spec import EdgeSpec, FederatedTask, SiteStoreSpec, StoreSpec
 
 __all__ = [
     "EDGE_FIELDS",
@@ -24,16 +26,23 @@ __all__ = [
     "edge_item",
     "edge_values",
     "edges_parameter",
+    "site_store_url",
     "store_url",
     "varying_fields",
 ]
 
 #: Per-edge fields that go into the fan-out items only when some edge departs from the convention.
-EDGE_FIELDS = ("secret", "dataset", "store", "tolerations")
+EDGE_FIELDS = ("secret", "siteSecret", "dataset", "store", "tolerations")
 
 
 def store_url(store: StoreSpec) -> str:
     return f"{'https' if store.secure else 'http'}://{store.endpoint}"
+
+
+def site_store_url(site: SiteStoreSpec) -> str:
+    """The store on the edge's own node, at the node's address: ``$(EDGEFED_NODE_IP)`` is a Kubernetes
+    dependent variable (the kubelet expands it in the step's args from its env, set by the downward API)."""
+    return f"{'https' if site.secure else 'http'}://$({Env.NODE_IP}):{site.port}"
 
 
 def common_dataset_key(task: FederatedTask) -> str:
@@ -53,8 +62,9 @@ def edge_values(task: FederatedTask, edge: EdgeSpec) -> dict[str, Any]:
     return {
         "name": edge.name,
         "secret": edge.secret_name,
+        "siteSecret": edge.site_secret_name,
         "dataset": edge.dataset.url,
-        "store": store_url(edge.store or task.spec.store),
+        "store": store_url(edge.store) if edge.store else site_store_url(task.spec.site_store),
         "tolerations": _tolerations(edge),
     }
 
@@ -62,6 +72,7 @@ def edge_values(task: FederatedTask, edge: EdgeSpec) -> dict[str, Any]:
 def _convention(name: str, *, dataset_key: str, store: str) -> dict[str, Any]:
     return {
         "secret": edge_secret(name),
+        "siteSecret": site_secret(name),
         "dataset": f"s3://{layout.edge_bucket(name)}/{dataset_key}",
         "store": store,
         "tolerations": [EDGE_TAINT_TOLERATION],
@@ -70,7 +81,7 @@ def _convention(name: str, *, dataset_key: str, store: str) -> dict[str, Any]:
 
 def varying_fields(task: FederatedTask) -> tuple[str, ...]:
     """Which of :data:`EDGE_FIELDS` some edge sets differently from the conventions."""
-    key, store = common_dataset_key(task), store_url(task.spec.store)
+    key, store = common_dataset_key(task), site_store_url(task.spec.site_store)
     varying: set[str] = set()
     for edge in task.spec.edges:
         values, convention = edge_values(task, edge), _convention(edge.name, dataset_key=key, store=store)

@@ -5,7 +5,10 @@
 * each step container: no privilege escalation, every capability dropped, a read-only root filesystem
   with an ``emptyDir`` at ``/tmp`` (``spec.volumes``), where the steps write their outputs
   (``/tmp/outputs``) and Argo puts their raw input artifacts (``/tmp/inputs``);
-* requests and limits per role (:class:`~.settings.Resources`): edge steps, cloud steps.
+* requests and limits per role (:class:`~.settings.Resources`): edge steps, cloud steps;
+* where each role may run: edge steps only on their edge's node (the templates' nodeSelector), every
+  other pod never on an edge node (:func:`off_edge_nodes`), and none of them tolerates the edge taint;
+* the stores' CA bundle, when the task names one: a ConfigMap volume at :data:`CA_DIR`.
 
 Argo's ``init``/``wait`` containers take their container-level context from the controller's
 ``executor.securityContext`` (workflow-controller ConfigMap): :data:`EXECUTOR_SECURITY_CONTEXT` is the one
@@ -18,18 +21,28 @@ from typing import Any
 
 from hera.workflows import models as m
 
+from edgefed.workflows.build.names import NODE_LABEL
 from edgefed.workflows.build.settings import ClusterSettings, Resources
 
 __all__ = [
+    "CA_DIR",
+    "CA_FILE",
+    "CA_VOLUME",
     "EDGE_TAINT_TOLERATION",
     "EXECUTOR_SECURITY_CONTEXT",
     "TMP_VOLUME",
     "container_security",
+    "off_edge_nodes",
     "workflow_security",
 ]
 
 #: The emptyDir mounted at /tmp in every step container.
 TMP_VOLUME = "tmp"
+#: The stores' CA bundle (a ConfigMap's ``ca.crt``), mounted read-only in every step container.
+CA_VOLUME = "store-ca"
+CA_DIR = "/etc/edgefed/ca"
+CA_KEY = "ca.crt"
+CA_FILE = f"{CA_DIR}/{CA_KEY}"
 #: The taint edge nodes commonly carry; every edge step tolerates it (with the task's own tolerations).
 EDGE_TAINT_TOLERATION: dict[str, str] = {
     "key": "node-role.kubernetes.io/edge",
@@ -46,9 +59,38 @@ EXECUTOR_SECURITY_CONTEXT: dict[str, Any] = {
 }
 
 
+def off_edge_nodes() -> m.Affinity:
+    """Required node affinity of every pod that is not an edge's: no node carrying an edge's label.
+
+    Argo uses a template's ``affinity`` instead of the workflow's, so each cloud template carries it."""
+    return m.Affinity(
+        node_affinity=m.NodeAffinity(
+            required_during_scheduling_ignored_during_execution=m.NodeSelector(
+                node_selector_terms=[
+                    m.NodeSelectorTerm(
+                        match_expressions=[m.NodeSelectorRequirement(key=NODE_LABEL, operator="DoesNotExist")]
+                    )
+                ]
+            )
+        )
+    )
+
+
 def workflow_security(settings: ClusterSettings) -> dict[str, Any]:
-    """The Workflow/WorkflowTemplate keyword arguments: pod securityContext and the /tmp volume."""
+    """The Workflow/WorkflowTemplate keyword arguments: pod securityContext, the /tmp volume (and the
+    stores' CA bundle), the image pull Secrets."""
+    volumes = [m.Volume(name=TMP_VOLUME, empty_dir=m.EmptyDirVolumeSource())]
+    if settings.ca_config_map:
+        volumes.append(
+            m.Volume(
+                name=CA_VOLUME,
+                config_map=m.ConfigMapVolumeSource(
+                    name=settings.ca_config_map, items=[m.KeyToPath(key=CA_KEY, path=CA_KEY)]
+                ),
+            )
+        )
     return {
+        "image_pull_secrets": [m.LocalObjectReference(name=n) for n in settings.image_pull_secrets] or None,
         "security_context": m.PodSecurityContext(
             run_as_non_root=True,
             run_as_user=settings.run_as_user,
@@ -56,7 +98,7 @@ def workflow_security(settings: ClusterSettings) -> dict[str, Any]:
             fs_group=settings.run_as_group,
             seccomp_profile=m.SeccompProfile(type="RuntimeDefault"),
         ),
-        "volumes": [m.Volume(name=TMP_VOLUME, empty_dir=m.EmptyDirVolumeSource())],
+        "volumes": volumes,
     }
 
 
@@ -78,6 +120,13 @@ def container_security(settings: ClusterSettings, *, edge: bool) -> dict[str, An
             read_only_root_filesystem=True,
             run_as_non_root=True,
         ),
-        "volume_mounts": [m.VolumeMount(name=TMP_VOLUME, mount_path="/tmp")],
+        "volume_mounts": [
+            m.VolumeMount(name=TMP_VOLUME, mount_path="/tmp"),
+            *(
+                [m.VolumeMount(name=CA_VOLUME, mount_path=CA_DIR, read_only=True)]
+                if settings.ca_config_map
+                else []
+            ),
+        ],
         "resources": _requirements(settings.edge_resources if edge else settings.cloud_resources),
     }

@@ -54,6 +54,8 @@ class ClusterSettings:
     service_accounts: ServiceAccounts = field(default_factory=ServiceAccounts)
     #: Secrets the kubelet pulls the step image with (``spec.imagePullSecrets`` of every Workflow).
     image_pull_secrets: tuple[str, ...] = ()
+    #: ConfigMap (key ``ca.crt``) with the CAs of the stores' certificates; None: the image's system CAs.
+    ca_config_map: str | None = None
     train_deadline_seconds: int = 3600
     aggregate_deadline_seconds: int = 1800
     evaluate_deadline_seconds: int = 1800

@@ -47,6 +47,7 @@ from edgefed.workflows.build.names import (
     WorkflowOutputs,
     template_name,
 )
+from edgefed.workflows.build.pods import off_edge_nodes
 from edgefed.workflows.build.settings import ClusterSettings
 from edgefed.workflows.build.templates import (
     add_init_template,
@@ -59,7 +60,7 @@ from edgefed.workflows.spec import FederatedTask
 __all__ = ["ROUND_OUTPUTS", "TASK_PARAMETERS", "add_task_templates", "task_parameters"]
 
 #: The task Workflow's parameters: the round's, less what each round gets from the plan.
-TASK_PARAMETERS = ("task", "edges", "config", "store", "dataset-key")
+TASK_PARAMETERS = ("task", "edges", "config", "store", "site-store", "dataset-key")
 #: What the round step reads back from its child Workflow (``status.outputs.parameters``).
 ROUND_OUTPUTS = (
     WorkflowOutputs.MODEL_VERSION,
@@ -192,7 +193,14 @@ def _round_template(task: FederatedTask, settings: ClusterSettings) -> Resource:
             ),
         ],
         active_deadline_seconds=settings.round_deadline_seconds,
+        **driver_pod(settings),
     )
+
+
+def driver_pod(settings: ClusterSettings) -> dict[str, Any]:
+    """A resource step's pod (Argo's ``argoexec resource``): the driver ServiceAccount, which alone
+    may create and read Workflows, and never on an edge node."""
+    return {"service_account_name": settings.service_accounts.driver, "affinity": off_edge_nodes()}
 
 
 def add_task_templates(task: FederatedTask, settings: ClusterSettings) -> None:
@@ -207,6 +215,7 @@ def add_task_templates(task: FederatedTask, settings: ClusterSettings) -> None:
         merge_strategy="merge",
         manifest=_PROGRESS_MANIFEST,
         inputs=[Parameter(name="title"), Parameter(name="description")],
+        **driver_pod(settings),
     )
     go = f"{_PLAN % Outputs.GO} == true"
     with Steps(

@@ -6,9 +6,12 @@ One round::
       validate ──► train, pinned to the edge's node    depends: edge.AnySucceeded || edge.AllFailed
 
 * ``edge`` runs once per edge (``withParam: {{workflow.parameters.edges}}``) on the node labelled
-  ``edgefed.io/edge=<edge>`` (nodeSelector), with store credentials from the edge's Secret: ``validate``
-  checks the edge's data against its contract, and only if it passes does ``train`` run.
-* ``aggregate`` runs once every edge is done, whatever each edge's outcome: failed edges sit the
+  :data:`~.names.NODE_LABEL` ``=<edge>`` (nodeSelector) as the edge ServiceAccount: ``validate`` checks
+  the edge's data against its contract, and only if it passes does ``train`` run. Both read the dataset
+  from the edge's **own** store (by default the one on its node, at the node's address) with the edge's
+  site identity, and talk to the cloud store with the edge's cloud identity: two Secrets, each with the
+  least rights its store needs (:mod:`edgefed.workflows.policy`).
+* ``aggregate`` (like every cloud step: the cloud ServiceAccount, never on an edge node) runs once every edge is done, whatever each edge's outcome: failed edges sit the
   round out, and the step itself enforces the quorum (failing the round when it does not hold).
 * ``evaluate`` scores the committed model every ``spec.evaluation.everyRounds`` rounds.
 
@@ -23,7 +26,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hera.workflows import DAG, Container, Parameter, RawArtifact, RetryStrategy, SecretEnv, Task
+from hera.workflows import DAG, Container, FieldEnv, Parameter, RawArtifact, RetryStrategy, SecretEnv, Task
+from hera.workflows import Env as HeraEnv
 from hera.workflows import models as m
 
 from edgefed.steps import layout
@@ -34,6 +38,7 @@ from edgefed.steps.interface import (
     OUTPUTS_DIR,
     SECRET_ACCESS_KEY,
     SECRET_SECRET_KEY,
+    SITE_SECRET_PREFIX,
     STEP_COMMAND,
     Env,
     Flag,
@@ -47,11 +52,12 @@ from edgefed.workflows.build.edges import (
     common_dataset_key,
     edge_values,
     edges_parameter,
+    site_store_url,
     store_url,
     varying_fields,
 )
 from edgefed.workflows.build.names import NODE_LABEL, WorkflowOutputs
-from edgefed.workflows.build.pods import EDGE_TAINT_TOLERATION, container_security
+from edgefed.workflows.build.pods import CA_FILE, EDGE_TAINT_TOLERATION, container_security, off_edge_nodes
 from edgefed.workflows.build.settings import ClusterSettings
 from edgefed.workflows.spec import FederatedTask
 
@@ -132,6 +138,11 @@ def round_parameters(
             name="store", description="cloud store URL", **value(store_url(task.spec.store) if task else None)
         ),
         Parameter(
+            name="site-store",
+            description="every edge's own store, on its node ($(EDGEFED_NODE_IP): the node's address)",
+            **value(site_store_url(task.spec.site_store) if task else None),
+        ),
+        Parameter(
             name="evaluate",
             description="score the new model on the central test set",
             enum=["true", "false"],
@@ -152,11 +163,18 @@ def dataset_key_parameter(task: FederatedTask | None) -> list[Parameter]:
 
 
 # -- pieces of a step template -----------------------------------------------------------------
-def credentials(secret: str) -> list[SecretEnv]:
+def credentials(secret: str, *, site: bool = False) -> list[SecretEnv]:
+    """The env of a store identity held in ``secret``: the cloud store's, or (``site``) the edge's own store's."""
+    access, key = (Env.SITE_ACCESS_KEY, Env.SITE_SECRET_KEY) if site else (Env.ACCESS_KEY, Env.SECRET_KEY)
     return [
-        SecretEnv(name=Env.ACCESS_KEY, secret_name=secret, secret_key=SECRET_ACCESS_KEY),
-        SecretEnv(name=Env.SECRET_KEY, secret_name=secret, secret_key=SECRET_SECRET_KEY),
+        SecretEnv(name=access, secret_name=secret, secret_key=SECRET_ACCESS_KEY),
+        SecretEnv(name=key, secret_name=secret, secret_key=SECRET_SECRET_KEY),
     ]
+
+
+def ca_env(settings: ClusterSettings) -> list[HeraEnv]:
+    """Where the stores' CA bundle is, when the settings name one."""
+    return [HeraEnv(name=Env.CA_FILE, value=CA_FILE)] if settings.ca_config_map else []
 
 
 def step_command(step: str) -> list[str]:
@@ -239,8 +257,10 @@ def cloud_step(
         args=args,
         inputs=inputs,
         outputs=outputs,
-        env=credentials(cloud_secret),
+        env=[*credentials(cloud_secret), *ca_env(settings)],
         retry_strategy=retry(settings),
+        service_account_name=settings.service_accounts.cloud,
+        affinity=off_edge_nodes(),
         **container_security(settings, edge=False),
         active_deadline_seconds=deadline_seconds,
         metrics=m.Metrics(prometheus=[metric]) if metric is not None else None,
@@ -267,12 +287,16 @@ def add_round_templates(
     item = "{{item}}" if not fields else "{{item.name}}"
     edge_inputs = [Parameter(name="edge")] + [Parameter(name=f) for f in fields]
     secret = "{{inputs.parameters.secret}}" if "secret" in fields else f"{EDGE_SECRET_PREFIX}{_EDGE}"
+    site_secret = (
+        "{{inputs.parameters.siteSecret}}" if "siteSecret" in fields else f"{SITE_SECRET_PREFIX}{_EDGE}"
+    )
     dataset = (
         "{{inputs.parameters.dataset}}"
         if "dataset" in fields
         else f"s3://{layout.edge_bucket(_EDGE)}/{{{{workflow.parameters.dataset-key}}}}"
     )
-    store = "{{inputs.parameters.store}}" if "store" in fields else "{{workflow.parameters.store}}"
+    # The dataset is read where it lives: the edge's own store, by default the one on its node.
+    store = "{{inputs.parameters.store}}" if "store" in fields else "{{workflow.parameters.site-store}}"
 
     def edge_step(step: str, outputs: list[Parameter]) -> Container:
         """A step that runs at the edge: pinned to its node, with the edge's own credentials; an edge
@@ -296,7 +320,15 @@ def add_round_templates(
             if "tolerations" in fields
             else None,
             tolerations=[m.Toleration(**t) for t in tolerations] or None,
-            env=credentials(secret),
+            env=[
+                *credentials(secret),
+                *credentials(site_secret, site=True),
+                FieldEnv(name=Env.NODE_IP, field_path="status.hostIP"),
+                *ca_env(settings),
+            ],
+            service_account_name=settings.service_accounts.edge,
+            # No artifact repository in an edge pod: with archiveLogs its (cloud) Secret would be mounted.
+            archive_location=m.ArtifactLocation(archive_logs=False),
             **container_security(settings, edge=True),
             # Argo v4.1 checks pendingTimeout on the node itself, never under a retryStrategy (the retry
             # node is Running while its pod is Pending: operator.go checkTemplateTimeouts), so with a

@@ -15,6 +15,7 @@ No globals, no I/O, deterministic output.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from hera.workflows import CronWorkflow, Parameter, Workflow, WorkflowTemplate
@@ -36,7 +37,7 @@ from edgefed.workflows.build.names import (
     template_name,
 )
 from edgefed.workflows.build.pods import workflow_security
-from edgefed.workflows.build.settings import DEFAULT_SETTINGS, ClusterSettings
+from edgefed.workflows.build.settings import DEFAULT_SETTINGS, ClusterSettings, Resources
 from edgefed.workflows.build.task import add_task_templates, task_parameters
 from edgefed.workflows.build.templates import (
     add_generic_round_templates,
@@ -64,10 +65,26 @@ __all__ = [
 ]
 
 
-def _spec_settings(settings: ClusterSettings) -> dict[str, Any]:
-    """Cluster housekeeping shared by every generated workflow."""
+def for_task(task: FederatedTask, settings: ClusterSettings) -> ClusterSettings:
+    """``settings`` with what the task's spec says of them: per-role resources, the stores' CA."""
+    resources = task.spec.resources
+
+    def role(spec: Any, default: Resources) -> Resources:
+        return default if spec is None else Resources(requests=dict(spec.requests), limits=dict(spec.limits))
+
+    return replace(
+        settings,
+        edge_resources=role(resources.edge, settings.edge_resources),
+        cloud_resources=role(resources.cloud, settings.cloud_resources),
+        ca_config_map=task.spec.store.ca_config_map or settings.ca_config_map,
+    )
+
+
+def _spec_settings(settings: ClusterSettings, *, service_account: str) -> dict[str, Any]:
+    """Cluster housekeeping shared by every generated workflow; ``service_account``: the workflow's
+    (each pod-making template names its role's own)."""
     return {
-        "service_account_name": settings.service_account,
+        "service_account_name": service_account,
         "pod_gc": m.PodGC(strategy=settings.pod_gc),
         "ttl_strategy": m.TTLStrategy(
             seconds_after_success=settings.ttl_after_success_seconds,
@@ -96,7 +113,7 @@ def _round_spec(settings: ClusterSettings, *, arguments: list[Parameter]) -> dic
                 gauge("edgefed_round_duration_seconds", "wall time of the round", "{{workflow.duration}}")
             ]
         ),
-        **_spec_settings(settings),
+        **_spec_settings(settings, service_account=settings.service_accounts.cloud),
     }
 
 
@@ -130,6 +147,7 @@ def round_workflow(
     """The self-contained Workflow of round ``round_`` (>= 1) of ``task``."""
     if round_ < 1:
         raise ValueError(f"rounds are numbered from 1, got {round_}")
+    settings = for_task(task, settings)
     due = _evaluate_due(task, round_) if evaluate is None else evaluate
     with Workflow(
         generate_name=round_name_prefix(task.name, round_),
@@ -147,6 +165,7 @@ def round_workflow(
 
 def round_template(task: FederatedTask, *, settings: ClusterSettings = DEFAULT_SETTINGS) -> WorkflowTemplate:
     """The task's round as a WorkflowTemplate (``<task>-round``): task values baked in, round per submission."""
+    settings = for_task(task, settings)
     with WorkflowTemplate(
         name=template_name(task.name),
         labels={LABEL_TASK: task.name, **settings.extra_labels},
@@ -175,18 +194,21 @@ def generic_round_template(
     image: str,
     cloud_secret: str,
     store: str | None = None,
+    site_store: str | None = None,
     settings: ClusterSettings = DEFAULT_SETTINGS,
 ) -> WorkflowTemplate:
     """A task-independent round template (the Helm chart's): every edge item carries all its fields.
 
-    ``store``: default of the ``store`` parameter (the cloud store URL of the installation).
+    ``store``/``site_store``: defaults of the ``store`` and ``site-store`` parameters (the installation's
+    cloud store URL, and the edges' own stores' as :func:`~.edges.site_store_url` writes it).
     """
-    parameters = round_parameters(None, round_=None, evaluate=None) + dataset_key_parameter(None)
-    if store is not None:
-        parameters = [
-            Parameter(name=p.name, description=p.description, value=store) if p.name == "store" else p
-            for p in parameters
-        ]
+    defaults = {"store": store, "site-store": site_store}
+    parameters = [
+        Parameter(name=p.name, description=p.description, value=defaults[p.name])
+        if defaults.get(p.name) is not None
+        else p
+        for p in round_parameters(None, round_=None, evaluate=None) + dataset_key_parameter(None)
+    ]
     with WorkflowTemplate(
         name=name,
         annotations={
@@ -228,6 +250,7 @@ def round_submission(
 
 def init_workflow(task: FederatedTask, *, settings: ClusterSettings = DEFAULT_SETTINGS) -> Workflow:
     """The Workflow that commits the task's initial model as round 0 (once per task)."""
+    settings = for_task(task, settings)
     with Workflow(
         generate_name=round_name_prefix(task.name, 0),
         labels=_labels(task, 0, settings),
@@ -235,7 +258,7 @@ def init_workflow(task: FederatedTask, *, settings: ClusterSettings = DEFAULT_SE
         entrypoint="init",
         arguments=round_parameters(task, round_=0, evaluate=False),
         active_deadline_seconds=settings.aggregate_deadline_seconds,
-        **_spec_settings(settings),
+        **_spec_settings(settings, service_account=settings.service_accounts.cloud),
     ) as workflow:
         add_init_template(task, settings)
     return workflow
@@ -248,7 +271,7 @@ def _task_spec(task: FederatedTask, settings: ClusterSettings) -> dict[str, Any]
         "arguments": task_parameters(parameters),
         # One task Workflow of a task at a time: a second one waits for the first (Argo queues it).
         "synchronization": m.Synchronization(mutexes=[m.Mutex(name=mutex_name(task.name))]),
-        **_spec_settings(settings),
+        **_spec_settings(settings, service_account=settings.service_accounts.driver),
     }
 
 
@@ -261,6 +284,7 @@ def _task_annotations(task: FederatedTask) -> dict[str, str]:
 
 def task_workflow(task: FederatedTask, *, settings: ClusterSettings = DEFAULT_SETTINGS) -> Workflow:
     """The task Workflow: init, every round as a child Workflow, the stop (``argo submit`` it)."""
+    settings = for_task(task, settings)
     with Workflow(
         generate_name=task_name_prefix(task.name),
         labels={LABEL_TASK: task.name, LABEL_KIND: KIND_TASK, **settings.extra_labels},
@@ -274,6 +298,7 @@ def task_workflow(task: FederatedTask, *, settings: ClusterSettings = DEFAULT_SE
 def task_template(task: FederatedTask, *, settings: ClusterSettings = DEFAULT_SETTINGS) -> WorkflowTemplate:
     """The task Workflow as a WorkflowTemplate (``<task>-task``): what the CronWorkflow and
     ``edgefed submit`` run."""
+    settings = for_task(task, settings)
     with WorkflowTemplate(
         name=task_template_name(task.name),
         labels={LABEL_TASK: task.name, **settings.extra_labels},

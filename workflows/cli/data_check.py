@@ -24,7 +24,7 @@ def data_check(
     """Run the data contracts at every edge without training; exit 1 if any edge fails.
 
     Each edge's data is checked with that edge's own credentials; only verdicts are shown."""
-    from edgefed.steps.layout import edge_identity
+    from edgefed.steps.layout import site_identity
     from edgefed.workflows.data.check import check_task, render_table
     from edgefed.workflows.embedded.runtime import EmbeddedRuntime
 
@@ -34,7 +34,7 @@ def data_check(
             runtime.prepare(task)
             verdicts = check_task(
                 task,
-                clients_for_edge=lambda e: runtime.store.client(edge_identity(e)),
+                clients_for_edge=lambda e: runtime.store.client(site_identity(e)),
                 edge=edge,
                 contract=contract,
             )

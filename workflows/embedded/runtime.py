@@ -25,9 +25,11 @@ from edgefed.steps.interface import (
     SECRET_ACCESS_KEY,
     SECRET_SECRET_KEY,
     STEP_COMMAND,
+    Env,
     Outputs,
     Step,
     edge_secret,
+    site_secret,
 )
 from edgefed.workflows.build.edges import edge_item, varying_fields
 from edgefed.workflows.driver import RoundOutcome
@@ -103,7 +105,9 @@ class EmbeddedRuntime:
         """Identities and buckets for ``task``'s edges; returns the workflow parameter overrides."""
         items = [edge_item(task, e) for e in task.spec.edges] if "store" in varying_fields(task) else None
         return self._provision(
-            {e.name: e.secret_name for e in task.spec.edges}, task.spec.cloud_credentials_secret, items
+            {e.name: (e.secret_name, e.site_secret_name) for e in task.spec.edges},
+            task.spec.cloud_credentials_secret,
+            items,
         )
 
     def prepare_document(self, document: dict[str, Any]) -> dict[str, str]:
@@ -120,32 +124,43 @@ class EmbeddedRuntime:
             ) from None
         secrets = {}
         for item in items:
-            name = item if isinstance(item, str) else item["name"]
+            fields = item if isinstance(item, dict) else {"name": item}
+            name = fields["name"]
             secrets[name] = (
-                item.get("secret", edge_secret(name)) if isinstance(item, dict) else edge_secret(name)
+                fields.get("secret", edge_secret(name)),
+                fields.get("siteSecret", site_secret(name)),
             )
         cloud = CLOUD_SECRET
         for template in document["spec"].get("templates", []):
             if template.get("name") in (Step.INIT, Step.PLAN, Step.AGGREGATE):
-                refs = [e["valueFrom"]["secretKeyRef"]["name"] for e in template["container"].get("env", [])]
+                refs = [
+                    e["valueFrom"]["secretKeyRef"]["name"]
+                    for e in template["container"].get("env", [])
+                    if "secretKeyRef" in e.get("valueFrom", {})
+                ]
                 cloud = refs[0] if refs else cloud
                 break
         stores = [i for i in items if isinstance(i, dict) and "store" in i]
         return self._provision(secrets, cloud, items if stores else None)
 
     def _provision(
-        self, edge_secrets: dict[str, str], cloud_secret: str, items: list[Any] | None
+        self, edge_secrets: dict[str, tuple[str, str]], cloud_secret: str, items: list[Any] | None
     ) -> dict[str, str]:
-        """Buckets and identities for the edges, their Secrets mapped; ``items``: edge items that name
-        stores of their own (here, all are the local one)."""
+        """Buckets and identities for the edges, their Secrets (cloud store's, site store's) mapped;
+        ``items``: edge items that name stores of their own (here, all are the local one).
+
+        Every edge's site store is this machine's store, reached as a cluster reaches the store on an
+        edge's node: ``$(EDGEFED_NODE_IP)``, which the engine's downward API sets to this host."""
         names = list(edge_secrets)
         self.store.ensure_edges(names)
         self.store.provision(names)
         self._secrets[cloud_secret] = layout.CLOUD_IDENTITY
-        for name, secret in edge_secrets.items():
+        for name, (secret, site) in edge_secrets.items():
             self._secrets[secret] = layout.edge_identity(name)
+            self._secrets[site] = layout.site_identity(name)
         local = f"http://{self.store.endpoint}"
-        parameters = {"store": local}
+        port = self.store.endpoint.rpartition(":")[2]
+        parameters = {"store": local, "site-store": f"http://$({Env.NODE_IP}):{port}"}
         if items is not None:
             local_items = [{**item, "store": local} for item in items]
             parameters["edges"] = json.dumps(local_items, separators=(",", ":"))

@@ -38,7 +38,7 @@ from pydantic import (
 
 from edgefed.steps import documents
 from edgefed.steps.documents import FieldErrors
-from edgefed.steps.interface import CLOUD_SECRET, edge_secret
+from edgefed.steps.interface import CLOUD_SECRET, edge_secret, site_secret
 from edgefed.workflows.errors import SpecError
 from edgefed.workflows.spec.aggregation import (
     ALGORITHMS,
@@ -125,10 +125,50 @@ class DatasetRef(SpecModel):
 
 
 class StoreSpec(SpecModel):
-    """An S3 endpoint (MinIO in production). Ignored by the embedded engine, which uses its own."""
+    """An S3 endpoint (MinIO in production). Ignored by the embedded engine, which uses its own.
+
+    HTTPS by default: updates cross the WAN between the sites and the cloud.
+    """
 
     endpoint: str = "minio.edgefed.svc.cluster.local:9000"
-    secure: bool = False
+    secure: bool = True
+
+
+class CloudStoreSpec(StoreSpec):
+    """The cloud store, and the trust every step puts in the stores' certificates."""
+
+    ca_config_map: str | None = Field(
+        default=None,
+        description="ConfigMap (key ca.crt) with the CAs the stores' certificates chain to, cloud's and "
+        "sites'; default: the image's system CAs",
+    )
+
+    @field_validator("ca_config_map")
+    @classmethod
+    def _ca(cls, value: str | None) -> str | None:
+        return None if value is None else _dns_label(value, max_len=253)
+
+
+class SiteStoreSpec(SpecModel):
+    """Each edge's own store, on its node: reached at the node's own address (downward API
+    ``status.hostIP``), so an edge's data is read where it lives, never through the cloud."""
+
+    port: int = Field(default=9000, gt=0, lt=65536)
+    secure: bool = True
+
+
+class RoleResourcesSpec(SpecModel):
+    """Kubernetes requests and limits (quantities such as ``500m``, ``2Gi``)."""
+
+    requests: dict[str, str] = Field(default_factory=dict)
+    limits: dict[str, str] = Field(default_factory=dict)
+
+
+class ResourcesSpec(SpecModel):
+    """Requests and limits per role; unset: the cluster settings' defaults."""
+
+    edge: RoleResourcesSpec | None = Field(default=None, description="validate and train")
+    cloud: RoleResourcesSpec | None = Field(default=None, description="init, plan, aggregate, evaluate")
 
 
 class Toleration(SpecModel):
@@ -146,9 +186,20 @@ class EdgeSpec(SpecModel):
     node: str = Field(description="Kubernetes node name the edge's steps are pinned to")
     dataset: DatasetRef
     credentials_secret: str | None = Field(
-        default=None, description="Kubernetes Secret with accessKey/secretKey; default edgefed-edge-<name>"
+        default=None,
+        description="Kubernetes Secret (accessKey/secretKey) of the edge's identity in the cloud store; "
+        "default edgefed-edge-<name>",
     )
-    store: StoreSpec | None = Field(default=None, description="the edge's own store; default spec.store")
+    site_credentials_secret: str | None = Field(
+        default=None,
+        description="Kubernetes Secret (accessKey/secretKey) of the edge's identity in its own store; "
+        "default edgefed-site-<name>",
+    )
+    store: StoreSpec | None = Field(
+        default=None,
+        description="the edge's own store, where its dataset is; default: the store on the edge's node "
+        "(spec.siteStore)",
+    )
     tolerations: list[Toleration] = Field(default_factory=list)
 
     @field_validator("name")
@@ -164,14 +215,20 @@ class EdgeSpec(SpecModel):
             raise ValueError("a node name is 1 to 253 characters")
         return value
 
-    @field_validator("credentials_secret")
+    @field_validator("credentials_secret", "site_credentials_secret")
     @classmethod
     def _secret(cls, value: str | None) -> str | None:
         return None if value is None else _dns_label(value, max_len=253)
 
     @property
     def secret_name(self) -> str:
+        """The Secret of the edge's cloud store identity."""
         return self.credentials_secret or edge_secret(self.name)
+
+    @property
+    def site_secret_name(self) -> str:
+        """The Secret of the edge's identity in its own site's store."""
+        return self.site_credentials_secret or site_secret(self.name)
 
 
 class TrainingSpec(SpecModel):
@@ -249,7 +306,13 @@ class FederatedTaskSpec(SpecModel):
     quorum: int = Field(default=1, gt=0, description="minimum edges whose updates a round needs")
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     stop: StopSpec = Field(default_factory=StopSpec)
-    store: StoreSpec = Field(default_factory=StoreSpec, description="the cloud store: updates and models")
+    store: CloudStoreSpec = Field(
+        default_factory=CloudStoreSpec, description="the cloud store: updates and models"
+    )
+    site_store: SiteStoreSpec = Field(
+        default_factory=SiteStoreSpec, description="the store on every edge node (unless edges[].store)"
+    )
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     cloud_credentials_secret: str = CLOUD_SECRET
     image: str = DEFAULT_IMAGE
     parallelism: int | None = Field(default=None, gt=0, description="edges trained at once")
@@ -392,6 +455,7 @@ __all__ = [
     "DEFAULT_IMAGE",
     "KIND",
     "MAX_ROUNDS",
+    "CloudStoreSpec",
     "DatasetRef",
     "DeadlinesSpec",
     "EdgeSpec",
@@ -401,7 +465,10 @@ __all__ = [
     "Metadata",
     "MinImprovement",
     "ModelSpec",
+    "ResourcesSpec",
+    "RoleResourcesSpec",
     "SamplingSpec",
+    "SiteStoreSpec",
     "StopSpec",
     "StoreSpec",
     "Toleration",

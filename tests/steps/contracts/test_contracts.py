@@ -338,9 +338,11 @@ def seeded(store, cleveland, heart) -> dict[str, str]:
 
 
 def _run_step(store, monkeypatch, tmp_path: Path, edge: str, dataset: str, task: str) -> tuple[int, Path]:
-    creds = store.credentials(layout.edge_identity(edge))
+    creds, site = store.credentials(layout.edge_identity(edge)), store.credentials(layout.site_identity(edge))
     monkeypatch.setenv("EDGEFED_ACCESS_KEY", creds.access_key)
     monkeypatch.setenv("EDGEFED_SECRET_KEY", creds.secret_key)
+    monkeypatch.setenv("EDGEFED_SITE_ACCESS_KEY", site.access_key)
+    monkeypatch.setenv("EDGEFED_SITE_SECRET_KEY", site.secret_key)
     outputs = tmp_path / f"outputs-{edge}"
     config = {"dataset": "heart", "model": {"name": "logistic", "inputShape": [32], "classes": 2}}
     argv = [
@@ -447,7 +449,7 @@ def test_check_task_finds_the_one_bad_edge(store, seeded) -> None:
     for edge in doc["spec"]["edges"]:
         edge["dataset"]["key"] = DATASET_KEY
     task = parse_task(doc)
-    verdicts = check_task(task, clients_for_edge=lambda e: store.client(layout.edge_identity(e)))
+    verdicts = check_task(task, clients_for_edge=lambda e: store.client(layout.site_identity(e)))
     assert list(verdicts) == ["a", "b"]
     assert verdicts["a"].passed and not verdicts["b"].passed
     assert "expect_column_max_to_be_between(column=age)" in verdicts["b"].failed_names
@@ -459,7 +461,7 @@ def test_check_task_finds_the_one_bad_edge(store, seeded) -> None:
     assert "PASS" in text and "FAIL" in text and "expect_column_max_to_be_between(column=age)" in text
     assert not leaked(text, SENTINEL_AGE)
 
-    only_b = check_task(task, clients_for_edge=lambda e: store.client(layout.edge_identity(e)), edge="b")
+    only_b = check_task(task, clients_for_edge=lambda e: store.client(layout.site_identity(e)), edge="b")
     assert list(only_b) == ["b"]
     with pytest.raises(CheckError, match="edge 'zz' is not an edge"):
         check_task(task, clients_for_edge=store.client, edge="zz")
@@ -468,7 +470,7 @@ def test_check_task_finds_the_one_bad_edge(store, seeded) -> None:
 def test_check_task_reports_a_missing_dataset_as_a_failed_edge(store, seeded) -> None:
     doc = task_doc("contracts-missing-ds", ("a",))
     doc["spec"]["edges"][0]["dataset"]["key"] = "contracts-test/nothing-here.parquet"
-    verdicts = check_task(parse_task(doc), clients_for_edge=lambda e: store.client(layout.edge_identity(e)))
+    verdicts = check_task(parse_task(doc), clients_for_edge=lambda e: store.client(layout.site_identity(e)))
     assert not verdicts["a"].passed
     assert verdicts["a"].failed_names == [
         "dataset_readable(url=s3://edge-a/contracts-test/nothing-here.parquet)"

@@ -66,6 +66,8 @@ def test_cli_generate_writes_every_manifest_and_no_credential(store, tmp_path):
             "scan-minio-policy-cloud.json",
             "scan-minio-policy-edge-a.json",
             "scan-minio-policy-edge-b.json",
+            "scan-minio-policy-site-a.json",
+            "scan-minio-policy-site-b.json",
             "scan-retrain-cron.yaml",
             "scan-round-00001-from-template.yaml",
             "scan-round-00001.yaml",
@@ -75,16 +77,22 @@ def test_cli_generate_writes_every_manifest_and_no_credential(store, tmp_path):
         ]
     )
     secrets = []
-    for identity in ("admin", "cloud", "edge-a", "edge-b"):
+    for identity in ("admin", "cloud", "edge-a", "edge-b", "site-a", "site-b"):
         creds = store.credentials(identity)
         secrets += [creds.access_key, creds.secret_key]
     text = "".join(p.read_text() for p in out.iterdir())
     assert not [s for s in secrets if s in text]
     round_doc = yaml.safe_load((out / "scan-round-00001.yaml").read_text())
     train = next(t for t in round_doc["spec"]["templates"] if t["name"] == "train")
-    refs = [e["valueFrom"]["secretKeyRef"] for e in train["container"]["env"]]
+    refs = [
+        e["valueFrom"]["secretKeyRef"] for e in train["container"]["env"] if "secretKeyRef" in e["valueFrom"]
+    ]
     assert all(set(r) == {"name", "key"} for r in refs)
-    assert {r["name"] for r in refs} == {"{{inputs.parameters.secret}}"}
+    # the edge's cloud store identity (named per edge: b's differs) and its own site's (conventional)
+    assert {r["name"] for r in refs} == {
+        "{{inputs.parameters.secret}}",
+        "edgefed-site-{{inputs.parameters.edge}}",
+    }
     items = json.loads(
         next(p["value"] for p in round_doc["spec"]["arguments"]["parameters"] if p["name"] == "edges")
     )

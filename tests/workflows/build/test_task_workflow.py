@@ -64,7 +64,16 @@ def test_the_round_step_creates_an_owned_child_of_the_round_template_whatever_th
     arguments = {p["name"]: p["value"] for p in child["spec"]["arguments"]["parameters"]}
     assert arguments["config"] == values["workflow.parameters.config"]
     assert json.loads(arguments["edges"]) == [{"name": "b", "store": "http://s3:9000"}]
-    assert set(arguments) == {"task", "round", "evaluate", "edges", "config", "store", "dataset-key"}
+    assert set(arguments) == {
+        "task",
+        "round",
+        "evaluate",
+        "edges",
+        "config",
+        "store",
+        "site-store",
+        "dataset-key",
+    }
     # every parameter the round template declares without a default is given
     round_params = round_template(task).to_dict()["spec"]["arguments"]["parameters"]
     assert {p["name"] for p in round_params if "value" not in p} <= set(arguments)

@@ -61,12 +61,21 @@ def _id(edge: str) -> str:
     return layout.edge_identity(edge)
 
 
+def _site(edge: str) -> str:
+    return layout.site_identity(edge)
+
+
 @pytest.fixture(scope="module")
 def seeded(store: EmbeddedStore) -> dict[str, str | None]:
     """Each site's data, each edge's update, a held-out set and one committed model version."""
     admin, cloud = store.client(layout.ADMIN_IDENTITY), store.client(layout.CLOUD_IDENTITY)
     for edge in ("a", "b"):
-        _put(admin, layout.edge_bucket(edge), f"{TASK}/train.parquet", f"rows of {edge}".encode())
+        _put(
+            store.client(_site(edge)),
+            layout.edge_bucket(edge),
+            f"{TASK}/train.parquet",
+            f"rows of {edge}".encode(),
+        )
         _put(store.client(_id(edge)), U, layout.update_key(edge, TASK, 1, "wf"), f"delta {edge}".encode())
     _put(admin, E, layout.test_set_key(TASK), b"held out")
     return {"model": _put(cloud, M, MODEL_KEY, b"w1")}
@@ -78,11 +87,16 @@ def seeded(store: EmbeddedStore) -> dict[str, str | None]:
 def test_every_forbidden_operation_of_an_edge_is_refused(
     store: EmbeddedStore, seeded: dict[str, str | None]
 ) -> None:
+    """The edge's identity in the cloud store: its own updates in, models out, nothing else."""
     edge_a = store.client(_id("a"))
     own_update = layout.update_key("a", TASK, 1, "wf")
     tags = Tags.new_object_tags()
     tags["forged"] = "yes"
     forbidden: dict[str, Callable[[], object]] = {
+        "read its own site's data (the site identity's)": lambda: _get(
+            edge_a, "edge-a", f"{TASK}/train.parquet"
+        ),
+        "write its own site's bucket": lambda: _put(edge_a, "edge-a", f"{TASK}/forged.parquet"),
         "read another edge's data": lambda: _get(edge_a, "edge-b", f"{TASK}/train.parquet"),
         "stat another edge's data": lambda: edge_a.stat_object("edge-b", f"{TASK}/train.parquet"),
         "list another edge's bucket": lambda: list(edge_a.list_objects("edge-b", recursive=True)),
@@ -106,17 +120,42 @@ def test_every_forbidden_operation_of_an_edge_is_refused(
     }
     refused, other = _refusals(forbidden)
     assert (refused, other) == (len(forbidden), {})
-    assert {b.name for b in edge_a.list_buckets()} <= {"edge-a", U, M}  # foreign buckets are not listed
+    assert {b.name for b in edge_a.list_buckets()} <= {U, M}  # foreign buckets are not listed
 
     # what the model grants works
-    assert _get(edge_a, "edge-a", f"{TASK}/train.parquet") == b"rows of a"
-    assert [o.object_name for o in edge_a.list_objects("edge-a", prefix=f"{TASK}/")] == [
-        f"{TASK}/train.parquet"
-    ]
-    _put(edge_a, "edge-a", layout.validation_result_key(TASK, 1, "wf"), b"{}")
     _put(edge_a, U, layout.update_key("a", TASK, 2, "wf"))
     assert _get(edge_a, M, MODEL_KEY, version_id=seeded["model"]) == b"w1"
     assert [o.object_name for o in edge_a.list_objects(M, prefix=layout.round_prefix(TASK, 1))] == [MODEL_KEY]
+
+
+def test_every_forbidden_operation_of_an_edge_site_identity_is_refused(
+    store: EmbeddedStore, seeded: dict[str, str | None]
+) -> None:
+    """The edge's identity in its own site's store: its own bucket, nothing of the cloud's or another site's."""
+    site_a = store.client(_site("a"))
+    forbidden: dict[str, Callable[[], object]] = {
+        "read another edge's data": lambda: _get(site_a, "edge-b", f"{TASK}/train.parquet"),
+        "list another edge's bucket": lambda: list(site_a.list_objects("edge-b", recursive=True)),
+        "write another edge's bucket": lambda: _put(site_a, "edge-b", f"{TASK}/train.parquet"),
+        "write an update": lambda: _put(site_a, U, layout.update_key("a", TASK, 3, "wf")),
+        "read an update": lambda: _get(site_a, U, layout.update_key("a", TASK, 1, "wf")),
+        "list the updates": lambda: list(site_a.list_objects(U, recursive=True)),
+        "read a model": lambda: _get(site_a, M, MODEL_KEY),
+        "write a model": lambda: _put(site_a, M, layout.model_key(TASK, 2)),
+        "read the held-out set": lambda: _get(site_a, E, layout.test_set_key(TASK)),
+        "delete a bucket": lambda: site_a.remove_bucket("edge-b"),
+        "create a bucket": lambda: site_a.make_bucket("edge-a-extra"),
+    }
+    refused, other = _refusals(forbidden)
+    assert (refused, other) == (len(forbidden), {})
+    assert {b.name for b in site_a.list_buckets()} <= {"edge-a"}
+
+    # what the model grants works: the dataset, and the verdicts cached beside it
+    assert _get(site_a, "edge-a", f"{TASK}/train.parquet") == b"rows of a"
+    assert [o.object_name for o in site_a.list_objects("edge-a", prefix=f"{TASK}/")] == [
+        f"{TASK}/train.parquet"
+    ]
+    _put(site_a, "edge-a", layout.validation_result_key(TASK, 1, "wf"), b"{}")
 
 
 def test_every_forbidden_operation_of_the_cloud_is_refused(
@@ -211,7 +250,12 @@ def test_generated_minio_documents_say_what_the_seaweedfs_actions_say(tmp_path: 
     edges = [e.name for e in task.spec.edges]
     written = {p.name: p for p in write_minio_policies(task, tmp_path)}
     seaweedfs = identity_actions(edges)
-    assert set(seaweedfs) == {layout.ADMIN_IDENTITY, layout.CLOUD_IDENTITY, *map(_id, edges)}
+    assert set(seaweedfs) == {
+        layout.ADMIN_IDENTITY,
+        layout.CLOUD_IDENTITY,
+        *map(_id, edges),
+        *map(_site, edges),
+    }
     for identity, actions in seaweedfs.items():
         document = iam_policy(policy_model(edges)[identity])
         _assert_iam_shape(document)
@@ -221,12 +265,14 @@ def test_generated_minio_documents_say_what_the_seaweedfs_actions_say(tmp_path: 
             assert json.loads(path.read_text()) == document
     commands = written.pop(f"{task.name}-minio-policies.txt").read_text()
     assert not written
-    for identity in [layout.CLOUD_IDENTITY, *map(_id, edges)]:
-        assert (
-            f"mc admin policy create ALIAS {policy_name(identity)} {task.name}-minio-policy-{identity}.json"
-            in commands
-        )
-        assert f"mc admin policy attach ALIAS {policy_name(identity)} --user " in commands
+    # cloud identities go to the cloud MinIO, each site identity to its own edge's MinIO
+    aliases = {layout.CLOUD_IDENTITY: "CLOUD"}
+    aliases |= {_id(e): "CLOUD" for e in edges}
+    aliases |= {_site(e): "SITE_" + e.upper().replace("-", "_") for e in edges}
+    for identity, alias in aliases.items():
+        name = policy_name(identity)
+        assert f"mc admin policy create {alias} {name} {task.name}-minio-policy-{identity}.json" in commands
+        assert f"mc admin policy attach {alias} {name} --user " in commands
 
 
 def test_no_document_grants_a_delete_and_edges_write_only_their_prefix() -> None:
@@ -236,13 +282,17 @@ def test_no_document_grants_a_delete_and_edges_write_only_their_prefix() -> None
             continue
         granted = [a for s in iam_policy(grants)["Statement"] for a in s["Action"]]
         assert not [a for a in granted if "Delete" in a or a == "s3:*" or "Policy" in a], identity
-    writes = {
-        r
-        for s in iam_policy(model[_id("a")])["Statement"]
-        if "s3:PutObject" in s["Action"]
-        for r in s["Resource"]
-    }
-    assert writes == {"arn:aws:s3:::edge-a/*", f"arn:aws:s3:::{U}/a/*"}
+
+    def writes(identity: str) -> set[str]:
+        return {
+            r
+            for s in iam_policy(model[identity])["Statement"]
+            if "s3:PutObject" in s["Action"]
+            for r in s["Resource"]
+        }
+
+    assert writes(_id("a")) == {f"arn:aws:s3:::{U}/a/*"}
+    assert writes(_site("a")) == {"arn:aws:s3:::edge-a/*"}
 
 
 def test_rendered_store_config_attaches_each_identity_its_document(tmp_path: Path) -> None:

@@ -135,14 +135,10 @@ def test_identity_model_matches_the_layout() -> None:
         ]
     )
     assert sorted(actions[layout.edge_identity("a")]) == sorted(
-        [
-            "Read:edge-a",
-            "List:edge-a",
-            "Write:edge-a",
-            "Write:edgefed-updates/a/*",
-            "Read:edgefed-models",
-            "List:edgefed-models",
-        ]
+        ["Write:edgefed-updates/a/*", "Read:edgefed-models", "List:edgefed-models"]
+    )
+    assert sorted(actions[layout.site_identity("a")]) == sorted(
+        ["Read:edge-a", "List:edge-a", "Write:edge-a"]
     )
 
 
@@ -257,14 +253,18 @@ def test_edge_reads_only_its_bucket_and_writes_only_its_update_prefix(
     store: EmbeddedStore, store_client: Callable[[str], Minio]
 ) -> None:
     admin, edge_a = store_client(layout.ADMIN_IDENTITY), store_client(layout.edge_identity("a"))
+    site_a = store_client(layout.site_identity("a"))
     _put(admin, "edge-a", "heart/train.parquet", b"rows of a")
     _put(admin, "edge-b", "heart/train.parquet", b"rows of b")
 
-    assert _get(edge_a, "edge-a", "heart/train.parquet") == b"rows of a"
-    assert [o.object_name for o in edge_a.list_objects("edge-a", prefix="heart/")] == ["heart/train.parquet"]
-    _put(edge_a, "edge-a", "reports/validation.json", b"{}")  # its own validation reports
-    assert _denied(lambda: _get(edge_a, "edge-b", "heart/train.parquet")) == "AccessDenied"
-    assert _denied(lambda: list(edge_a.list_objects("edge-b"))) == "AccessDenied"
+    # its own site's data with its site identity, never with its cloud one
+    assert _get(site_a, "edge-a", "heart/train.parquet") == b"rows of a"
+    assert [o.object_name for o in site_a.list_objects("edge-a", prefix="heart/")] == ["heart/train.parquet"]
+    _put(site_a, "edge-a", "reports/validation.json", b"{}")  # its own validation reports
+    assert _denied(lambda: _get(site_a, "edge-b", "heart/train.parquet")) == "AccessDenied"
+    assert _denied(lambda: list(site_a.list_objects("edge-b"))) == "AccessDenied"
+    assert _denied(lambda: _get(edge_a, "edge-a", "heart/train.parquet")) == "AccessDenied"
+    assert _denied(lambda: _put(site_a, layout.UPDATES_BUCKET, _update_key("a", 1))) == "AccessDenied"
 
     _put(edge_a, layout.UPDATES_BUCKET, _update_key("a", 1))
     assert _denied(lambda: _put(edge_a, layout.UPDATES_BUCKET, _update_key("b", 1))) == ("AccessDenied")
@@ -322,9 +322,9 @@ def test_new_edge_gets_working_credentials_without_restart(store: EmbeddedStore)
     assert store.pid == pid, "SeaweedFS was restarted instead of reloading its identities"
     assert "c" in store.edges
 
-    edge_c = store.client(layout.edge_identity("c"))
-    _put(edge_c, "edge-c", "reports/validation.json", b"{}")
-    assert _get(edge_c, "edge-c", "reports/validation.json") == b"{}"
+    edge_c, site_c = store.client(layout.edge_identity("c")), store.client(layout.site_identity("c"))
+    _put(site_c, "edge-c", "reports/validation.json", b"{}")
+    assert _get(site_c, "edge-c", "reports/validation.json") == b"{}"
     _put(edge_c, layout.UPDATES_BUCKET, _update_key("c", 1))
     assert _denied(lambda: _get(edge_c, "edge-a", "heart/train.parquet")) == "AccessDenied"
     assert _denied(lambda: _put(edge_c, layout.UPDATES_BUCKET, "a/forged")) == "AccessDenied"
@@ -366,4 +366,4 @@ def test_data_versions_and_ports_survive_a_restart(store: EmbeddedStore) -> None
     assert versions == {v1, v2}
     assert _get(admin, layout.MODELS_BUCKET, key, version_id=v1) == b"before 1"
     assert _get(admin, layout.MODELS_BUCKET, key) == b"before 2"
-    assert _get(store.client(layout.edge_identity("a")), "edge-a", "restart/data.bin") == b"\x00\x01 kept"
+    assert _get(store.client(layout.site_identity("a")), "edge-a", "restart/data.bin") == b"\x00\x01 kept"

@@ -170,18 +170,27 @@ class CredentialFiles:
         return list(self.load()["edges"])
 
     def add_edges(self, edges: Iterable[str]) -> list[str]:
-        """Give each of ``edges`` that has none an identity with fresh keys; returns the new ones."""
+        """Give each of ``edges`` (and every edge known already) its two identities, the cloud
+        store's ``edge-<e>`` and its site store's ``site-<e>``, with fresh keys where one is missing
+        (credentials of an older installation gain their site identities); returns the new identities."""
         creds = self.load()
-        new = [e for e in dict.fromkeys(validate_edge(e) for e in edges) if e not in creds["edges"]]
-        for edge in new:
-            creds["edges"].append(edge)
-            creds["identities"][layout.edge_identity(edge)] = self._new_key_pair()
+        for edge in dict.fromkeys(validate_edge(e) for e in edges):
+            if edge not in creds["edges"]:
+                creds["edges"].append(edge)
+        new = [
+            identity
+            for edge in creds["edges"]
+            for identity in (layout.edge_identity(edge), layout.site_identity(edge))
+            if identity not in creds["identities"]
+        ]
+        for identity in new:
+            creds["identities"][identity] = self._new_key_pair()
         if new:
             write_private(self.path, _json_bytes(creds))
         return new
 
     def get(self, identity: str) -> Credentials:
-        """Key pair of ``identity`` (``admin``, ``cloud`` or ``edge-<edge>``)."""
+        """Key pair of ``identity`` (``admin``, ``cloud``, ``edge-<edge>`` or ``site-<edge>``)."""
         identities = self.load()["identities"]
         if identity not in identities:
             raise StoreError(

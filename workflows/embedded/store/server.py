@@ -224,10 +224,10 @@ class EmbeddedStore:
             if self._files.render_s3_config():
                 pid = self._process.live_pid(self._process.read_record())
                 if pid is not None:
-                    self._apply_identities(pid, [layout.edge_identity(e) for e in new])
+                    self._apply_identities(pid, new)
 
     def credentials(self, identity: str) -> Credentials:
-        """Key pair of ``identity`` (``admin``, ``cloud`` or ``edge-<edge>``)."""
+        """Key pair of ``identity`` (``admin``, ``cloud``, ``edge-<edge>`` or ``site-<edge>``)."""
         return self._credential_files().get(identity)
 
     def client(self, identity: str) -> Minio:

@@ -12,16 +12,19 @@ from rich.markup import escape
 from edgefed.workflows.errors import EdgefedError, ExitCode
 
 if TYPE_CHECKING:
+    from edgefed.workflows.build.settings import ClusterSettings
     from edgefed.workflows.spec import FederatedTask
 
 __all__ = [
     "HomeOption",
     "ParallelismOption",
+    "ValuesOption",
     "console",
     "err_console",
     "fail",
     "fail_with",
     "load",
+    "load_for_cluster",
     "parse_parameters",
     "privacy_text",
 ]
@@ -55,6 +58,30 @@ def load(path: Path) -> FederatedTask:
     from edgefed.workflows.spec import load_task
 
     return load_task(path)
+
+
+ValuesOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--values",
+        "-f",
+        help="the edgefed chart's values file of the installation (helm install -f FILE): image, stores, "
+        "Secrets, ServiceAccounts and resources come from it, so the manifests agree with the chart",
+    ),
+]
+
+
+def load_for_cluster(path: Path, values: Path | None) -> tuple[FederatedTask, ClusterSettings]:
+    """The task in ``path`` and the cluster settings, both as the chart's ``values`` file says
+    (:class:`~edgefed.workflows.errors.EdgefedError` when either is invalid or they disagree)."""
+    from edgefed.workflows.build import DEFAULT_SETTINGS
+    from edgefed.workflows.build.values import load_values, settings_from_values, task_from_values
+
+    task = load(path)
+    if values is None:
+        return task, DEFAULT_SETTINGS
+    chart_values = load_values(values)
+    return task_from_values(task, chart_values), settings_from_values(chart_values)
 
 
 def parse_parameters(values: list[str] | None, *, option: str = "--parameter") -> dict[str, str]:

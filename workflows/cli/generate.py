@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from edgefed.workflows.cli.common import console, fail, load
+from edgefed.workflows.cli.common import ValuesOption, console, fail, load_for_cluster
 from edgefed.workflows.errors import EdgefedError
 
 __all__ = ["generate"]
@@ -17,6 +17,7 @@ def generate(
     task_file: Annotated[Path, typer.Argument(help="FederatedTask YAML")],
     out: Annotated[Path, typer.Option("--output-dir", "-o", help="directory to write the manifests to")],
     cron: Annotated[bool, typer.Option(help="also write a CronWorkflow for scheduled retraining")] = True,
+    values: ValuesOption = None,
 ) -> None:
     """Write everything a cluster needs for the task: task.yaml (the whole task: `argo submit` it), the
     task and round WorkflowTemplates, init and single-round Workflows, a CronWorkflow, and the kubectl
@@ -24,8 +25,8 @@ def generate(
     from edgefed.workflows.build import write_manifests
 
     try:
-        task = load(task_file)
+        task, settings = load_for_cluster(task_file, values)
     except EdgefedError as err:
         raise fail(err) from None
-    for path in write_manifests(task, out, cron=cron):
+    for path in write_manifests(task, out, cron=cron, settings=settings):
         console.print(f"wrote {path}")

@@ -16,7 +16,14 @@ from edgefed.workflows.cli.argo import (
     invalid_input,
     open_client,
 )
-from edgefed.workflows.cli.common import console, fail, fail_with, load, parse_parameters
+from edgefed.workflows.cli.common import (
+    ValuesOption,
+    console,
+    fail,
+    fail_with,
+    load_for_cluster,
+    parse_parameters,
+)
 from edgefed.workflows.cluster.errors import WatchCancelledError
 from edgefed.workflows.errors import EdgefedError, ExitCode
 
@@ -134,6 +141,7 @@ def submit(
         float, typer.Option("--timeout", min=1, help="seconds to watch the task Workflow at most")
     ] = 24 * 3600,
     retries: RetriesOption = 3,
+    values: ValuesOption = None,
 ) -> None:
     """Run a task on a cluster as one task Workflow, through the Argo server, and watch its rounds.
 
@@ -142,7 +150,7 @@ def submit(
     resumes after the last round committed in its model registry. Ctrl-C stops watching only.
     """
     with invalid_input():
-        task = load(task_file)
+        task, settings = load_for_cluster(task_file, values)
         parameters = parse_parameters(parameter)
     from edgefed.workflows.cluster.submit import submit_task
 
@@ -174,6 +182,7 @@ def submit(
                 task,
                 client,
                 parameters=parameters,
+                settings=settings,
                 detach=detach,
                 on_submitted=on_submitted,
                 on_update=display.update,

@@ -48,8 +48,27 @@ format: install
 bench: install
 	$(RUN) python tests/bench/bench.py
 
+# The step image (images/README.md). PUSH=1: every platform of PLATFORMS, pushed as one manifest list tagged
+# <version> and <version>-<gitsha>. Otherwise the host platform only, loaded into the local engine: `--load`
+# cannot hold a multi-platform image.
+IMAGE ?= ghcr.io/edgefed/edgefed-step
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -n 1)
+TAG ?= $(VERSION)
+PLATFORMS ?= linux/amd64,linux/arm64
+HOST_PLATFORM ?= linux/$(subst x86_64,amd64,$(subst aarch64,arm64,$(shell uname -m)))
+REVISION := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+IMAGE_BUILD := docker buildx build -f images/Dockerfile --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION)
+
 image:
-	DOCKER_BUILDKIT=1 docker build -f images/Dockerfile --build-arg REVISION=$$(git rev-parse HEAD) -t edgefed-step:dev .
+	@docker buildx version >/dev/null 2>&1 || { echo "docker buildx not found: make image needs a Docker engine with buildx; the Dockerfile is checked offline by \`make test\` (hadolint)" >&2; exit 1; }
+	@if [ "$(TAG)" = latest ]; then echo "make image: TAG=latest is never published; manifests name <version> or <version>-<gitsha>" >&2; exit 1; fi
+ifeq ($(PUSH),1)
+	@git diff --quiet HEAD -- || { echo "make image PUSH=1: uncommitted changes; the tag $(TAG)-$(shell git rev-parse --short=12 HEAD 2>/dev/null) would not name what was built" >&2; exit 1; }
+	$(IMAGE_BUILD) --platform $(PLATFORMS) -t $(IMAGE):$(TAG) -t $(IMAGE):$(TAG)-$(shell git rev-parse --short=12 HEAD) --push .
+else
+	@echo "make image: building $(HOST_PLATFORM) only, loaded as $(IMAGE):$(TAG) (PUSH=1 builds $(PLATFORMS) and pushes)"
+	$(IMAGE_BUILD) --platform $(HOST_PLATFORM) -t $(IMAGE):$(TAG) --load .
+endif
 
 clean-state:
 	$(RUN) edgefed store stop || true

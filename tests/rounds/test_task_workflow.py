@@ -175,3 +175,21 @@ def test_a_slow_edge_sits_the_round_out_at_the_deadline(runtime, faults):
     missing = registry.manifest("tw-slow", 1)["missing"]
     assert missing[0]["edge"] == "switzerland" and "did not finish" in missing[0]["reason"]
     assert report.seconds < 300  # closed at the deadline, not when the slow edge would have ended
+
+
+def test_a_task_with_a_store_ca_runs_here_and_mounts_it_on_a_cluster(runtime):
+    """The CA ConfigMap is cluster trust for HTTPS stores: every pod of the generated Workflow mounts it,
+    and the embedded run (loopback HTTP) runs the same task without it."""
+    from edgefed.workflows.embedded.task import local_task, run_task
+
+    task = make_task(
+        "tw-ca", rounds=1, quorum=3, store={"endpoint": "minio.example:9443", "caConfigMap": "ca"}
+    )
+    document = to_document(task_workflow(task))
+    assert {
+        "name": "store-ca",
+        "configMap": {"name": "ca", "items": [{"key": "ca.crt", "path": "ca.crt"}]},
+    } in (document["spec"]["volumes"])
+    assert "store-ca" not in str(to_document(task_workflow(local_task(task))))
+    result = run_task(runtime, task)
+    assert result.last_round == 1

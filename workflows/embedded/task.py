@@ -33,7 +33,7 @@ from edgefed.workflows.errors import RoundFailedError
 from edgefed.workflows.phases import Phase
 from edgefed.workflows.spec import FederatedTask
 
-__all__ = ["run_document", "run_task"]
+__all__ = ["local_task", "run_document", "run_task"]
 
 
 def _float(value: Any) -> float | None:
@@ -155,6 +155,7 @@ def run_task(
     CronWorkflow and ``edgefed submit`` create) instead of the self-contained task Workflow.
     """
     overrides = {**runtime.prepare(task), **(parameters or {})}
+    task = local_task(task)
     runtime.install_template(to_document(round_template(task, settings=settings)))
     if from_template:
         runtime.install_template(to_document(task_template(task, settings=settings)))
@@ -162,6 +163,16 @@ def run_task(
     else:
         document = to_document(task_workflow(task, settings=settings))
     return run_document(runtime, document, parameters=overrides, on_round=on_round, task=task.name)
+
+
+def local_task(task: FederatedTask) -> FederatedTask:
+    """``task`` as this machine runs it: the stores are the embedded one over loopback HTTP, so the
+    certificate trust a cluster needs (``spec.store.caConfigMap``, a ConfigMap volume in every pod)
+    names nothing here; everything else is the cluster's document."""
+    if task.spec.store.ca_config_map is None:
+        return task
+    store = task.spec.store.model_copy(update={"ca_config_map": None})
+    return task.model_copy(update={"spec": task.spec.model_copy(update={"store": store})})
 
 
 def run_document(

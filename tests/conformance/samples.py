@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from edgefed.workflows.build import generic_round_template, manifests, round_workflow, to_document
+from edgefed.workflows.build import manifests, round_workflow, to_document
 from edgefed.workflows.spec import FederatedTask, parse_task
 from tests.conformance import Problem, errors_only, lint_manifest
 from tests.helpers import task_doc
@@ -19,18 +19,9 @@ from tests.helpers import task_doc
 def generated_manifests(task: FederatedTask) -> list[dict[str, Any]]:
     """Every Argo document the builder generates for ``task``, of any kind: the round WorkflowTemplate,
     init and round Workflows (also the last round, with evaluation), the submission referencing the
-    template, the task Workflow and its template, the CronWorkflow, and the chart's task-independent
-    template."""
+    template, the task Workflow and its template, the CronWorkflow."""
     last = task.spec.last_round
-    return [
-        *manifests(task, cron=True).values(),
-        to_document(round_workflow(task, last, evaluate=True)),
-        to_document(
-            generic_round_template(
-                image="example.org/edgefed:1", cloud_secret="cloud", store="http://s3:9000"
-            )
-        ),
-    ]
+    return [*manifests(task, cron=True).values(), to_document(round_workflow(task, last, evaluate=True))]
 
 
 def make_task(edges: int, *, custom: bool = False) -> FederatedTask:
@@ -40,6 +31,7 @@ def make_task(edges: int, *, custom: bool = False) -> FederatedTask:
         doc = task_doc("heart-demo", tuple(f"hospital-{i:04d}" for i in range(edges)))
         for i, edge in enumerate(doc["spec"]["edges"]):
             edge["credentialsSecret"] = f"hospital-{i:04d}-keys"
+            edge["siteCredentialsSecret"] = f"hospital-{i:04d}-site-keys"
             edge["store"] = {"endpoint": f"minio-{i:04d}.hospitals.example:9000", "secure": True}
             edge["dataset"]["key"] = f"heart/{i:04d}/train.parquet"
             edge["tolerations"] = [{"key": "edgefed.io/edge", "operator": "Exists", "effect": "NoSchedule"}]

@@ -36,7 +36,6 @@ _EXPORTS = {
     "cron_workflow": "workflows",
     "edge_item": "edges",
     "edges_parameter": "edges",
-    "generic_round_template": "workflows",
     "init_workflow": "workflows",
     "label_nodes_script": "generate",
     "manifests": "workflows",

@@ -48,7 +48,6 @@ from edgefed.steps.interface import (
 )
 from edgefed.workflows.build import argo41
 from edgefed.workflows.build.edges import (
-    EDGE_FIELDS,
     common_dataset_key,
     edge_values,
     edges_parameter,
@@ -431,13 +430,6 @@ def add_task_round_templates(task: FederatedTask, settings: ClusterSettings) -> 
         tolerations=_uniform_tolerations(task, fields),
         edge_seconds=task.spec.deadlines.edge_seconds,
         pending_seconds=task.spec.deadlines.pending_seconds,
-    )
-
-
-def add_generic_round_templates(*, image: str, cloud_secret: str, settings: ClusterSettings) -> None:
-    """The round's templates for any task: every edge item carries all its fields."""
-    add_round_templates(
-        image=image, cloud_secret=cloud_secret, fields=EDGE_FIELDS, settings=settings, tolerations=[]
     )
 
 

@@ -3,7 +3,6 @@
 * :func:`round_workflow`: a self-contained round Workflow (``argo submit`` it; the embedded engine runs it);
 * :func:`round_template` + :func:`round_submission`: the same round as a WorkflowTemplate, and the small
   Workflow that runs one round of it (what ``edgefed submit`` creates for each round);
-* :func:`generic_round_template`: a task-independent round template (the Helm chart's);
 * :func:`init_workflow`: commits the task's initial model (round 0);
 * :func:`task_workflow` (and :func:`task_template`, :func:`task_submission`): the whole task as one
   Workflow whose rounds are child Workflows of the round template (:mod:`.task`);
@@ -40,7 +39,6 @@ from edgefed.workflows.build.pods import workflow_security
 from edgefed.workflows.build.settings import DEFAULT_SETTINGS, ClusterSettings, Resources
 from edgefed.workflows.build.task import add_task_templates, task_parameters
 from edgefed.workflows.build.templates import (
-    add_generic_round_templates,
     add_init_template,
     add_task_round_templates,
     dataset_key_parameter,
@@ -52,7 +50,6 @@ from edgefed.workflows.spec import FederatedTask
 __all__ = [
     "TASK_FILE",
     "cron_workflow",
-    "generic_round_template",
     "init_workflow",
     "manifests",
     "round_submission",
@@ -185,45 +182,6 @@ def round_template(task: FederatedTask, *, settings: ClusterSettings = DEFAULT_S
         ),
     ) as template:
         add_task_round_templates(task, settings)
-    return template
-
-
-def generic_round_template(
-    *,
-    name: str = "edgefed-round",
-    image: str,
-    cloud_secret: str,
-    store: str | None = None,
-    site_store: str | None = None,
-    settings: ClusterSettings = DEFAULT_SETTINGS,
-) -> WorkflowTemplate:
-    """A task-independent round template (the Helm chart's): every edge item carries all its fields.
-
-    ``store``/``site_store``: defaults of the ``store`` and ``site-store`` parameters (the installation's
-    cloud store URL, and the edges' own stores' as :func:`~.edges.site_store_url` writes it).
-    """
-    defaults = {"store": store, "site-store": site_store}
-    parameters = [
-        Parameter(name=p.name, description=p.description, value=defaults[p.name])
-        if defaults.get(p.name) is not None
-        else p
-        for p in round_parameters(None, round_=None, evaluate=None) + dataset_key_parameter(None)
-    ]
-    with WorkflowTemplate(
-        name=name,
-        annotations={
-            TITLE: "edgefed: one federated round",
-            DESCRIPTION: "Submit with -p task=… -p round=… -p edges=… -p config=…",
-        },
-        workflow_metadata=m.WorkflowMetadata(
-            labels_from={
-                LABEL_TASK: m.LabelValueFrom(expression="workflow.parameters.task"),
-                LABEL_ROUND: m.LabelValueFrom(expression="workflow.parameters.round"),
-            }
-        ),
-        **_round_spec(settings, arguments=parameters),
-    ) as template:
-        add_generic_round_templates(image=image, cloud_secret=cloud_secret, settings=settings)
     return template
 
 

@@ -46,12 +46,11 @@ app.kubernetes.io/part-of: edgefed
 {{- end }}
 {{- end }}
 
-{{/* The ServiceAccount the workflow pods run as. */}}
-{{- define "edgefed.serviceAccountName" -}}
-{{- if .Values.serviceAccount.create }}
-{{- default (include "edgefed.fullname" .) .Values.serviceAccount.name }}
-{{- else }}
-{{- required "serviceAccount.name is required when serviceAccount.create is false (the workflow pods need an existing ServiceAccount)" .Values.serviceAccount.name }}
+{{/* What each role's ServiceAccount runs (comments of templates/serviceaccounts.yaml). */}}
+{{- define "edgefed.roleDoes" -}}
+{{- if eq . "driver" }}the task Workflow's resource steps: create and read round Workflows, patch its progress
+{{- else if eq . "cloud" }}init, plan, aggregate, evaluate: the cloud store only, never on an edge node
+{{- else }}validate and train, each on its own edge's node: that site's store and its prefix of the cloud's
 {{- end }}
 {{- end }}
 
@@ -60,14 +59,24 @@ app.kubernetes.io/part-of: edgefed
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 
-{{/* The cloud store URL the steps get as --store (same form as builder.store_url). */}}
+{{/* The cloud store URL the steps get as --store (same form as edges.store_url). */}}
 {{- define "edgefed.storeURL" -}}
-{{- printf "%s://%s" (ternary "http" "https" .Values.store.insecure) .Values.store.endpoint }}
+{{- printf "%s://%s" (ternary "https" "http" .Values.store.secure) .Values.store.endpoint }}
 {{- end }}
 
-{{/* An edge's credentials Secret: credentialsSecret, default edgefed-edge-<name> (as EdgeSpec.secret_name). */}}
+{{/* Every edge's own store, on its node (same form as edges.site_store_url; the kubelet expands the variable). */}}
+{{- define "edgefed.siteStoreURL" -}}
+{{- printf "%s://$(EDGEFED_NODE_IP):%v" (ternary "https" "http" .Values.siteStore.secure) .Values.siteStore.port }}
+{{- end }}
+
+{{/* An edge's cloud store Secret: credentialsSecret, default edgefed-edge-<name> (as EdgeSpec.secret_name). */}}
 {{- define "edgefed.edgeSecret" -}}
 {{- default (printf "edgefed-edge-%s" .name) .credentialsSecret }}
+{{- end }}
+
+{{/* An edge's own store Secret: siteCredentialsSecret, default edgefed-site-<name> (as EdgeSpec.site_secret_name). */}}
+{{- define "edgefed.siteSecret" -}}
+{{- default (printf "edgefed-site-%s" .name) .siteCredentialsSecret }}
 {{- end }}
 
 {{/*

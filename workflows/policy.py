@@ -34,6 +34,7 @@ __all__ = [
     "Grant",
     "PolicyError",
     "iam_policy",
+    "mc_alias",
     "mc_commands",
     "policy_model",
     "policy_name",
@@ -168,7 +169,7 @@ def mc_commands(model: Mapping[str, Iterable[Grant]], *, file_prefix: str = "") 
         "# (`edgefed cluster setup --new-credentials FILE` makes both the keys and the Secrets).",
     ]
     for identity in model:
-        alias = _alias(identity)
+        alias = mc_alias(identity)
         name = policy_name(identity)
         lines.append(f"mc admin policy create {alias} {name} {file_prefix}{identity}.json")
         lines.append(
@@ -177,7 +178,7 @@ def mc_commands(model: Mapping[str, Iterable[Grant]], *, file_prefix: str = "") 
     return "\n".join(lines) + "\n"
 
 
-def _alias(identity: str) -> str:
+def mc_alias(identity: str) -> str:
     """The ``mc`` alias of the MinIO that holds ``identity``."""
     prefix = layout.site_identity("")
     if identity.startswith(prefix):

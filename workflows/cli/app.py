@@ -13,6 +13,7 @@ import sys
 import typer
 
 from edgefed.workflows.cli import (
+    cluster_setup,
     data_check,
     data_seed,
     demo,
@@ -43,6 +44,7 @@ app.command("demo")(demo.demo)
 app.command("generate")(generate.generate)
 submit.register(app)
 status.register(app)
+cluster_setup.register(app)
 data_app.command("seed")(data_seed.data_seed)
 data_app.command("check")(data_check.data_check)
 models_app.command("list")(models_list.models_list)

@@ -46,6 +46,8 @@ def make_task(edges: int, *, custom: bool = False) -> FederatedTask:
             stop={"maxRounds": 5},
             sampling={"fraction": 0.5, "minEdges": 2, "seed": 3},
             deadlines={"edgeSeconds": 900, "pendingSeconds": 120},
+            store={"endpoint": "minio.fl.svc:9443", "caConfigMap": "stores-ca"},
+            resources={"edge": {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}},
         )
         doc["spec"]["edges"][0]["store"] = {"endpoint": "minio.edge-0.example:9000", "secure": True}
         doc["spec"]["edges"][1]["credentialsSecret"] = "edge-1-keys"

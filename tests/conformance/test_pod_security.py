@@ -12,6 +12,8 @@ import pytest
 from edgefed.steps.interface import Step
 from edgefed.workflows.build.pods import EDGE_TAINT_TOLERATION, EXECUTOR_SECURITY_CONTEXT, TMP_VOLUME
 from edgefed.workflows.build.settings import DEFAULT_SETTINGS, STEP_UID
+from edgefed.workflows.build.workflows import for_task
+from edgefed.workflows.spec import FederatedTask
 from tests.conformance.pss import Pod, pods_of, restricted_problems, schema_problems
 from tests.conformance.samples import generated_manifests, make_task
 
@@ -37,7 +39,10 @@ def test_every_generated_pod_is_admitted_by_restricted_and_valid(docs: list[dict
     assert problems == []
 
 
-def test_step_containers_are_hardened_and_sized_per_role(docs: list[dict[str, Any]]) -> None:
+def test_step_containers_are_hardened_and_sized_per_role(
+    task: FederatedTask, docs: list[dict[str, Any]]
+) -> None:
+    settings = for_task(task, DEFAULT_SETTINGS)  # the spec's per-role resources, else the defaults
     for pod in _pods(docs):
         spec = pod.manifest["spec"]
         assert spec["securityContext"]["runAsUser"] == STEP_UID, pod.where
@@ -49,7 +54,7 @@ def test_step_containers_are_hardened_and_sized_per_role(docs: list[dict[str, An
         assert tmp == {TMP_VOLUME}, pod.where
         assert {"name": TMP_VOLUME, "emptyDir": {}} in spec["volumes"], pod.where
         step = main["command"][1]
-        role = DEFAULT_SETTINGS.edge_resources if step in EDGE_STEPS else DEFAULT_SETTINGS.cloud_resources
+        role = settings.edge_resources if step in EDGE_STEPS else settings.cloud_resources
         assert main["resources"] == {"requests": role.requests, "limits": role.limits}, pod.where
         if step in EDGE_STEPS and "tolerations" in spec:
             assert EDGE_TAINT_TOLERATION in spec["tolerations"], pod.where

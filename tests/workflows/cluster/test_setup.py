@@ -266,3 +266,41 @@ def test_toleration_matching_is_kubernetes(toleration: dict, taint: dict, tolera
     from edgefed.workflows.cluster.setup import tolerates
 
     assert tolerates(toleration, taint) is tolerated
+
+
+def test_the_stand_in_answers_conflicts_as_the_api_server_does(api) -> None:
+    """409 AlreadyExists on a second create, 409 Conflict on a stale update, 404 NotFound: Status bodies
+    the kubernetes client reads (what cluster setup's error rows quote)."""
+    import json
+
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    configuration = client.Configuration(host=api.url, api_key={"authorization": "admin"})
+    configuration.api_key_prefix = {"authorization": "Bearer"}
+    with client.ApiClient(configuration) as raw:
+        core = client.CoreV1Api(raw)
+        body = client.V1Secret(metadata=client.V1ObjectMeta(name="s"), string_data={"k": "v"})
+        first = core.create_namespaced_secret(NS, body)
+        with pytest.raises(ApiException) as exists:
+            core.create_namespaced_secret(NS, body)
+        status = json.loads(exists.value.body)
+        assert (exists.value.status, status["reason"], status["details"]) == (
+            409,
+            "AlreadyExists",
+            {"name": "s", "kind": "secrets"},
+        )
+        core.replace_namespaced_secret(
+            "s", NS, client.V1Secret(metadata=first.metadata, string_data={"k": "w"})
+        )
+        with pytest.raises(ApiException) as stale:  # first's resourceVersion is no longer the object's
+            core.replace_namespaced_secret(
+                "s", NS, client.V1Secret(metadata=first.metadata, string_data={"k": "x"})
+            )
+        assert (stale.value.status, json.loads(stale.value.body)["reason"]) == (409, "Conflict")
+        with pytest.raises(ApiException) as missing:
+            core.read_namespaced_secret("nope", NS)
+        assert (missing.value.status, json.loads(missing.value.body)["message"]) == (
+            404,
+            'secrets "nope" not found',
+        )

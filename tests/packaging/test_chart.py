@@ -445,3 +445,48 @@ def test_the_artifact_repository_check_refuses_a_misspelled_key() -> None:
     )
     errors = [e.message for e in validator.iter_errors({"s3": {"endpiont": "minio:9000", "bucket": "b"}})]
     assert any("endpiont" in e for e in errors), errors
+
+
+# -- the site stores (siteStore.deploy) --------------------------------------------------------------------
+
+SITES = {
+    "siteStore": {"deploy": True, "namespace": "edgefed-sites"},
+    "edges": [{"name": "a", "node": "node-a"}, {"name": "b", "node": "node-b"}],
+}
+
+
+def test_each_edge_can_have_its_own_store_on_its_node() -> None:
+    docs = manifests(render(SITES))
+    deployments = {d["metadata"]["labels"]["edgefed.io/site"]: d for d in by_kind(docs, "Deployment")}
+    assert sorted(deployments) == ["a", "b"]
+    for edge, deployment in deployments.items():
+        kubernetes_validate.validate(deployment, KUBE_VERSION, strict=True)
+        assert deployment["metadata"]["namespace"] == "edgefed-sites"
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["nodeSelector"] == {"node-restriction.kubernetes.io/edgefed-edge": edge}
+        (container,) = pod["containers"]
+        assert container["ports"][0]["hostPort"] == 9000  # what https://$(EDGEFED_NODE_IP):9000 reaches
+        assert (
+            pod["securityContext"]["runAsNonRoot"] is True
+            and container["securityContext"]["readOnlyRootFilesystem"]
+        )
+        assert pod["automountServiceAccountToken"] is False
+        # each site's pod holds only its own root and TLS Secrets
+        secrets = {e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"]}
+        secrets |= {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+        assert secrets == {f"edgefed-site-root-{edge}", f"edgefed-site-tls-{edge}"}
+
+
+@pytest.mark.parametrize(
+    ("site_store", "message"),
+    [
+        ({"deploy": True}, "siteStore.namespace is required when siteStore.deploy is true"),
+        (
+            {"deploy": True, "namespace": NAMESPACE},
+            f'siteStore.namespace "{NAMESPACE}" is the release namespace',
+        ),
+    ],
+)
+def test_site_stores_never_share_the_workflows_namespace(site_store: dict[str, Any], message: str) -> None:
+    with pytest.raises(helm.HelmRenderError, match=re.escape(message)):
+        render({**SITES, "siteStore": site_store})

@@ -30,6 +30,7 @@ from edgefed.workflows.embedded.store import (
     identity_actions,
     validate_edge,
 )
+from edgefed.workflows.embedded.store.identities import CredentialFiles
 from tests.workflows.embedded.s3 import get as _get
 from tests.workflows.embedded.s3 import put as _put
 
@@ -140,6 +141,21 @@ def test_identity_model_matches_the_layout() -> None:
     assert sorted(actions[layout.site_identity("a")]) == sorted(
         ["Read:edge-a", "List:edge-a", "Write:edge-a"]
     )
+
+
+def test_credentials_of_an_older_installation_gain_site_identities(tmp_path: Path) -> None:
+    """Before issue 10 an edge had one identity; the store's config renders, giving it its site identity."""
+    files = CredentialFiles(tmp_path)
+    files.add_edges(["a"])
+    creds = json.loads(files.path.read_text())
+    old_edge = creds["identities"]["edge-a"]
+    del creds["identities"][layout.site_identity("a")]
+    files.path.write_text(json.dumps(creds))
+    assert files.render_s3_config()
+    assert files.get(layout.edge_identity("a")).access_key == old_edge["access_key"]
+    assert files.get(layout.site_identity("a")).access_key != old_edge["access_key"]
+    names = {i["name"] for i in json.loads(files.s3_config.read_text())["identities"]}
+    assert {"edge-a", "site-a"} <= names
 
 
 def test_credentials_repr_hides_the_secret() -> None:

@@ -201,7 +201,10 @@ class CredentialFiles:
         return Credentials(pair["access_key"], pair["secret_key"])
 
     def render_s3_config(self) -> bool:
-        """Write ``s3-identities.json`` (weed's ``-s3.config``) from the credentials; True if it changed."""
+        """Write ``s3-identities.json`` (weed's ``-s3.config``) from the credentials; True if it changed.
+
+        Credentials of an older installation (no site identities) gain them first."""
+        self.add_edges([])
         creds = self.load()
         identities = []
         policies = identity_policies(creds["edges"])

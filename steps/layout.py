@@ -139,6 +139,16 @@ def attempt_key(task: str, round_: int, attempt: int) -> str:
     return f"{attempts_prefix(task, round_)}{attempt:04d}.json"
 
 
+def promotions_prefix(task: str) -> str:
+    """Prefix of the task's promotion records in :data:`MODELS_BUCKET` (which version serves)."""
+    return f"{task}/promotions/"
+
+
+def promotion_key(task: str, seq: int) -> str:
+    """The ``seq``-th promotion record of ``task`` (1, 2, ...): written once, never replaced."""
+    return f"{promotions_prefix(task)}{seq:06d}.json"
+
+
 def latest_key(task: str) -> str:
     """The task's ``latest`` object: one new version per committed round."""
     return f"{task}/latest.npz"
@@ -167,6 +177,8 @@ __all__ = [
     "manifest_key",
     "model_key",
     "plan_state_key",
+    "promotion_key",
+    "promotions_prefix",
     "round_prefix",
     "rounds_prefix",
     "server_state_key",

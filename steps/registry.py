@@ -114,6 +114,11 @@ class ModelRegistry:
         weights, _ = codec.decode(data)
         return LoadedModel(round_, weights, manifest)
 
+    def model_bytes(self, task: str, round_: int) -> bytes:
+        """The committed model file of ``round_`` as stored (``.npz``), checked against its SHA-256."""
+        manifest = self.manifest(task, round_)
+        return self._verified(manifest["model"], f"model of round {round_} of {task!r}")
+
     def server_state(self, manifest: dict[str, Any]) -> bytes | None:
         """The server-state bytes a round's manifest names (checked against its SHA-256), or None
         when the round has none (round 0, or a strategy without state)."""

@@ -20,6 +20,7 @@ from edgefed.workflows.cli import (
     engine_run,
     generate,
     models_list,
+    models_manage,
     run,
     status,
     store,
@@ -48,6 +49,10 @@ cluster_setup.register(app)
 data_app.command("seed")(data_seed.data_seed)
 data_app.command("check")(data_check.data_check)
 models_app.command("list")(models_list.models_list)
+models_app.command("show")(models_manage.models_show)
+models_app.command("get")(models_manage.models_get)
+models_app.command("promote")(models_manage.models_promote)
+models_app.command("rollback")(models_manage.models_rollback)
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
 app.add_typer(store.app, name="store")

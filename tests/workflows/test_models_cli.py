@@ -1,0 +1,151 @@
+"""``edgefed models show|get|promote|rollback`` on a task trained for real (embedded store, real rounds)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.helpers import task_doc, write_task
+
+TASK = "models-cli"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A home where TASK ran 3 rounds; the CLI as a function of it."""
+    root = tmp_path_factory.mktemp("models")
+    env = {**os.environ, "EDGEFED_HOME": str(root / "home"), "TF_CPP_MIN_LOG_LEVEL": "2", "COLUMNS": "200"}
+
+    def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "edgefed.workflows.cli", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=root,
+        )
+
+    path = write_task(root / "task.yaml", task_doc(TASK, ("cleveland", "hungary"), rounds=3, quorum=2))
+    try:
+        assert cli("data", "seed", "--task", str(path)).returncode == 0
+        ran = cli("run", str(path), timeout=600)
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        yield {"cli": cli, "root": root}
+    finally:
+        cli("store", "stop", timeout=120)
+
+
+def _json(result: subprocess.CompletedProcess[str]) -> Any:
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout)
+
+
+def test_show_names_metrics_lineage_and_hashes(trained) -> None:
+    cli = trained["cli"]
+    shown = _json(cli("models", "show", TASK, "2", "-o", "json"))
+    assert shown["round"] == 2 and shown["model"]["verified"] is True
+    assert len(shown["model"]["sha256"]) == 64 and shown["model"]["versionId"]
+    assert shown["parent"]["round"] == 1
+    assert sorted(c["edge"] for c in shown["contributors"]) == ["cleveland", "hungary"]
+    assert 0.5 < shown["evaluation"]["accuracy"] <= 1
+    latest = _json(cli("models", "show", TASK, "-o", "json"))  # nothing promoted: the latest
+    assert latest["round"] == 3 and latest["serves"] is False
+    by_version = _json(cli("models", "show", TASK, shown["model"]["versionId"][:10], "-o", "json"))
+    assert by_version["round"] == 2
+    table = cli("models", "show", TASK, "2")
+    assert table.returncode == 0 and "verified" in table.stdout and "cleveland" in table.stdout
+
+
+def test_get_writes_the_verified_weights_and_never_overwrites(trained) -> None:
+    cli, root = trained["cli"], trained["root"]
+    got = cli("models", "get", TASK, "3")
+    assert got.returncode == 0, got.stderr
+    target = root / f"{TASK}-r00003.npz"
+    sha = _json(cli("models", "show", TASK, "3", "-o", "json"))["model"]["sha256"]
+    assert hashlib.sha256(target.read_bytes()).hexdigest() == sha
+    with np.load(target) as weights:
+        assert len(weights.files) >= 2  # kernel and bias at least
+    again = cli("models", "get", TASK, "3")
+    assert again.returncode == 2 and "refusing to overwrite" in again.stderr
+    assert hashlib.sha256(target.read_bytes()).hexdigest() == sha
+
+
+def test_promote_and_rollback_record_who_when_why_and_rewrite_nothing(trained) -> None:
+    cli = trained["cli"]
+    before = _json(cli("models", "show", TASK, "1", "-o", "json"))["model"]
+    first = _json(
+        cli("models", "promote", TASK, "1", "--reason", "first good one", "--by", "alice", "-o", "json")
+    )
+    assert (first["seq"], first["round"], first["by"], first["reason"], first["replaces"]) == (
+        1,
+        1,
+        "alice",
+        "first good one",
+        None,
+    )
+    second = _json(cli("models", "promote", TASK, "latest", "-m", "better", "-o", "json"))
+    assert second["round"] == 3 and second["replaces"] == {"seq": 1, "round": 1} and "@" in second["by"]
+    assert _json(cli("models", "show", TASK, "served", "-o", "json"))["round"] == 3
+    back = _json(cli("models", "rollback", TASK, "-m", "regression at cleveland", "-o", "json"))
+    assert (back["action"], back["round"], back["replaces"]) == ("rollback", 1, {"seq": 2, "round": 3})
+    shown = _json(cli("models", "show", TASK, "-o", "json"))
+    assert shown["round"] == 1 and shown["serves"] is True
+    assert [p["seq"] for p in shown["promotions"]] == [1, 2, 3]
+    assert shown["model"] == before  # the round itself is untouched
+    undo = _json(cli("models", "rollback", TASK, "-o", "json"))  # like `kubectl rollout undo`: back again
+    assert undo["round"] == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("models", "show", "no-such-task"), 2, "task 'no-such-task' has no committed model"),
+        (("models", "show", TASK, "9"), 2, f"task '{TASK}' has no committed round 9 (committed: 0..3)"),
+        (("models", "promote", TASK, "9"), 2, f"task '{TASK}' has no committed round 9"),
+        (("models", "get", TASK, "zzzzzzzzzz"), 2, f"task '{TASK}' has no version 'zzzzzzzzzz'"),
+        (("models", "rollback", "no-such-task"), 2, "task 'no-such-task' has no committed model"),
+    ],
+)
+def test_bad_input_names_the_task_or_version_and_changes_nothing(trained, args, code, message) -> None:
+    cli = trained["cli"]
+    history = _json(cli("models", "show", TASK, "-o", "json"))["promotions"]
+    result = cli(*args)
+    assert result.returncode == code, result.stdout + result.stderr
+    assert message in " ".join(result.stderr.split())
+    assert _json(cli("models", "show", TASK, "-o", "json"))["promotions"] == history
+
+
+def test_a_version_whose_bytes_fail_their_hash_is_refused_everywhere(trained) -> None:
+    """An administrator's overwrite of round 0's manifest (a new version naming a wrong SHA-256) stands for
+    a corrupted object: show, get and promote name it and exit 1; nothing is written or recorded."""
+    from edgefed.steps import layout
+    from edgefed.steps.store import get_bytes, put_bytes
+    from edgefed.workflows.embedded.store.server import EmbeddedStore
+
+    cli, root = trained["cli"], trained["root"]
+    history = _json(cli("models", "show", TASK, "-o", "json"))["promotions"]
+    store = EmbeddedStore(root / "home" / "store")
+    store.start()  # attaches to the store the CLI left running
+    admin = store.client(layout.ADMIN_IDENTITY)
+    key = layout.manifest_key(TASK, 0)
+    manifest = json.loads(get_bytes(admin, layout.MODELS_BUCKET, key))
+    manifest["model"]["sha256"] = "0" * 64
+    put_bytes(admin, layout.MODELS_BUCKET, key, json.dumps(manifest).encode(), content_type="application/json")
+
+    shown = cli("models", "show", TASK, "0", "-o", "json")
+    assert shown.returncode == 1 and json.loads(shown.stdout)["model"]["verified"] is False
+    assert "model of round 0 of 'models-cli' is corrupt" in " ".join(shown.stderr.split())
+    got = cli("models", "get", TASK, "0", "--to", "r0.npz")
+    assert got.returncode == 1 and "corrupt" in got.stderr and not (root / "r0.npz").exists()
+    promoted = cli("models", "promote", TASK, "0")
+    assert promoted.returncode == 1 and "does not match the manifest" in " ".join(promoted.stderr.split())
+    assert _json(cli("models", "show", TASK, "-o", "json"))["promotions"] == history

@@ -139,7 +139,9 @@ def test_a_version_whose_bytes_fail_their_hash_is_refused_everywhere(trained) ->
     key = layout.manifest_key(TASK, 0)
     manifest = json.loads(get_bytes(admin, layout.MODELS_BUCKET, key))
     manifest["model"]["sha256"] = "0" * 64
-    put_bytes(admin, layout.MODELS_BUCKET, key, json.dumps(manifest).encode(), content_type="application/json")
+    put_bytes(
+        admin, layout.MODELS_BUCKET, key, json.dumps(manifest).encode(), content_type="application/json"
+    )
 
     shown = cli("models", "show", TASK, "0", "-o", "json")
     assert shown.returncode == 1 and json.loads(shown.stdout)["model"]["verified"] is False

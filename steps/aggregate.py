@@ -83,6 +83,18 @@ def _parent_state(
     return state, source
 
 
+def _contract_lineage(config: dict[str, Any]) -> dict[str, Any] | None:
+    """The data contract the round's edges were checked against: name, version and the SHA-256 of its
+    expanded document (what the validate step's verdict cache is keyed by)."""
+    from edgefed.steps.validate import contract_from_config
+
+    try:
+        contract = contract_from_config(config)
+    except StepError as err:  # the validate steps already refused such a contract: the edges sat out
+        return {"name": config.get("contract") or config.get("dataset"), "error": str(err)}
+    return {"name": contract.name, "version": contract.version, "sha256": contract.sha256}
+
+
 def aggregate(ctx: StepContext, edges: list[str], quorum: int) -> dict[str, Any]:
     """Aggregate this round's updates into a new global model and commit it; returns the manifest."""
     config = dict(ctx.config.get("aggregation") or {"algorithm": "fedavg"})
@@ -134,6 +146,7 @@ def aggregate(ctx: StepContext, edges: list[str], quorum: int) -> dict[str, Any]
                     "sha256": codec.sha256(data),
                     "update": f"s3://{layout.UPDATES_BUCKET}/{key}",
                     "metrics": meta.get("metrics", {}),
+                    "dataset": meta.get("dataset"),
                 }
             )
             for name, value in (meta.get("metrics") or {}).items():
@@ -167,6 +180,7 @@ def aggregate(ctx: StepContext, edges: list[str], quorum: int) -> dict[str, Any]
         "contributors": contributors,
         "missing": missing,
         "examples": total,
+        "contract": _contract_lineage(ctx.config),
         "quorum": quorum,
         "metrics": {f"train_{k}": v / total for k, v in metric_sums.items()} if total else {},
         "aggregationSeconds": time.perf_counter() - started,

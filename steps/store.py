@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import urllib3
 from minio import Minio
@@ -95,8 +96,18 @@ def is_missing(err: S3Error) -> bool:
     return err.code in _MISSING_CODES
 
 
-def get_bytes(client: Minio, bucket: str, key: str, *, version_id: str | None = None) -> bytes:
-    """The whole object; :class:`DataUnavailableError` when it does not exist."""
+@dataclass(frozen=True)
+class ObjectRead:
+    """An object's bytes and which bytes they are: the ETag and version id of the response itself
+    (not of a separate stat, which a concurrent writer could make name other bytes)."""
+
+    data: bytes
+    etag: str | None
+    version_id: str | None
+
+
+def get_object(client: Minio, bucket: str, key: str, *, version_id: str | None = None) -> ObjectRead:
+    """The whole object with its ETag and version id; :class:`DataUnavailableError` when it does not exist."""
     try:
         response = client.get_object(bucket, key, version_id=version_id)
     except S3Error as err:
@@ -104,10 +115,17 @@ def get_bytes(client: Minio, bucket: str, key: str, *, version_id: str | None = 
             raise DataUnavailableError(f"s3://{bucket}/{key} does not exist ({err.code})") from None
         raise StepError(f"cannot read s3://{bucket}/{key}: {err.code}: {err.message}") from None
     try:
-        return response.read()
+        data = response.read()
+        etag = (response.headers.get("ETag") or "").strip('"') or None
+        return ObjectRead(data, etag, response.headers.get("x-amz-version-id"))
     finally:
         response.close()
         response.release_conn()
+
+
+def get_bytes(client: Minio, bucket: str, key: str, *, version_id: str | None = None) -> bytes:
+    """The whole object; :class:`DataUnavailableError` when it does not exist."""
+    return get_object(client, bucket, key, version_id=version_id).data
 
 
 def put_bytes(
@@ -141,11 +159,16 @@ def exists(client: Minio, bucket: str, key: str) -> bool:
 
 def read_parquet(client: Minio, bucket: str, key: str):  # -> pandas.DataFrame (pandas imported lazily)
     """Read a Parquet object into a DataFrame."""
+    return read_parquet_object(client, bucket, key)[0]
+
+
+def read_parquet_object(client: Minio, bucket: str, key: str) -> tuple[Any, ObjectRead]:
+    """A Parquet object as a DataFrame, with the read that produced it (ETag, version id)."""
     import pandas as pd
 
-    data = get_bytes(client, bucket, key)
+    read = get_object(client, bucket, key)
     try:
-        return pd.read_parquet(io.BytesIO(data))
+        return pd.read_parquet(io.BytesIO(read.data)), read
     except Exception as err:  # pyarrow raises several unrelated types for a corrupt file
         raise DataUnavailableError(f"s3://{bucket}/{key} is not a readable Parquet file: {err}") from None
 
@@ -160,12 +183,15 @@ def parquet_bytes(frame) -> bytes:
 __all__ = [
     "DataUnavailableError",
     "Endpoint",
+    "ObjectRead",
     "StepError",
     "client_from_env",
     "exists",
     "get_bytes",
+    "get_object",
     "is_missing",
     "parquet_bytes",
     "put_bytes",
     "read_parquet",
+    "read_parquet_object",
 ]

@@ -18,7 +18,7 @@ import numpy as np
 from edgefed.steps import codec, layout
 from edgefed.steps.context import StepContext
 from edgefed.steps.interface import Outputs, Step
-from edgefed.steps.store import Endpoint, StepError, client_from_env, put_bytes, read_parquet
+from edgefed.steps.store import Endpoint, StepError, client_from_env, put_bytes, read_parquet_object
 
 LABEL = "label"
 
@@ -71,7 +71,7 @@ def _train(ctx: StepContext, cloud, args: argparse.Namespace) -> int:
     started = time.perf_counter()
     parent = ctx.registry().load(ctx.task, ctx.round - 1)
     edge_store = client_from_env(Endpoint.parse(args.dataset_store), site=True)
-    frame = read_parquet(edge_store, bucket, key)
+    frame, read = read_parquet_object(edge_store, bucket, key)
     x, y = frame_to_arrays(frame, ctx.config["model"]["inputShape"], where=args.dataset)
     trainer = trainer_for(ctx.config["model"], training_settings(ctx.config))
     load_seconds = time.perf_counter() - started
@@ -89,6 +89,8 @@ def _train(ctx: StepContext, cloud, args: argparse.Namespace) -> int:
         "round": ctx.round,
         "workflow": ctx.workflow,
         "examples": len(y),
+        # which bytes it learned from: the manifest names each edge's dataset by these
+        "dataset": {"url": args.dataset, "etag": read.etag, "versionId": read.version_id, "rows": len(frame)},
         "parentRound": parent.round,
         "parentSha256": parent.manifest["model"]["sha256"],
         "metrics": metrics,

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from edgefed.steps import codec, layout
+from edgefed.steps.contracts import load_contract
 from edgefed.steps.registry import ModelRegistry
 from edgefed.workflows.build import (
     round_workflow,
@@ -62,6 +63,12 @@ def test_two_rounds_give_two_versions_with_correct_lineage(runtime):
         }
         assert [c["edge"] for c in manifest["contributors"]] == list(HOSPITALS)
         assert manifest["missing"] == []
+        contract = load_contract("heart")
+        assert manifest["contract"] == {
+            "name": "heart",
+            "version": contract.version,
+            "sha256": contract.sha256,
+        }
         # every update's SHA-256 is that of the object the edge wrote, and FedAvg is its weighted mean
         updates, counts = [], []
         for c in manifest["contributors"]:
@@ -70,6 +77,12 @@ def test_two_rounds_give_two_versions_with_correct_lineage(runtime):
             assert codec.sha256(blob) == c["sha256"]
             weights, meta = codec.decode(blob)
             assert meta["examples"] == c["examples"] > 0
+            # the version names the exact bytes each edge learned from
+            site = runtime.store.client(layout.ADMIN_IDENTITY)
+            bucket, _, key = c["dataset"]["url"].removeprefix("s3://").partition("/")
+            stat = site.stat_object(bucket, key)
+            assert (c["dataset"]["etag"], c["dataset"]["versionId"]) == (stat.etag, stat.version_id)
+            assert c["dataset"]["rows"] == c["examples"]
             updates.append(weights)
             counts.append(c["examples"])
         assert manifest["examples"] == sum(counts)

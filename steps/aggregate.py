@@ -181,6 +181,9 @@ def aggregate(ctx: StepContext, edges: list[str], quorum: int) -> dict[str, Any]
         "missing": missing,
         "examples": total,
         "contract": _contract_lineage(ctx.config),
+        # what the weights are (an export rebuilds the model from it) and which schema they read
+        "modelSpec": ctx.config["model"],
+        "datasetName": ctx.config.get("dataset"),
         "quorum": quorum,
         "metrics": {f"train_{k}": v / total for k, v in metric_sums.items()} if total else {},
         "aggregationSeconds": time.perf_counter() - started,

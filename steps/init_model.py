@@ -29,6 +29,8 @@ def run(argv: list[str]) -> int:
             "missing": [],
             "examples": 0,
             "metrics": {},
+            "modelSpec": ctx.config["model"],
+            "datasetName": ctx.config.get("dataset"),
         },
     )
     ctx.output(Outputs.MODEL_VERSION, manifest["model"]["versionId"] or "")

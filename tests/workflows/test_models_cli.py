@@ -105,6 +105,91 @@ def test_promote_and_rollback_record_who_when_why_and_rewrite_nothing(trained) -
     assert undo["round"] == 3
 
 
+#: Run in a fresh process: loads the export as TF Serving and a Python client would, predicts the test set.
+_LOAD_EXPORT = """
+import json, sys
+import numpy as np, pandas as pd, tensorflow as tf
+out, test_set = sys.argv[1], sys.argv[2]
+described = json.load(open(f"{out}/export.json"))
+frame = pd.read_parquet(test_set)
+x = frame[described["featureColumns"]].to_numpy(np.float32)
+loaded = tf.saved_model.load(f"{out}/saved_model/{described['version']}")
+by_name = loaded.signatures["serving_default"](**{c: tf.constant(x[:, i]) for i, c in enumerate(described["featureColumns"])})
+by_matrix = loaded.signatures["predict_features"](features=tf.constant(x))
+keras = tf.keras.models.load_model(f"{out}/model.keras")
+lite = tf.lite.Interpreter(model_path=f"{out}/model.tflite")
+lite.resize_tensor_input(lite.get_input_details()[0]["index"], x.shape)
+lite.allocate_tensors()
+lite.set_tensor(lite.get_input_details()[0]["index"], x)
+lite.invoke()
+lite_classes = {d["name"]: lite.get_tensor(d["index"]) for d in lite.get_output_details()}
+lite_classes = next(v for v in lite_classes.values() if v.ndim == 1)
+print(json.dumps({
+    "classes": by_name["classes"].numpy().tolist(),
+    "matrix": by_matrix["classes"].numpy().tolist(),
+    "keras": np.argmax(keras(x), axis=-1).tolist(),
+    "tflite": lite_classes.tolist(),
+    "labels": frame["label"].tolist(),
+}))
+"""
+
+
+def test_export_loads_in_a_fresh_process_and_predicts_what_the_evaluation_scored(trained) -> None:
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    from edgefed.steps import layout
+    from edgefed.steps.store import get_bytes
+    from edgefed.workflows.embedded.store.server import EmbeddedStore
+
+    cli, root = trained["cli"], trained["root"]
+    exported = _json(cli("models", "export", TASK, "3", "--tflite", "--to", "served", "-o", "json"))
+    out = root / "served"
+    assert (
+        exported["round"] == 3
+        and exported["modelSha256"]
+        == _json(cli("models", "show", TASK, "3", "-o", "json"))["model"]["sha256"]
+    )
+    assert exported["contract"]["name"] == "heart" and set(exported["files"]) == {
+        "keras",
+        "savedModel",
+        "tflite",
+    }
+    # what TensorFlow Serving reads: <base>/<version>/saved_model.pb, tag 'serve', predict signatures
+    meta = saved_model_pb2.SavedModel.FromString((out / "saved_model" / "3" / "saved_model.pb").read_bytes())
+    graph = meta.meta_graphs[0]
+    assert list(graph.meta_info_def.tags) == ["serve"]
+    signature = graph.signature_def["serving_default"]
+    assert signature.method_name == "tensorflow/serving/predict"
+    assert set(signature.inputs) == set(exported["featureColumns"]) and "age" in signature.inputs
+    assert set(signature.outputs) == {"logits", "probabilities", "classes"}
+
+    store = EmbeddedStore(root / "home" / "store")
+    store.start()  # attaches to the store the CLI left running
+    test_set = root / "test.parquet"
+    test_set.write_bytes(
+        get_bytes(store.client(layout.ADMIN_IDENTITY), layout.EVAL_BUCKET, layout.test_set_key("heart"))
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    fresh = subprocess.run(
+        [sys.executable, "-c", _LOAD_EXPORT, str(out), str(test_set)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert fresh.returncode == 0, fresh.stderr[-2000:]
+    answers = json.loads(fresh.stdout.strip().splitlines()[-1])
+    assert answers["classes"] == answers["matrix"] == answers["keras"] == answers["tflite"]
+    accuracy = np.mean(np.array(answers["classes"]) == np.array(answers["labels"]))
+    evaluation = _json(cli("models", "show", TASK, "3", "-o", "json"))["evaluation"]
+    assert accuracy == pytest.approx(
+        evaluation["accuracy"], abs=1e-9
+    )  # the very classes the evaluation counted
+
+    again = cli("models", "export", TASK, "3", "--to", "served")
+    assert again.returncode == 2 and "refusing to overwrite" in again.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [

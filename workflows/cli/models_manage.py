@@ -12,6 +12,9 @@ import getpass
 import json
 import os
 import socket
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -23,7 +26,14 @@ from edgefed.workflows.errors import ExitCode
 if TYPE_CHECKING:
     from edgefed.steps.registry import ModelRegistry
 
-__all__ = ["models_get", "models_promote", "models_rollback", "models_show", "resolve_version"]
+__all__ = [
+    "models_export",
+    "models_get",
+    "models_promote",
+    "models_rollback",
+    "models_show",
+    "resolve_version",
+]
 
 OutputOption = Annotated[str, typer.Option("--output", "-o", help="table or json")]
 VersionArgument = Annotated[
@@ -52,7 +62,8 @@ def resolve_version(registry: ModelRegistry, task: str, version: str | None) -> 
         return rounds[-1]
     if version == "latest":
         return rounds[-1]
-    if version.isdigit():
+    # A round is at most 5 digits (MAX_ROUNDS); a longer all-digit string is a version id (SeaweedFS's are).
+    if version.isdigit() and len(version) <= 5:
         if int(version) not in rounds:
             raise fail_with(
                 f"task {task!r} has no committed round {int(version)} (committed: {rounds[0]}..{rounds[-1]})",
@@ -278,3 +289,90 @@ def models_rollback(
         except StepError as err:
             raise _corrupt(err) from None
     _print_record(record, output)
+
+
+def models_export(
+    task_name: Annotated[str, typer.Argument(help="task name (metadata.name)")],
+    version: VersionArgument = None,
+    to: Annotated[
+        Path | None,
+        typer.Option("--to", help="directory to create (default ./<task>-r<round>); never overwritten"),
+    ] = None,
+    tflite: Annotated[bool, typer.Option("--tflite", help="also a TFLite file, for small edges")] = False,
+    output: OutputOption = "table",
+    home: HomeOption = None,
+) -> None:
+    """A version for serving: Keras .keras, a TensorFlow SavedModel (TF Serving layout, a signature by
+    feature column) and optionally TFLite, with export.json naming what it is and where it came from."""
+    from edgefed.steps.datasets import DatasetError, info
+    from edgefed.steps.store import StepError
+    from edgefed.workflows.embedded.runtime import EmbeddedRuntime
+
+    with EmbeddedRuntime(home) as runtime:
+        registry = _registry(runtime)
+        round_ = resolve_version(registry, task_name, version)
+        target = to or Path(f"{task_name}-r{round_:05d}")
+        if target.exists():
+            raise fail_with(
+                f"{target} exists: refusing to overwrite it (--to another path)", ExitCode.INVALID
+            )
+        manifest = registry.manifest(task_name, round_)
+        spec = manifest.get("modelSpec") or registry.manifest(task_name, 0).get("modelSpec")
+        if spec is None:
+            raise fail_with(
+                f"task {task_name!r} round {round_}: its manifest does not record the model (committed by an "
+                "edgefed before model lineage); nothing to rebuild it from",
+                ExitCode.FAILED,
+            )
+        try:
+            data = registry.model_bytes(task_name, round_)
+        except StepError as err:
+            raise _corrupt(err) from None
+    dataset = manifest.get("datasetName") or registry.manifest(task_name, 0).get("datasetName")
+    try:
+        columns = list(info(dataset).feature_columns)
+    except (DatasetError, TypeError):
+        columns = [f"x{i}" for i in range(_features(spec))]  # a dataset edgefed has no schema of
+    provenance = {
+        "task": task_name,
+        "round": round_,
+        "modelVersionId": manifest["model"].get("versionId"),
+        "modelSha256": manifest["model"]["sha256"],
+        "dataset": dataset,
+        "contract": manifest.get("contract"),
+    }
+    with tempfile.TemporaryDirectory(prefix="edgefed-export-") as scratch:
+        weights = Path(scratch) / "weights.npz"
+        weights.write_bytes(data)
+        command = [sys.executable, "-m", "edgefed.steps.export", f"--weights={weights}"]
+        command += [f"--model={json.dumps(spec)}", f"--features={json.dumps(columns)}", f"--out={target}"]
+        command += [f"--version={round_}", f"--provenance={json.dumps(provenance)}"]
+        command += ["--tflite"] if tflite else []
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+        # TensorFlow runs in a child process: the control plane never imports it (see pyproject's import rules)
+        with console.status(f"exporting round {round_} of {task_name} (TensorFlow)..."):
+            done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["the exporter failed"])[-1]
+        raise fail_with(f"export of round {round_} of {task_name!r} to {target}: {last}", ExitCode.FAILED)
+    description = json.loads(done.stdout.strip().splitlines()[-1])
+    if output == "json":
+        print(json.dumps(description, indent=2, sort_keys=True))
+        return
+    console.print(f"exported round {round_} of {task_name} to {target}/:", highlight=False)
+    for kind, entry in description["files"].items():
+        console.print(
+            f"  {kind:<10} {target / entry['path']}  sha256 {entry['sha256'][:16]}", highlight=False
+        )
+    console.print(
+        f"  serve it: tensorflow_model_server --model_name={task_name} "
+        f"--model_base_path={target.resolve() / 'saved_model'}",
+        highlight=False,
+    )
+
+
+def _features(spec: dict[str, Any]) -> int:
+    n = 1
+    for d in spec["inputShape"]:
+        n *= int(d)
+    return n

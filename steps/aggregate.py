@@ -88,6 +88,8 @@ def _contract_lineage(config: dict[str, Any]) -> dict[str, Any] | None:
     expanded document (what the validate step's verdict cache is keyed by)."""
     from edgefed.steps.validate import contract_from_config
 
+    if not (config.get("contract") or config.get("dataset")):
+        return None
     try:
         contract = contract_from_config(config)
     except StepError as err:  # the validate steps already refused such a contract: the edges sat out
@@ -182,7 +184,7 @@ def aggregate(ctx: StepContext, edges: list[str], quorum: int) -> dict[str, Any]
         "examples": total,
         "contract": _contract_lineage(ctx.config),
         # what the weights are (an export rebuilds the model from it) and which schema they read
-        "modelSpec": ctx.config["model"],
+        "modelSpec": ctx.config.get("model"),
         "datasetName": ctx.config.get("dataset"),
         "quorum": quorum,
         "metrics": {f"train_{k}": v / total for k, v in metric_sums.items()} if total else {},

@@ -1,6 +1,6 @@
 """``edgefed-step``: the one command every step template runs (the image's entry point).
 
-``edgefed-step init|validate|train|aggregate|evaluate|plan ...``. :func:`run` is also what the embedded engine's
+``edgefed-step init|validate|train|aggregate|evaluate|plan|deploy|record-deployment ...``. :func:`run` is also what the embedded engine's
 warm workers call in-process, so TensorFlow is imported once per worker, not once per step.
 """
 
@@ -20,6 +20,8 @@ STEPS = {
     Step.AGGREGATE: "edgefed.steps.aggregate",
     Step.EVALUATE: "edgefed.steps.evaluate",
     Step.PLAN: "edgefed.steps.plan",
+    Step.DEPLOY: "edgefed.steps.deploy",
+    Step.RECORD_DEPLOYMENT: "edgefed.steps.deploy",
 }
 
 
@@ -30,7 +32,9 @@ def run(argv: list[str]) -> int:
         return StepExit.USAGE
     module = importlib.import_module(STEPS[argv[0]])
     try:
-        return int(module.run(argv[1:]) or 0)
+        # a module holding several steps names each ``run_<step>``; a module of one step has ``run``
+        run_step = getattr(module, f"run_{argv[0].replace('-', '_')}", None) or module.run
+        return int(run_step(argv[1:]) or 0)
     except StepError as err:
         print(f"{STEP_COMMAND} {argv[0]}: error: {err}", file=sys.stderr)
         return err.exit_code

@@ -29,7 +29,7 @@ def run(argv: list[str]) -> int:
             "missing": [],
             "examples": 0,
             "metrics": {},
-            "modelSpec": ctx.config["model"],
+            "modelSpec": ctx.config.get("model"),
             "datasetName": ctx.config.get("dataset"),
         },
     )

@@ -54,7 +54,9 @@ class Step:
     AGGREGATE: Final = "aggregate"
     EVALUATE: Final = "evaluate"
     PLAN: Final = "plan"  # between rounds: go on or stop, which round and edges next
-    ALL: Final = (INIT, VALIDATE, TRAIN, AGGREGATE, EVALUATE, PLAN)
+    DEPLOY: Final = "deploy"  # at an edge: copy a committed model into the edge's own store
+    RECORD_DEPLOYMENT: Final = "record-deployment"  # cloud: which version each edge now runs
+    ALL: Final = (INIT, VALIDATE, TRAIN, AGGREGATE, EVALUATE, PLAN, DEPLOY, RECORD_DEPLOYMENT)
 
 
 class Flag:
@@ -102,6 +104,8 @@ class Outputs:
     ACCURACY: Final = "accuracy"
     # init, plan
     LAST_ROUND: Final = "last-round"
+    # deploy
+    DEPLOYED: Final = "deployed"  # JSON: the edge's current.json after the deployment
     # plan
     GO: Final = "go"  # "true": start round NEXT_ROUND now
     NEXT_ROUND: Final = "round"

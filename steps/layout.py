@@ -149,6 +149,36 @@ def promotion_key(task: str, seq: int) -> str:
     return f"{promotions_prefix(task)}{seq:06d}.json"
 
 
+def deployed_model_key(task: str, round_: int) -> str:
+    """In an edge's OWN bucket: the model of ``round_`` of ``task`` deployed there (the ``.npz`` as committed)."""
+    return f"models/{task}/{round_:05d}/model.npz"
+
+
+def deployed_manifest_key(task: str, round_: int) -> str:
+    """In an edge's own bucket: the committed manifest of the deployed model (its lineage travels with it)."""
+    return f"models/{task}/{round_:05d}/manifest.json"
+
+
+def deployed_current_key(task: str) -> str:
+    """In an edge's own bucket: which version of ``task`` the edge runs (a new object version per deployment)."""
+    return f"models/{task}/current.json"
+
+
+def deployment_receipt_key(edge: str, task: str, workflow: str) -> str:
+    """Under the edge's prefix of :data:`UPDATES_BUCKET`: what the edge's deploy step did (for the cloud's record)."""
+    return f"{update_prefix(edge)}{task}/deployments/{workflow}.json"
+
+
+def deployments_prefix(task: str) -> str:
+    """Prefix of the task's deployment records in :data:`MODELS_BUCKET`: which version each edge runs."""
+    return f"{task}/deployments/"
+
+
+def deployment_key(task: str, workflow: str) -> str:
+    """The record of deployment Workflow ``workflow``: the version, and each edge's outcome."""
+    return f"{deployments_prefix(task)}{workflow}.json"
+
+
 def latest_key(task: str) -> str:
     """The task's ``latest`` object: one new version per committed round."""
     return f"{task}/latest.npz"
@@ -169,6 +199,12 @@ __all__ = [
     "UPDATES_BUCKET",
     "attempt_key",
     "attempts_prefix",
+    "deployed_current_key",
+    "deployed_manifest_key",
+    "deployed_model_key",
+    "deployment_key",
+    "deployment_receipt_key",
+    "deployments_prefix",
     "edge_bucket",
     "edge_identity",
     "edge_status_key",

@@ -19,9 +19,15 @@ from tests.helpers import task_doc
 def generated_manifests(task: FederatedTask) -> list[dict[str, Any]]:
     """Every Argo document the builder generates for ``task``, of any kind: the round WorkflowTemplate,
     init and round Workflows (also the last round, with evaluation), the submission referencing the
-    template, the task Workflow and its template, the CronWorkflow."""
+    template, the task Workflow and its template, the CronWorkflow, the deployment Workflow."""
+    from edgefed.workflows.build.deploy import deploy_workflow
+
     last = task.spec.last_round
-    return [*manifests(task, cron=True).values(), to_document(round_workflow(task, last, evaluate=True))]
+    return [
+        *manifests(task, cron=True).values(),
+        to_document(round_workflow(task, last, evaluate=True)),
+        to_document(deploy_workflow(task, last)),
+    ]
 
 
 def make_task(edges: int, *, custom: bool = False) -> FederatedTask:

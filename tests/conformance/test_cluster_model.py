@@ -12,6 +12,7 @@ import yaml
 
 from edgefed.steps.interface import edge_secret, site_secret
 from edgefed.workflows.build import manifests, round_workflow, to_document
+from edgefed.workflows.build.deploy import deploy_workflow
 from edgefed.workflows.build.names import NODE_LABEL
 from edgefed.workflows.build.pods import EDGE_TAINT_TOLERATION
 from edgefed.workflows.build.values import settings_from_values, task_from_values
@@ -477,6 +478,7 @@ def test_the_example_generated_with_the_charts_values_passes(values_name: str) -
     argo = [
         *manifests(task, cron=True, settings=settings).values(),
         to_document(round_workflow(task, task.spec.last_round, evaluate=True, settings=settings)),
+        to_document(deploy_workflow(task, task.spec.last_round, settings=settings)),
     ]
     assert check_cluster(chart, argo, operator_secrets=secrets, operator_configmaps=configmaps) == []
 
@@ -506,6 +508,7 @@ def test_generated_manifests_pass(edges: int, custom: bool) -> None:
     argo = [
         *manifests(task, cron=True).values(),
         to_document(round_workflow(task, task.spec.last_round, evaluate=True)),
+        to_document(deploy_workflow(task, task.spec.last_round)),
         *(d for d in chart if d["apiVersion"].startswith("argoproj.io/")),
     ]
     assert check_cluster(chart, argo, operator_secrets=secrets, operator_configmaps=configmaps) == []

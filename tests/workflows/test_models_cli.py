@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 
 from tests.helpers import task_doc, write_task
 
@@ -188,6 +189,38 @@ def test_export_loads_in_a_fresh_process_and_predicts_what_the_evaluation_scored
 
     again = cli("models", "export", TASK, "3", "--to", "served")
     assert again.returncode == 2 and "refusing to overwrite" in again.stderr
+
+
+def test_deploy_copies_the_served_version_into_each_edges_own_store_and_status_shows_it(trained) -> None:
+    cli, root = trained["cli"], trained["root"]
+    task_file = str(root / "task.yaml")
+    promoted = _json(cli("models", "promote", TASK, "2", "-m", "deploy me", "-o", "json"))
+    deployed = cli("models", "deploy", task_file)
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    assert "round 2 of models-cli runs at 2 edge(s)" in " ".join(deployed.stdout.split())
+    status = {s["edge"]: s for s in _json(cli("edges", "status", task_file, "-o", "json"))}
+    for edge in ("cleveland", "hungary"):
+        s = status[edge]
+        assert (s["deployed"]["round"], s["deployed"]["sha256"]) == (2, promoted["sha256"])
+        assert s["deployed"]["model"] == f"s3://edge-{edge}/models/{TASK}/00002/model.npz"
+        assert s["verdict"]["passed"] is True and s["verdict"]["round"] == 3
+        assert s["lastContribution"]["round"] == 3 and s["rows"] == s["lastContribution"]["examples"] > 0
+        assert s["etag"] == s["lastContribution"]["etag"]  # the bytes it last learned from
+    # one edge only, another version: the other edge keeps what it runs
+    only = cli("models", "deploy", task_file, "3", "--edges", "hungary")
+    assert only.returncode == 0, only.stdout + only.stderr
+    status = {s["edge"]: s for s in _json(cli("edges", "status", task_file, "-o", "json"))}
+    assert (status["hungary"]["deployed"]["round"], status["cleveland"]["deployed"]["round"]) == (3, 2)
+    table = cli("edges", "status", task_file)
+    assert table.returncode == 0 and "PASS (round 3)" in table.stdout and "round 2 (" in table.stdout
+    # bad input: an edge the task does not have, nothing deployed
+    bad = cli("models", "deploy", task_file, "3", "--edges", "nowhere")
+    assert bad.returncode == 2 and "has no edge 'nowhere'" in bad.stderr
+    # for a cluster: the same Workflow, written for argo submit
+    written = cli("models", "deploy", task_file, "2", "--generate", "deploy-out")
+    assert written.returncode == 0, written.stderr
+    document = yaml.safe_load((root / "deploy-out" / f"{TASK}-deploy-r00002.yaml").read_text())
+    assert document["kind"] == "Workflow" and document["spec"]["entrypoint"] == "deploy-model"
 
 
 @pytest.mark.parametrize(

@@ -67,8 +67,12 @@ __all__ = [
     "cloud_step",
     "credentials",
     "dataset_key_parameter",
+    "edge_container",
+    "edge_dataset_args",
+    "edge_inputs",
     "output",
     "retry",
+    "round_args",
     "round_parameters",
     "step_command",
     "step_config",
@@ -191,7 +195,7 @@ def task_args() -> list[str]:
     ]
 
 
-def _common_args() -> list[str]:
+def round_args() -> list[str]:
     return [
         flag(Flag.TASK, "{{workflow.parameters.task}}"),
         flag(Flag.ROUND, "{{workflow.parameters.round}}"),
@@ -267,6 +271,78 @@ def cloud_step(
 
 
 # -- the round ---------------------------------------------------------------------------------
+def _field(fields: tuple[str, ...], name: str, convention: str) -> str:
+    """An edge step's value of a per-edge field: the item's when the task varies it, else the convention."""
+    return f"{{{{inputs.parameters.{name}}}}}" if name in fields else convention
+
+
+def edge_dataset_args(fields: tuple[str, ...]) -> list[str]:
+    """``--edge``, ``--dataset`` and ``--dataset-store`` of an edge step: the dataset is read where it lives,
+    the edge's own store (by default the one on its node)."""
+    dataset = _field(
+        fields, "dataset", f"s3://{layout.edge_bucket(_EDGE)}/{{{{workflow.parameters.dataset-key}}}}"
+    )
+    return [
+        flag(Flag.EDGE, _EDGE),
+        flag(Flag.DATASET, dataset),
+        flag(Flag.DATASET_STORE, _field(fields, "store", "{{workflow.parameters.site-store}}")),
+    ]
+
+
+def edge_inputs(fields: tuple[str, ...]) -> list[Parameter]:
+    """The inputs of an edge step or DAG: the edge's name and the fields its item carries."""
+    return [Parameter(name="edge")] + [Parameter(name=f) for f in fields]
+
+
+def edge_container(
+    step: str,
+    outputs: list[Parameter],
+    args: list[str],
+    *,
+    image: str,
+    fields: tuple[str, ...],
+    settings: ClusterSettings,
+    tolerations: list[dict],
+    edge_seconds: int | None = None,
+    pending_seconds: int | None = None,
+) -> Container:
+    """A step that runs at the edge: pinned to its node, with the edge's own credentials (its cloud
+    identity and its site identity); an edge not done by its deadline (or not even scheduled by the
+    pending one) fails, which its workflow reads as the edge sitting out."""
+    secret = _field(fields, "secret", f"{EDGE_SECRET_PREFIX}{_EDGE}")
+    site_secret = _field(fields, "siteSecret", f"{SITE_SECRET_PREFIX}{_EDGE}")
+    return argo41.Container(
+        name=step,
+        image=image,
+        command=step_command(step),
+        args=args,
+        inputs=edge_inputs(fields),
+        outputs=outputs,
+        node_selector={NODE_LABEL: _EDGE},
+        # Per-edge tolerations are a list, which a parameter can only carry as JSON: podSpecPatch is
+        # Argo's way to set such pod fields per item. Uniform tolerations go on the template itself.
+        pod_spec_patch='{"tolerations": {{inputs.parameters.tolerations}}}'
+        if "tolerations" in fields
+        else None,
+        tolerations=[m.Toleration(**t) for t in tolerations] or None,
+        env=[
+            *credentials(secret),
+            *credentials(site_secret, site=True),
+            FieldEnv(name=Env.NODE_IP, field_path="status.hostIP"),
+            *ca_env(settings),
+        ],
+        service_account_name=settings.service_accounts.edge,
+        # No artifact repository in an edge pod: with archiveLogs its (cloud) Secret would be mounted.
+        archive_location=m.ArtifactLocation(archive_logs=False),
+        **container_security(settings, edge=True),
+        # Argo v4.1 checks pendingTimeout on the node itself, never under a retryStrategy (the retry
+        # node is Running while its pod is Pending: operator.go checkTemplateTimeouts), so with a
+        # pending deadline the edge's steps do not retry; their S3 client still retries requests.
+        retry_strategy=None if pending_seconds else retry(settings),
+        active_deadline_seconds=edge_seconds or settings.train_deadline_seconds,
+    ).pending(pending_seconds)
+
+
 def add_round_templates(
     *,
     image: str,
@@ -284,57 +360,19 @@ def add_round_templates(
     settings' train deadline, no pending timeout).
     """
     item = "{{item}}" if not fields else "{{item.name}}"
-    edge_inputs = [Parameter(name="edge")] + [Parameter(name=f) for f in fields]
-    secret = "{{inputs.parameters.secret}}" if "secret" in fields else f"{EDGE_SECRET_PREFIX}{_EDGE}"
-    site_secret = (
-        "{{inputs.parameters.siteSecret}}" if "siteSecret" in fields else f"{SITE_SECRET_PREFIX}{_EDGE}"
-    )
-    dataset = (
-        "{{inputs.parameters.dataset}}"
-        if "dataset" in fields
-        else f"s3://{layout.edge_bucket(_EDGE)}/{{{{workflow.parameters.dataset-key}}}}"
-    )
-    # The dataset is read where it lives: the edge's own store, by default the one on its node.
-    store = "{{inputs.parameters.store}}" if "store" in fields else "{{workflow.parameters.site-store}}"
 
     def edge_step(step: str, outputs: list[Parameter]) -> Container:
-        """A step that runs at the edge: pinned to its node, with the edge's own credentials; an edge
-        not done by its deadline (or not even scheduled by the pending one) sits the round out."""
-        return argo41.Container(
-            name=step,
+        return edge_container(
+            step,
+            outputs,
+            [*round_args(), *edge_dataset_args(fields)],
             image=image,
-            command=step_command(step),
-            args=[
-                *_common_args(),
-                flag(Flag.EDGE, _EDGE),
-                flag(Flag.DATASET, dataset),
-                flag(Flag.DATASET_STORE, store),
-            ],
-            inputs=[Parameter(name=p.name) for p in edge_inputs],
-            outputs=outputs,
-            node_selector={NODE_LABEL: _EDGE},
-            # Per-edge tolerations are a list, which a parameter can only carry as JSON: podSpecPatch is
-            # Argo's way to set such pod fields per item. Uniform tolerations go on the template itself.
-            pod_spec_patch='{"tolerations": {{inputs.parameters.tolerations}}}'
-            if "tolerations" in fields
-            else None,
-            tolerations=[m.Toleration(**t) for t in tolerations] or None,
-            env=[
-                *credentials(secret),
-                *credentials(site_secret, site=True),
-                FieldEnv(name=Env.NODE_IP, field_path="status.hostIP"),
-                *ca_env(settings),
-            ],
-            service_account_name=settings.service_accounts.edge,
-            # No artifact repository in an edge pod: with archiveLogs its (cloud) Secret would be mounted.
-            archive_location=m.ArtifactLocation(archive_logs=False),
-            **container_security(settings, edge=True),
-            # Argo v4.1 checks pendingTimeout on the node itself, never under a retryStrategy (the retry
-            # node is Running while its pod is Pending: operator.go checkTemplateTimeouts), so with a
-            # pending deadline the edge's steps do not retry; their S3 client still retries requests.
-            retry_strategy=None if pending_seconds else retry(settings),
-            active_deadline_seconds=edge_seconds or settings.train_deadline_seconds,
-        ).pending(pending_seconds)
+            fields=fields,
+            settings=settings,
+            tolerations=tolerations,
+            edge_seconds=edge_seconds,
+            pending_seconds=pending_seconds,
+        )
 
     # validate exits 4 when the data breaks its contract: a Failed node, which the retry expression skips.
     validate = edge_step(
@@ -349,7 +387,7 @@ def add_round_templates(
         cloud_secret=cloud_secret,
         # The edge list can exceed what one command-line argument may hold (128 KiB on Linux): it
         # reaches the step as a file, through a raw artifact.
-        args=[*_common_args(), flag(Flag.EDGES_FILE, EDGES_FILE)],
+        args=[*round_args(), flag(Flag.EDGES_FILE, EDGES_FILE)],
         inputs=[RawArtifact(name="edges", path=EDGES_FILE, data="{{workflow.parameters.edges}}")],
         outputs=[
             output(Outputs.MODEL_VERSION, global_name=WorkflowOutputs.MODEL_VERSION),
@@ -369,7 +407,7 @@ def add_round_templates(
         Step.EVALUATE,
         image=image,
         cloud_secret=cloud_secret,
-        args=_common_args(),
+        args=round_args(),
         outputs=[
             output(Outputs.ACCURACY, global_name=WorkflowOutputs.ACCURACY),
             output(Outputs.LOSS, global_name=WorkflowOutputs.LOSS),
@@ -384,8 +422,8 @@ def add_round_templates(
     )
     # One DAG per edge: its data is checked against the contract where it lives, then it trains.
     # (Argo cannot pair the items of two fanned-out tasks, so the pair is one template, fanned out.)
-    forward = {p.name: f"{{{{inputs.parameters.{p.name}}}}}" for p in edge_inputs}
-    with DAG(name="edge", inputs=[Parameter(name=p.name) for p in edge_inputs]) as edge_dag:
+    forward = {p.name: f"{{{{inputs.parameters.{p.name}}}}}" for p in edge_inputs(fields)}
+    with DAG(name="edge", inputs=edge_inputs(fields)) as edge_dag:
         validate_task = Task(name=Step.VALIDATE, template=validate, arguments=forward)
         Task(name=Step.TRAIN, template=train, arguments=forward, depends=validate_task.name)
     with DAG(name="round"):

@@ -17,6 +17,7 @@ from edgefed.workflows.cli import (
     data_check,
     data_seed,
     demo,
+    deploy,
     engine_run,
     generate,
     models_list,
@@ -39,6 +40,7 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Datasets in the edges' stores.", no_args_is_help=True)
 models_app = typer.Typer(help="Versioned global models.", no_args_is_help=True)
+edges_app = typer.Typer(help="The edges of a task, as each sees itself.", no_args_is_help=True)
 
 app.command("run")(run.run)
 app.command("demo")(demo.demo)
@@ -52,10 +54,13 @@ models_app.command("list")(models_list.models_list)
 models_app.command("show")(models_manage.models_show)
 models_app.command("get")(models_manage.models_get)
 models_app.command("export")(models_manage.models_export)
+models_app.command("deploy")(deploy.models_deploy)
 models_app.command("promote")(models_manage.models_promote)
 models_app.command("rollback")(models_manage.models_rollback)
 app.add_typer(data_app, name="data")
 app.add_typer(models_app, name="models")
+edges_app.command("status")(deploy.edges_status)
+app.add_typer(edges_app, name="edges")
 app.add_typer(store.app, name="store")
 app.add_typer(engine_run.app, name="engine", help="Run an Argo Workflow YAML file on this machine.")
 

@@ -22,6 +22,9 @@ STEPS = {
     Step.PLAN: "edgefed.steps.plan",
     Step.DEPLOY: "edgefed.steps.deploy",
     Step.RECORD_DEPLOYMENT: "edgefed.steps.deploy",
+    Step.PROBE: "edgefed.steps.incremental",
+    Step.DECIDE: "edgefed.steps.incremental",
+    Step.PROMOTE_IF_BETTER: "edgefed.steps.incremental",
 }
 
 

@@ -56,7 +56,25 @@ class Step:
     PLAN: Final = "plan"  # between rounds: go on or stop, which round and edges next
     DEPLOY: Final = "deploy"  # at an edge: copy a committed model into the edge's own store
     RECORD_DEPLOYMENT: Final = "record-deployment"  # cloud: which version each edge now runs
-    ALL: Final = (INIT, VALIDATE, TRAIN, AGGREGATE, EVALUATE, PLAN, DEPLOY, RECORD_DEPLOYMENT)
+    # the incremental learning job's check
+    PROBE: Final = "probe"  # at an edge: new rows since its last contribution, the served model on them
+    DECIDE: Final = "decide"  # cloud: did a trigger fire; the retraining's config
+    PROMOTE_IF_BETTER: Final = (
+        "promote-if-better"  # cloud: the candidate serves only if it beats the served model
+    )
+    ALL: Final = (
+        INIT,
+        VALIDATE,
+        TRAIN,
+        AGGREGATE,
+        EVALUATE,
+        PLAN,
+        DEPLOY,
+        RECORD_DEPLOYMENT,
+        PROBE,
+        DECIDE,
+        PROMOTE_IF_BETTER,
+    )
 
 
 class Flag:
@@ -82,6 +100,9 @@ class Flag:
     BUDGET: Final = "--budget"  # rounds this chain of the task Workflow may still start
     SINCE: Final = "--since"  # the last round committed before the task Workflow started
     WORKFLOW_UID: Final = "--workflow-uid"  # the task Workflow's uid: whose attempt a round is
+    # the incremental learning job
+    JOB: Final = "--job"  # the job's triggers, retraining and promotion rule (JSON)
+    TRIGGER: Final = "--trigger"  # what started the check: check (its schedule), schedule, event
 
 
 class Outputs:
@@ -106,6 +127,13 @@ class Outputs:
     LAST_ROUND: Final = "last-round"
     # deploy
     DEPLOYED: Final = "deployed"  # JSON: the edge's current.json after the deployment
+    # the incremental learning job
+    NEW_ROWS: Final = "new-rows"
+    RETRAIN: Final = "retrain"  # "true": a trigger fired
+    REASON: Final = "reason"
+    BASE_ROUND: Final = "base-round"  # the round retraining starts from (the served model's weights)
+    TASK_CONFIG: Final = "task-config"  # the task config the retraining runs with
+    PROMOTED: Final = "promoted"
     # plan
     GO: Final = "go"  # "true": start round NEXT_ROUND now
     NEXT_ROUND: Final = "round"

@@ -179,6 +179,16 @@ def deployment_key(task: str, workflow: str) -> str:
     return f"{deployments_prefix(task)}{workflow}.json"
 
 
+def probe_key(edge: str, task: str, workflow: str) -> str:
+    """Under the edge's prefix of :data:`UPDATES_BUCKET`: an incremental check's probe (counts, one accuracy)."""
+    return f"{update_prefix(edge)}{task}/probes/{workflow}.json"
+
+
+def incremental_key(task: str, workflow: str) -> str:
+    """In :data:`MODELS_BUCKET`: an incremental check's decision (fired or not, why) and its outcome."""
+    return f"{task}/incremental/{workflow}.json"
+
+
 def latest_key(task: str) -> str:
     """The task's ``latest`` object: one new version per committed round."""
     return f"{task}/latest.npz"
@@ -209,10 +219,12 @@ __all__ = [
     "edge_identity",
     "edge_status_key",
     "evaluation_key",
+    "incremental_key",
     "latest_key",
     "manifest_key",
     "model_key",
     "plan_state_key",
+    "probe_key",
     "promotion_key",
     "promotions_prefix",
     "round_prefix",

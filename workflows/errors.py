@@ -35,15 +35,15 @@ class EdgefedError(Exception):
 
 
 class SpecError(EdgefedError):
-    """A FederatedTask spec is invalid. Lists every problem with its field path."""
+    """A FederatedTask (or another ``kind``'s) spec is invalid. Lists every problem with its field path."""
 
     exit_code = ExitCode.INVALID
 
-    def __init__(self, source: str, problems: list[str]) -> None:
+    def __init__(self, source: str, problems: list[str], *, kind: str = "FederatedTask") -> None:
         self.source = source
         self.problems = problems
         lines = "\n".join(f"  {p}" for p in problems)
-        super().__init__(f"invalid FederatedTask {source}: {len(problems)} problem(s)\n{lines}")
+        super().__init__(f"invalid {kind} {source}: {len(problems)} problem(s)\n{lines}")
 
 
 class RoundFailedError(EdgefedError):

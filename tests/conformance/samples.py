@@ -10,6 +10,7 @@ import yaml
 
 from edgefed.workflows.build import manifests, round_workflow, to_document
 from edgefed.workflows.spec import FederatedTask, parse_task
+from edgefed.workflows.spec.incremental import IncrementalLearningJob, parse_job
 from tests.conformance import Problem, errors_only, lint_manifest
 from tests.helpers import task_doc
 
@@ -19,7 +20,8 @@ from tests.helpers import task_doc
 def generated_manifests(task: FederatedTask) -> list[dict[str, Any]]:
     """Every Argo document the builder generates for ``task``, of any kind: the round WorkflowTemplate,
     init and round Workflows (also the last round, with evaluation), the submission referencing the
-    template, the task Workflow and its template, the CronWorkflow, the deployment Workflow."""
+    template, the task Workflow and its template, the CronWorkflow, the deployment Workflow, and an
+    incremental learning job's Argo Workflows objects (check Workflow and template, CronWorkflows)."""
     from edgefed.workflows.build.deploy import deploy_workflow
 
     last = task.spec.last_round
@@ -27,7 +29,40 @@ def generated_manifests(task: FederatedTask) -> list[dict[str, Any]]:
         *manifests(task, cron=True).values(),
         to_document(round_workflow(task, last, evaluate=True)),
         to_document(deploy_workflow(task, last)),
+        *(
+            d
+            for d in incremental_manifests(task).values()
+            if d["kind"] != "EventSource" and d["kind"] != "Sensor"
+        ),
     ]
+
+
+def incremental_job(task: FederatedTask) -> IncrementalLearningJob:
+    """A job for ``task`` with every trigger."""
+    return parse_job(
+        {
+            "apiVersion": "edgefed.io/v1alpha1",
+            "kind": "IncrementalLearningJob",
+            "metadata": {"name": f"{task.name}-inc"},
+            "spec": {
+                "task": task.name,
+                "triggers": {
+                    "newRows": {"minRows": 20},
+                    "accuracyBelow": {"threshold": 0.7},
+                    "schedule": "0 3 * * 0",
+                },
+                "retraining": {"rounds": 3},
+                "promotion": {"minImprovement": 0.01},
+            },
+        }
+    )
+
+
+def incremental_manifests(task: FederatedTask) -> dict[str, dict[str, Any]]:
+    """Every object :func:`incremental_job`'s job generates, by file name (Argo Events' included)."""
+    from edgefed.workflows.build.incremental import job_manifests
+
+    return job_manifests(incremental_job(task), task)
 
 
 def make_task(edges: int, *, custom: bool = False) -> FederatedTask:

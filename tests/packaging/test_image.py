@@ -37,6 +37,7 @@ from edgefed.steps.interface import OUTPUTS_DIR, STEP_COMMAND
 from edgefed.workflows.build import init_workflow, round_workflow, task_workflow, to_document
 from edgefed.workflows.build.deploy import deploy_workflow
 from edgefed.workflows.spec import parse_task
+from tests.conformance.samples import incremental_manifests
 from tests.helpers import REPO, package_dirs, task_doc
 from tests.packaging.test_dependencies import PLATFORMS, _wheel_fits, lock_packages, runtime_closure
 
@@ -179,6 +180,7 @@ def test_generated_templates_run_the_step_script() -> None:
         to_document(init_workflow(task)),
         to_document(task_workflow(task)),
         to_document(deploy_workflow(task, 1)),
+        *(d for d in incremental_manifests(task).values() if d["kind"] == "Workflow"),
     ]
     used = set()
     for doc in docs:

@@ -115,11 +115,12 @@ def seeded_runtime(
     edges: tuple[str, ...],
     *,
     split: str | None = None,
+    hold_back: float = 0.0,
     **options: Any,
 ) -> Iterator[EmbeddedRuntime]:
     """An embedded runtime on the session ``store`` (not started or stopped here) whose ``edges``
-    hold their part of ``dataset``; warm workers import TensorFlow once for all its rounds.
-    ``options``: more :class:`EmbeddedRuntime` options (``step_target``...)."""
+    hold their part of ``dataset`` (less ``hold_back`` of it); warm workers import TensorFlow once for all
+    its rounds. ``options``: more :class:`EmbeddedRuntime` options (``step_target``...)."""
     from edgefed.steps import layout
     from edgefed.workflows.data.seeding import seed
     from edgefed.workflows.embedded.runtime import EmbeddedRuntime
@@ -127,7 +128,9 @@ def seeded_runtime(
     with EmbeddedRuntime(home, store=store, parallelism=options.pop("parallelism", 2), **options) as rt:
         store.ensure_edges(edges)
         store.provision(edges)
-        rt.seeded = seed(store.client(layout.ADMIN_IDENTITY), dataset, edges=list(edges), split=split)[0]
+        rt.seeded = seed(
+            store.client(layout.ADMIN_IDENTITY), dataset, edges=list(edges), split=split, hold_back=hold_back
+        )[0]
         yield rt
 
 

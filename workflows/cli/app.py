@@ -20,6 +20,7 @@ from edgefed.workflows.cli import (
     deploy,
     engine_run,
     generate,
+    incremental,
     models_list,
     models_manage,
     run,
@@ -62,6 +63,7 @@ app.add_typer(models_app, name="models")
 edges_app.command("status")(deploy.edges_status)
 app.add_typer(edges_app, name="edges")
 app.add_typer(store.app, name="store")
+app.add_typer(incremental.app, name="incremental")
 app.add_typer(engine_run.app, name="engine", help="Run an Argo Workflow YAML file on this machine.")
 
 

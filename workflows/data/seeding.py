@@ -35,8 +35,12 @@ def seed(
     limit: int | None = None,
     locations: dict[str, tuple[str, str]] | None = None,
     on_object: Callable[[SeededObject], None] | None = None,
+    hold_back: float = 0.0,
 ) -> tuple[datasets.Partitioned, list[SeededObject]]:
     """Partition ``dataset`` across ``edges`` and write every partition and the test set.
+
+    ``hold_back``: the fraction of each edge's rows kept back (the last ones): the edge starts with the rest,
+    and :func:`append_held_back` later appends them, as new data arriving at the site.
 
     ``locations`` maps an edge to its ``(bucket, key)``; by default ``(edge-<edge>, <dataset>/train.parquet)``.
     Buckets must exist (the store provisions them). Returns the partitioning and what was written.
@@ -56,9 +60,43 @@ def seed(
 
     for edge, frame in parts.edges.items():
         bucket, key = (locations or {}).get(edge, (layout.edge_bucket(edge), layout.train_set_key(dataset)))
-        _put(edge, bucket, key, frame)
+        _put(edge, bucket, key, frame.iloc[: kept_rows(len(frame), hold_back)])
     _put(None, layout.EVAL_BUCKET, layout.test_set_key(dataset), parts.test)
     return parts, written
 
 
-__all__ = ["SeededObject", "seed"]
+def kept_rows(n: int, hold_back: float) -> int:
+    """Rows an edge of ``n`` starts with when ``hold_back`` of them are held back (at least one)."""
+    if not 0 <= hold_back < 1:
+        raise ValueError(f"hold_back: expected a fraction in [0, 1), got {hold_back}")
+    return max(1, n - int(n * hold_back))
+
+
+def append_held_back(
+    client: Minio,
+    parts: datasets.Partitioned,
+    edges: Sequence[str],
+    *,
+    hold_back: float,
+    locations: dict[str, tuple[str, str]] | None = None,
+) -> dict[str, int]:
+    """Append each edge's held-back rows to its dataset (read, concatenate, write: a new object version, as a
+    site's ingest would); returns the rows appended per edge."""
+    import pandas as pd
+
+    from edgefed.steps.store import read_parquet
+
+    appended = {}
+    for edge in edges:
+        frame = parts.edges[edge]
+        bucket, key = (locations or {}).get(
+            edge, (layout.edge_bucket(edge), layout.train_set_key(parts.info.name))
+        )
+        current = read_parquet(client, bucket, key)
+        new = frame.iloc[kept_rows(len(frame), hold_back) :]
+        put_bytes(client, bucket, key, parquet_bytes(pd.concat([current, new], ignore_index=True)))
+        appended[edge] = len(new)
+    return appended
+
+
+__all__ = ["SeededObject", "append_held_back", "kept_rows", "seed"]

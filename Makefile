@@ -10,10 +10,11 @@ endif
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast lint format bench image clean-state help uv-bootstrap
+.PHONY: install demo demo-incremental test test-fast lint format bench image clean-state help uv-bootstrap
 
 help:
 	@echo "make demo     install if needed, seed the heart data across 4 hospitals, train a federated model"
+	@echo "make demo-incremental  the demo, then promote, new rows at two hospitals, retrain, promote only if better"
 	@echo "make test     install if needed and run the whole suite (slow tests included)"
 	@echo "make lint     ruff check + format check"
 	@echo "make bench    orchestration overhead and aggregation throughput"
@@ -30,6 +31,9 @@ install: .venv/.installed
 
 demo: install
 	$(RUN) edgefed demo
+
+demo-incremental: install
+	$(RUN) edgefed demo --incremental
 
 test: install
 	$(RUN) pytest $(PYTEST_ARGS)

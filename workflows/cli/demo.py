@@ -21,6 +21,13 @@ def demo(
             "--dp-epsilon", min=0.01, help="train under central differential privacy with this ε budget"
         ),
     ] = None,
+    incremental: Annotated[
+        bool,
+        typer.Option(
+            "--incremental",
+            help="then promote, let new rows arrive at two hospitals, and run the incremental learning job",
+        ),
+    ] = False,
 ) -> None:
     """Seed the heart data across 4 hospitals and train a federated model on the embedded default."""
     from edgefed.workflows.cli.run import run_task
@@ -28,7 +35,12 @@ def demo(
 
     try:
         demo_mod.main(
-            home=home, parallelism=parallelism, console=console, run_task=run_task, dp_epsilon=dp_epsilon
+            home=home,
+            parallelism=parallelism,
+            console=console,
+            run_task=run_task,
+            dp_epsilon=dp_epsilon,
+            incremental=incremental,
         )
     except EdgefedError as err:
         raise fail(err) from None

@@ -12,6 +12,11 @@ from rich.console import Console
 from edgefed.workflows.spec import FederatedTask, dump_task, load_task, parse_task
 
 DEMO_TASK = Path(__file__).resolve().parents[2] / "examples" / "heart-demo.yaml"
+DEMO_JOB = Path(__file__).resolve().parents[2] / "examples" / "heart-incremental.yaml"
+#: ``--incremental``: the share of each hospital's rows that arrives after the first training.
+HOLD_BACK = 0.3
+#: The hospitals whose held-back rows arrive.
+NEW_DATA_AT = ("cleveland", "hungary")
 
 
 def demo_task(path: Path = DEMO_TASK, *, dp_epsilon: float | None = None) -> FederatedTask:
@@ -39,6 +44,7 @@ def main(
     console: Console,
     run_task: Callable[..., Any],
     dp_epsilon: float | None = None,
+    incremental: bool = False,
 ) -> None:
     from edgefed.steps import datasets, layout
     from edgefed.workflows.data.seeding import seed
@@ -57,7 +63,12 @@ def main(
             "heart",
             edges=edges,
             on_object=lambda o: console.print(f"  {o.edge or 'test set':>14}  {o.rows:>4} rows -> {o.url}"),
+            hold_back=HOLD_BACK if incremental else 0.0,
         )
+        if incremental:
+            console.print(
+                f"  ({HOLD_BACK:.0%} of each hospital's rows held back: they arrive after the first training)"
+            )
         endpoint, state_dir = runtime.store.endpoint, runtime.store.state_dir
     console.rule(
         f"2. train: {task.name}: the task Workflow, one child Workflow per round, {len(edges)} edges"
@@ -72,6 +83,10 @@ def main(
     console.print(f"centralized logistic regression on the same split (all rows pooled): {baseline:.4f}")
     if final is not None:
         console.print(f"difference: {100 * (final - baseline):+.1f} points")
+    if incremental:
+        console.print(
+            f"  (the federated model has seen {1 - HOLD_BACK:.0%} of each hospital's rows so far; the baseline all)"
+        )
     if dp_epsilon is not None:
         console.print(
             f"privacy: central DP over {result.last_round} rounds, ε {dp_epsilon:g} at δ 1e-5 spent (see "
@@ -81,8 +96,59 @@ def main(
         f"model versions: s3://{layout.MODELS_BUCKET}/{task.name}/ on the embedded store http://{endpoint}\n"
         f"  (data under {state_dir}); list them with: edgefed models list {task.name}"
     )
+    if incremental:
+        _incremental(task, parts, home=home, console=console)
     if started_here:  # leave the machine as the demo found it; any edgefed command starts the store again
         runtime.store.stop()
 
 
-__all__ = ["DEMO_TASK", "demo_task", "main"]
+def _incremental(task: FederatedTask, parts: Any, *, home: Path | None, console: Console) -> None:
+    """Promote the trained model, then new rows at two hospitals: the job's check retrains it, promotes if better."""
+    from edgefed.steps import layout, promotions
+    from edgefed.steps.registry import ModelRegistry
+    from edgefed.workflows.cli.incremental import print_decision
+    from edgefed.workflows.data.seeding import append_held_back
+    from edgefed.workflows.embedded.incremental import run_check
+    from edgefed.workflows.embedded.runtime import EmbeddedRuntime
+    from edgefed.workflows.spec.incremental import load_job, parse_job
+
+    loaded = load_job(DEMO_JOB)
+    document = loaded.model_dump(mode="json", by_alias=True, exclude_none=True)
+    document["spec"]["task"] = task.name
+    job = parse_job(document, source=str(DEMO_JOB))
+    with EmbeddedRuntime(home) as runtime:
+        registry = ModelRegistry(runtime.store.client(layout.CLOUD_IDENTITY))
+        last = registry.last_committed(task.name) or 0
+        console.rule(f"4. promote: round {last} serves")
+        promotions.promote(
+            registry, task.name, last, by="edgefed demo", reason="the first federated training"
+        )
+        console.print(f"promoted round {last} (edgefed models promote {task.name} {last})")
+        console.rule(f"5. incremental check ({job.name}): nothing new yet")
+        print_decision(run_check(runtime, job, task).decision)
+        console.rule(
+            f"6. new rows arrive at {' and '.join(NEW_DATA_AT)} (their held-back slice of the real data)"
+        )
+        appended = append_held_back(
+            runtime.store.client(layout.ADMIN_IDENTITY), parts, NEW_DATA_AT, hold_back=HOLD_BACK
+        )
+        for edge, rows in appended.items():
+            console.print(
+                f"  {edge:>14}  +{rows} rows -> s3://{layout.edge_bucket(edge)}/heart/train.parquet"
+            )
+        console.rule(
+            "7. incremental check: the trigger fires, the served model retrains, promoted only if better"
+        )
+        with console.status(f"retraining {task.name} ({job.spec.retraining.rounds} rounds)..."):
+            result = run_check(runtime, job, task)
+        if result.decision:
+            print_decision(result.decision)
+        if not result.succeeded:
+            console.print(f"[red]the check failed: {result.message}[/]")
+        record = promotions.served(registry, task.name)
+        console.print(
+            f"serving: round {record['round']} ({record['reason']}); history: edgefed models show {task.name}"
+        )
+
+
+__all__ = ["DEMO_JOB", "DEMO_TASK", "demo_task", "main"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -27,6 +28,36 @@ def test_demo_trains_within_three_points_of_centralized_and_cleans_up(tmp_path):
     listed = edgefed("models", "list", task, "-o", "json", home=home, timeout=120)
     try:
         assert listed.returncode == 0 and f'"task": "{task}"' in listed.stdout
+    finally:
+        edgefed("store", "stop", home=home, timeout=120)
+
+
+@pytest.mark.slow
+def test_demo_incremental_fires_on_new_rows_retrains_and_promotes_only_if_better(tmp_path):
+    """``edgefed demo --incremental``: nothing new → no retraining; new rows at two hospitals → the trigger
+    fires, the served model retrains, and what serves afterwards is what the rule says."""
+    home = tmp_path / "home"
+    result = edgefed("demo", "--incremental", home=home, timeout=900)
+    out = " ".join(result.stdout.split())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no retraining: no trigger fired" in out
+    assert re.search(r"cleveland \+\d+ rows -> s3://edge-cleveland/heart/train.parquet", out)
+    assert "trigger fired: edge cleveland has" in out
+    served, candidate = re.search(r"retrained from round (\d+) to (\d+)", out).groups()
+    verdict = re.search(
+        r"(PROMOTED|NOT promoted): candidate round (\d+) accuracy (0\.\d+) (?:beats|does not beat) "
+        r"the served round (\d+)'s (0\.\d+)",
+        out,
+    )
+    assert verdict, out[-2000:]
+    assert verdict.group(2) == candidate and verdict.group(4) == served
+    better = float(verdict.group(3)) >= float(verdict.group(5))  # the example job's margin is 0
+    assert (verdict.group(1) == "PROMOTED") is better
+    task = re.search(r"edgefed models list (heart-demo-[\d-]+)", out).group(1)
+    try:
+        shown = edgefed("models", "show", task, "served", "-o", "json", home=home, timeout=120)
+        assert shown.returncode == 0, shown.stderr
+        assert str(json.loads(shown.stdout)["round"]) == (candidate if better else served)
     finally:
         edgefed("store", "stop", home=home, timeout=120)
 

@@ -19,13 +19,14 @@ from edgefed.workflows.build.edges import edges_parameter, varying_fields
 from edgefed.workflows.build.names import DESCRIPTION, LABEL_KIND, LABEL_ROUND, LABEL_TASK, TITLE
 from edgefed.workflows.build.settings import DEFAULT_SETTINGS, ClusterSettings
 from edgefed.workflows.build.templates import (
-    _EDGE,
-    _uniform_tolerations,
     cloud_step,
-    edge_container,
+    edge_store_args,
+    every_outcome,
     output,
+    over_edges,
     round_args,
     round_parameters,
+    task_edge_step,
 )
 from edgefed.workflows.build.workflows import _spec_settings, for_task
 from edgefed.workflows.spec import FederatedTask
@@ -79,25 +80,8 @@ def deploy_workflow(
         active_deadline_seconds=settings.round_deadline_seconds,
         **_spec_settings(settings, service_account=settings.service_accounts.cloud),
     ) as workflow:
-        deploy = edge_container(
-            Step.DEPLOY,
-            [output(Outputs.DEPLOYED)],
-            [
-                *round_args(),
-                flag(Flag.EDGE, _EDGE),
-                flag(
-                    Flag.DATASET_STORE,
-                    "{{inputs.parameters.store}}"
-                    if "store" in fields
-                    else "{{workflow.parameters.site-store}}",
-                ),
-            ],
-            image=task.spec.image,
-            fields=fields,
-            settings=settings,
-            tolerations=_uniform_tolerations(task, fields),
-            edge_seconds=task.spec.deadlines.edge_seconds,
-            pending_seconds=task.spec.deadlines.pending_seconds,
+        deploy = task_edge_step(
+            task, settings, Step.DEPLOY, [output(Outputs.DEPLOYED)], [*round_args(), *edge_store_args(fields)]
         )
         record = cloud_step(
             Step.RECORD_DEPLOYMENT,
@@ -109,17 +93,8 @@ def deploy_workflow(
             settings=settings,
             deadline_seconds=settings.aggregate_deadline_seconds,
         )
-        item = "{{item}}" if not fields else "{{item.name}}"
         with DAG(name="deploy-model"):
-            edge_task = Task(
-                name="edge",
-                template=deploy,
-                with_param="{{workflow.parameters.edges}}",
-                arguments={"edge": item, **{f: f"{{{{item.{f}}}}}" for f in fields}},
-            )
-            Task(
-                name=Step.RECORD_DEPLOYMENT,
-                template=record,
-                depends=f"{edge_task.name}.Succeeded || {edge_task.name}.Failed || {edge_task.name}.Errored",
-            )
+            edge_task = over_edges("edge", deploy, fields)
+            # records who deployed and who did not, then fails if any did not
+            Task(name=Step.RECORD_DEPLOYMENT, template=record, depends=every_outcome(edge_task.name))
     return workflow

@@ -42,14 +42,15 @@ from edgefed.workflows.build.names import DESCRIPTION, LABEL_KIND, LABEL_TASK, T
 from edgefed.workflows.build.settings import DEFAULT_SETTINGS, ClusterSettings
 from edgefed.workflows.build.task import TASK_PARAMETERS, _block, driver_pod
 from edgefed.workflows.build.templates import (
-    _uniform_tolerations,
     cloud_step,
     dataset_key_parameter,
-    edge_container,
     edge_dataset_args,
+    every_outcome,
     output,
+    over_edges,
     round_parameters,
     task_args,
+    task_edge_step,
 )
 from edgefed.workflows.build.workflows import _spec_settings, for_task, to_document
 from edgefed.workflows.spec import FederatedTask
@@ -135,16 +136,12 @@ def _retrain_manifest(task: FederatedTask, job: IncrementalLearningJob) -> str:
 def _add_check_templates(job: IncrementalLearningJob, task: FederatedTask, settings: ClusterSettings) -> None:
     fields = varying_fields(task)
     job_flag = flag(Flag.JOB, "{{workflow.parameters.job}}")
-    probe = edge_container(
+    probe = task_edge_step(
+        task,
+        settings,
         Step.PROBE,
         [output(Outputs.NEW_ROWS)],
         [*task_args(), job_flag, *edge_dataset_args(fields)],
-        image=task.spec.image,
-        fields=fields,
-        settings=settings,
-        tolerations=_uniform_tolerations(task, fields),
-        edge_seconds=task.spec.deadlines.edge_seconds,
-        pending_seconds=task.spec.deadlines.pending_seconds,
     )
     decide = cloud_step(
         Step.DECIDE,
@@ -194,20 +191,10 @@ def _add_check_templates(job: IncrementalLearningJob, task: FederatedTask, setti
         settings=settings,
         deadline_seconds=settings.evaluate_deadline_seconds,
     )
-    item = "{{item}}" if not fields else "{{item.name}}"
     with DAG(name="check"):
-        probes = Task(
-            name="probe",
-            template=probe,
-            with_param="{{workflow.parameters.edges}}",
-            arguments={"edge": item, **{f: f"{{{{item.{f}}}}}" for f in fields}},
-        )
+        probes = over_edges("probe", probe, fields)
         # An edge that cannot be probed (down, its data unreadable) does not stop the others' triggers.
-        decided = Task(
-            name=Step.DECIDE,
-            template=decide,
-            depends=f"{probes.name}.Succeeded || {probes.name}.Failed || {probes.name}.Errored",
-        )
+        decided = Task(name=Step.DECIDE, template=decide, depends=every_outcome(probes.name))
         retrained = Task(
             name="retrain",
             template=retrain,

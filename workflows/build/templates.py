@@ -70,13 +70,17 @@ __all__ = [
     "edge_container",
     "edge_dataset_args",
     "edge_inputs",
+    "edge_store_args",
+    "every_outcome",
     "output",
+    "over_edges",
     "retry",
     "round_args",
     "round_parameters",
     "step_command",
     "step_config",
     "task_args",
+    "task_edge_step",
 ]
 
 _EDGE = "{{inputs.parameters.edge}}"
@@ -276,17 +280,42 @@ def _field(fields: tuple[str, ...], name: str, convention: str) -> str:
     return f"{{{{inputs.parameters.{name}}}}}" if name in fields else convention
 
 
+def _edge_store(fields: tuple[str, ...]) -> str:
+    return flag(Flag.DATASET_STORE, _field(fields, "store", "{{workflow.parameters.site-store}}"))
+
+
+def edge_store_args(fields: tuple[str, ...]) -> list[str]:
+    """``--edge`` and ``--dataset-store`` of an edge step: the edge's own store (by default the one on its node)."""
+    return [flag(Flag.EDGE, _EDGE), _edge_store(fields)]
+
+
 def edge_dataset_args(fields: tuple[str, ...]) -> list[str]:
     """``--edge``, ``--dataset`` and ``--dataset-store`` of an edge step: the dataset is read where it lives,
     the edge's own store (by default the one on its node)."""
     dataset = _field(
         fields, "dataset", f"s3://{layout.edge_bucket(_EDGE)}/{{{{workflow.parameters.dataset-key}}}}"
     )
-    return [
-        flag(Flag.EDGE, _EDGE),
-        flag(Flag.DATASET, dataset),
-        flag(Flag.DATASET_STORE, _field(fields, "store", "{{workflow.parameters.site-store}}")),
-    ]
+    return [flag(Flag.EDGE, _EDGE), flag(Flag.DATASET, dataset), _edge_store(fields)]
+
+
+def over_edges(name: str, template: Any, fields: tuple[str, ...]) -> Task:
+    """A DAG task fanned out over ``{{workflow.parameters.edges}}``, each item's fields as the template's inputs."""
+    return Task(
+        name=name,
+        template=template,
+        with_param="{{workflow.parameters.edges}}",
+        arguments={
+            "edge": "{{item}}" if not fields else "{{item.name}}",
+            **{f: f"{{{{item.{f}}}}}" for f in fields},
+        },
+    )
+
+
+def every_outcome(task_name: str) -> str:
+    """``depends`` on a fanned-out task whatever its items' outcomes: the group ends Succeeded, Failed or
+    Errored (the phase of its last Failed/Errored item); AllFailed alone would miss a mix of Failed and
+    Errored edges. The next step decides what the outcomes mean (the quorum, a record of who failed)."""
+    return f"{task_name}.Succeeded || {task_name}.Failed || {task_name}.Errored"
 
 
 def edge_inputs(fields: tuple[str, ...]) -> list[Parameter]:
@@ -343,6 +372,24 @@ def edge_container(
     ).pending(pending_seconds)
 
 
+def task_edge_step(
+    task: FederatedTask, settings: ClusterSettings, step: str, outputs: list[Parameter], args: list[str]
+) -> Container:
+    """:func:`edge_container` for ``task``: its image, per-edge fields, tolerations and edge deadlines."""
+    fields = varying_fields(task)
+    return edge_container(
+        step,
+        outputs,
+        args,
+        image=task.spec.image,
+        fields=fields,
+        settings=settings,
+        tolerations=_uniform_tolerations(task, fields),
+        edge_seconds=task.spec.deadlines.edge_seconds,
+        pending_seconds=task.spec.deadlines.pending_seconds,
+    )
+
+
 def add_round_templates(
     *,
     image: str,
@@ -359,7 +406,6 @@ def add_round_templates(
     ``edge_seconds``/``pending_seconds``: the task's round deadlines for each edge step (default: the
     settings' train deadline, no pending timeout).
     """
-    item = "{{item}}" if not fields else "{{item.name}}"
 
     def edge_step(step: str, outputs: list[Parameter]) -> Container:
         return edge_container(
@@ -427,19 +473,9 @@ def add_round_templates(
         validate_task = Task(name=Step.VALIDATE, template=validate, arguments=forward)
         Task(name=Step.TRAIN, template=train, arguments=forward, depends=validate_task.name)
     with DAG(name="round"):
-        edge_task = Task(
-            name="edge",
-            template=edge_dag,
-            with_param="{{workflow.parameters.edges}}",
-            arguments={"edge": item, **{f: f"{{{{item.{f}}}}}" for f in fields}},
-        )
-        aggregate_task = Task(
-            name=Step.AGGREGATE,
-            template=aggregate,
-            # Every outcome of the fan-out: the group ends Succeeded, Failed or Errored (the phase of its
-            # last Failed/Errored item); AllFailed alone would miss a mix of Failed and Errored edges.
-            depends=f"{edge_task.name}.Succeeded || {edge_task.name}.Failed || {edge_task.name}.Errored",
-        )
+        edge_task = over_edges("edge", edge_dag, fields)
+        # the aggregate enforces the quorum over whatever the edges did
+        aggregate_task = Task(name=Step.AGGREGATE, template=aggregate, depends=every_outcome(edge_task.name))
         Task(
             name=Step.EVALUATE,
             template=evaluate,

@@ -16,7 +16,6 @@ what ``edgefed edges status`` shows. It fails when an edge did not deploy, after
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 from edgefed.steps import layout
@@ -29,13 +28,11 @@ from edgefed.steps.store import (
     client_from_env,
     get_bytes,
     put_bytes,
+    put_json,
+    utc_now,
 )
 
 __all__ = ["run_deploy", "run_record_deployment"]
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 def run_deploy(argv: list[str]) -> int:
@@ -52,31 +49,23 @@ def run_deploy(argv: list[str]) -> int:
     own = layout.edge_bucket(args.edge)
     model_key = layout.deployed_model_key(ctx.task, ctx.round)
     put_bytes(site, own, model_key, data)
-    put_bytes(
-        site,
-        own,
-        layout.deployed_manifest_key(ctx.task, ctx.round),
-        json.dumps(manifest, indent=2, sort_keys=True).encode(),
-        content_type="application/json",
-    )
+    put_json(site, own, layout.deployed_manifest_key(ctx.task, ctx.round), manifest)
     current = {
         "task": ctx.task,
         "round": ctx.round,
         "versionId": manifest["model"].get("versionId"),
         "sha256": manifest["model"]["sha256"],
         "model": f"s3://{own}/{model_key}",
-        "deployedAt": _now(),
+        "deployedAt": utc_now(),
         "workflow": ctx.workflow,
         "edge": args.edge,
     }
-    document = json.dumps(current, indent=2, sort_keys=True).encode()
-    put_bytes(site, own, layout.deployed_current_key(ctx.task), document, content_type="application/json")
-    put_bytes(
+    put_json(site, own, layout.deployed_current_key(ctx.task), current)
+    put_json(
         cloud,
         layout.UPDATES_BUCKET,
         layout.deployment_receipt_key(args.edge, ctx.task, ctx.workflow),
-        document,
-        content_type="application/json",
+        current,
     )
     ctx.output(Outputs.DEPLOYED, json.dumps(current, sort_keys=True))
     print(
@@ -115,16 +104,10 @@ def run_record_deployment(argv: list[str]) -> int:
         "versionId": manifest["model"].get("versionId"),
         "sha256": manifest["model"]["sha256"],
         "workflow": ctx.workflow,
-        "recordedAt": _now(),
+        "recordedAt": utc_now(),
         "edges": edges,
     }
-    put_bytes(
-        cloud,
-        layout.MODELS_BUCKET,
-        layout.deployment_key(ctx.task, ctx.workflow),
-        json.dumps(record, indent=2, sort_keys=True).encode(),
-        content_type="application/json",
-    )
+    put_json(cloud, layout.MODELS_BUCKET, layout.deployment_key(ctx.task, ctx.workflow), record)
     failed = [e["edge"] for e in edges if not e["deployed"]]
     done = len(edges) - len(failed)
     print(

@@ -23,11 +23,8 @@ One check (the IncrementalLearningJob's check Workflow, run by its CronWorkflow,
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-from minio import Minio
 
 from edgefed.steps import layout
 from edgefed.steps.context import StepContext
@@ -40,25 +37,12 @@ from edgefed.steps.store import (
     StepError,
     client_from_env,
     get_bytes,
-    put_bytes,
+    put_json,
     read_parquet_object,
+    utc_now,
 )
 
 __all__ = ["last_contribution", "run_decide", "run_probe", "run_promote_if_better", "served_round"]
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-def _put_json(client: Minio, bucket: str, key: str, document: dict[str, Any]) -> None:
-    put_bytes(
-        client,
-        bucket,
-        key,
-        json.dumps(document, indent=2, sort_keys=True).encode(),
-        content_type="application/json",
-    )
 
 
 def served_round(registry: ModelRegistry, task: str) -> int:
@@ -119,7 +103,7 @@ def run_probe(argv: list[str]) -> int:
         "newRows": new_rows,
         "servedRound": serving,
         "freshAccuracy": None,
-        "at": _now(),
+        "at": utc_now(),
     }
     accuracy = (job.get("triggers") or {}).get("accuracyBelow")
     if accuracy and new_rows >= int(accuracy.get("minRows", 1)):
@@ -132,7 +116,7 @@ def run_probe(argv: list[str]) -> int:
         scored = trainer_for(ctx.config["model"], ctx.config["training"]).evaluate(model.weights, x, y)
         report["freshAccuracy"] = scored["accuracy"]
     del frame
-    _put_json(
+    put_json(
         registry.client, layout.UPDATES_BUCKET, layout.probe_key(args.edge, ctx.task, ctx.workflow), report
     )
     ctx.output(Outputs.NEW_ROWS, str(new_rows))
@@ -232,7 +216,7 @@ def run_decide(argv: list[str]) -> int:
         "task": ctx.task,
         "workflow": ctx.workflow,
         "trigger": args.trigger,
-        "at": _now(),
+        "at": utc_now(),
         "servedRound": serving,
         "lastRound": last,
         "probes": [
@@ -250,7 +234,7 @@ def run_decide(argv: list[str]) -> int:
         plan = {**config.get("plan", {}), "lastRound": base + rounds, "stop": {}}
         config["plan"] = plan
         decision.update(baseRound=base, targetRound=base + rounds)
-    _put_json(registry.client, registry.bucket, layout.incremental_key(ctx.task, ctx.workflow), decision)
+    put_json(registry.client, registry.bucket, layout.incremental_key(ctx.task, ctx.workflow), decision)
     ctx.output(Outputs.RETRAIN, "true" if reasons else "false")
     ctx.output(Outputs.REASON, "; ".join(decision["reasons"]))
     ctx.output(Outputs.BASE_ROUND, str(decision.get("baseRound", serving)))
@@ -297,8 +281,8 @@ def run_promote_if_better(argv: list[str]) -> int:
         )
     if promoted:
         promote(registry, ctx.task, candidate, by=f"incremental learning job {job.get('job')}", reason=why)
-    outcome = {"candidateRound": candidate, "promoted": promoted, "reason": why, "at": _now()}
-    _put_json(registry.client, registry.bucket, key, {**decision, "outcome": outcome})
+    outcome = {"candidateRound": candidate, "promoted": promoted, "reason": why, "at": utc_now()}
+    put_json(registry.client, registry.bucket, key, {**decision, "outcome": outcome})
     ctx.output(Outputs.PROMOTED, "true" if promoted else "false")
     ctx.output(Outputs.REASON, why)
     print(("promoted: " if promoted else "kept the served model: ") + why)

@@ -12,12 +12,11 @@ Used by the CLI (``edgefed models promote|rollback|show``) and by steps that pro
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from edgefed.steps import layout
 from edgefed.steps.registry import ModelRegistry
-from edgefed.steps.store import StepError, exists, get_bytes, put_bytes
+from edgefed.steps.store import StepError, exists, get_bytes, put_json, utc_now
 
 __all__ = ["PromotionError", "history", "promote", "rollback", "served"]
 
@@ -59,20 +58,14 @@ def _record(
         "versionId": manifest["model"]["versionId"],
         "sha256": manifest["model"]["sha256"],
         "by": by,
-        "at": datetime.now(UTC).isoformat(),
+        "at": utc_now(),
         "reason": reason,
         "replaces": None if current is None else {"seq": current["seq"], "round": current["round"]},
     }
     key = layout.promotion_key(task, seq)
     if exists(registry.client, registry.bucket, key):
         raise PromotionError(f"task {task!r}: promotion #{seq} was just recorded by someone else; try again")
-    put_bytes(
-        registry.client,
-        registry.bucket,
-        key,
-        json.dumps(record, indent=2, sort_keys=True).encode(),
-        content_type="application/json",
-    )
+    put_json(registry.client, registry.bucket, key, record)
     return record
 
 

@@ -147,6 +147,21 @@ def put_bytes(
     return result.version_id
 
 
+def put_json(client: Minio, bucket: str, key: str, document: Any) -> str | None:
+    """Write a JSON record (indented, keys sorted: records are read by people too); returns its version id."""
+    import json
+
+    data = json.dumps(document, indent=2, sort_keys=True).encode()
+    return put_bytes(client, bucket, key, data, content_type="application/json")
+
+
+def utc_now() -> str:
+    """The time a record is written, ISO 8601 in UTC."""
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).isoformat()
+
+
 def exists(client: Minio, bucket: str, key: str) -> bool:
     try:
         client.stat_object(bucket, key)
@@ -192,6 +207,8 @@ __all__ = [
     "is_missing",
     "parquet_bytes",
     "put_bytes",
+    "put_json",
     "read_parquet",
     "read_parquet_object",
+    "utc_now",
 ]

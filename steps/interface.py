@@ -19,6 +19,7 @@ __all__ = [
     "CLOUD_SECRET",
     "EDGES_FILE",
     "EDGE_SECRET_PREFIX",
+    "NOTIFY_SECRET_PREFIX",
     "NOT_RETRIED",
     "OUTPUTS_DIR",
     "SECRET_ACCESS_KEY",
@@ -32,6 +33,7 @@ __all__ = [
     "StepExit",
     "edge_secret",
     "flag",
+    "notify_secret",
     "round_workflow_name",
     "site_secret",
 ]
@@ -175,11 +177,17 @@ SECRET_SECRET_KEY = "secretKey"
 CLOUD_SECRET = "edgefed-cloud"
 EDGE_SECRET_PREFIX = "edgefed-edge-"
 SITE_SECRET_PREFIX = "edgefed-site-"
+NOTIFY_SECRET_PREFIX = "edgefed-notify-"
 
 
 def edge_secret(edge: str) -> str:
     """The Secret holding ``edge``'s cloud store identity, unless the task names another."""
     return f"{EDGE_SECRET_PREFIX}{edge}"
+
+
+def notify_secret(edge: str) -> str:
+    """The Secret holding ``edge``'s notification-only identity (an incremental job's EventSource reads it)."""
+    return f"{NOTIFY_SECRET_PREFIX}{edge}"
 
 
 def site_secret(edge: str) -> str:

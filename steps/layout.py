@@ -42,6 +42,11 @@ def site_identity(edge: str) -> str:
     return f"site-{edge}"
 
 
+def notify_identity(edge: str) -> str:
+    """The identity that may only listen to ``edge``'s bucket notifications (Argo Events), in its own store."""
+    return f"notify-{edge}"
+
+
 def update_prefix(edge: str) -> str:
     """Prefix in :data:`UPDATES_BUCKET` under which only ``edge`` may write."""
     return f"{edge}/"
@@ -223,6 +228,7 @@ __all__ = [
     "latest_key",
     "manifest_key",
     "model_key",
+    "notify_identity",
     "plan_state_key",
     "probe_key",
     "promotion_key",

@@ -17,7 +17,9 @@ bucket adds a version, it cannot replace one); each edge holds two identities, o
 to: ``edge-<e>`` in the cloud store writes under ``edgefed-updates/<e>/`` only (it cannot read updates
 back) and reads and lists models; ``site-<e>`` in the edge's own store reads, lists and writes its
 own bucket (the dataset, the cached contract verdicts) and nothing else. On a cluster the two live in
-different MinIOs; the embedded store holds every bucket and both, with the same separation.
+different MinIOs; the embedded store holds every bucket and both, with the same separation. An incremental
+learning job's EventSource holds a third identity per edge, ``notify-<e>`` (:func:`notification_model`):
+bucket notifications of that edge's bucket only.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ __all__ = [
     "iam_policy",
     "mc_alias",
     "mc_commands",
+    "notification_model",
     "policy_model",
     "policy_name",
     "seaweedfs_actions",
@@ -55,6 +58,8 @@ ACCESS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
     "write": ((), ("s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")),
     "tagging": ((), ("s3:PutObjectTagging", "s3:PutObjectVersionTagging")),
+    # MinIO's bucket-notification stream (Argo Events' minio EventSource); no read of any object
+    "listen": (("s3:ListenBucketNotification", "s3:GetBucketLocation"), ()),
     "admin": ((), ()),  # rendered as s3:* on every bucket
 }
 _SEAWEED_KIND = {"read": "Read", "list": "List", "write": "Write", "tagging": "Tagging"}
@@ -84,9 +89,9 @@ class Grant:
             raise PolicyError(
                 f"grant on {self.bucket!r}: expected effect 'Allow' (absent means denied), found {self.effect!r}"
             )
-        if self.prefix and ("list" in self.access or "admin" in self.access):
+        if self.prefix and {"list", "listen", "admin"} & set(self.access):
             raise PolicyError(
-                f"grant on {self.bucket}/{self.prefix}: list and admin apply to whole buckets only"
+                f"grant on {self.bucket}/{self.prefix}: list, listen and admin apply to whole buckets only"
             )
 
 
@@ -111,6 +116,16 @@ def policy_model(edges: Iterable[str]) -> dict[str, tuple[Grant, ...]]:
     return model
 
 
+def notification_model(edges: Iterable[str]) -> dict[str, tuple[Grant, ...]]:
+    """The identities an Argo Events EventSource holds (``notify-<e>``, in each edge's own MinIO): listen to
+    the edge bucket's notifications and nothing else, so the cloud-side EventSource pod never holds a key
+    that reads or writes a hospital's data. MinIO only (the embedded store runs no Argo Events)."""
+    return {
+        layout.notify_identity(edge): (Grant(access=("listen",), bucket=layout.edge_bucket(edge)),)
+        for edge in edges
+    }
+
+
 def seaweedfs_actions(grants: Iterable[Grant]) -> list[str]:
     """SeaweedFS legacy actions of one identity's ``grants`` (``Write`` there also allows DeleteObject:
     the embedded store therefore attaches :func:`iam_policy` too)."""
@@ -119,6 +134,10 @@ def seaweedfs_actions(grants: Iterable[Grant]) -> list[str]:
         if "admin" in grant.access:
             actions += _SEAWEED_ADMIN
             continue
+        if "listen" in grant.access:
+            raise PolicyError(
+                f"grant on {grant.bucket!r}: SeaweedFS has no bucket-notification stream to grant"
+            )
         scope = grant.bucket + (f"/{grant.prefix}*" if grant.prefix else "")
         actions += [f"{_SEAWEED_KIND[a]}:{scope}" for a in grant.access]
     return actions
@@ -180,7 +199,7 @@ def mc_commands(model: Mapping[str, Iterable[Grant]], *, file_prefix: str = "") 
 
 def mc_alias(identity: str) -> str:
     """The ``mc`` alias of the MinIO that holds ``identity``."""
-    prefix = layout.site_identity("")
-    if identity.startswith(prefix):
-        return "SITE_" + identity.removeprefix(prefix).upper().replace("-", "_")
+    for prefix in (layout.site_identity(""), layout.notify_identity("")):
+        if identity.startswith(prefix):
+            return "SITE_" + identity.removeprefix(prefix).upper().replace("-", "_")
     return "CLOUD"

@@ -26,7 +26,8 @@ def test_the_event_source_and_sensor_pass_argo_events_checks(edges: int, custom:
     assert len(minio) == edges
     for edge, entry in zip(task.spec.edges, minio.values(), strict=True):
         assert entry["bucket"]["name"] == edge.dataset.bucket
-        assert entry["accessKey"]["name"] == edge.site_secret_name
+        # a notification-only identity: never the site identity that reads and writes the edge's data
+        assert entry["accessKey"]["name"] == entry["secretKey"]["name"] == f"edgefed-notify-{edge.name}"
     assert {d["eventName"] for d in sensor["spec"]["dependencies"]} == set(minio)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
@@ -17,7 +18,7 @@ def test_generate_writes_the_check_crons_and_the_argo_events_pair(tmp_path: Path
     out = tmp_path / "out"
     result = edgefed("incremental", "generate", str(JOB), str(TASK), "-o", str(out), home=tmp_path / "home")
     assert result.returncode == 0, result.stdout + result.stderr
-    kinds = {p.name: yaml.safe_load(p.read_text())["kind"] for p in out.iterdir()}
+    kinds = {p.name: yaml.safe_load(p.read_text())["kind"] for p in out.iterdir() if p.suffix == ".yaml"}
     assert kinds == {
         "heart-incremental-check.yaml": "Workflow",
         "heart-incremental-check-template.yaml": "WorkflowTemplate",
@@ -28,6 +29,19 @@ def test_generate_writes_the_check_crons_and_the_argo_events_pair(tmp_path: Path
     }
     for name in ("heart-incremental-eventsource.yaml", "heart-incremental-sensor.yaml"):
         assert check_events_document(yaml.safe_load((out / name).read_text())) == [], name
+    # the EventSource holds a notification-only identity per hospital: its MinIO policy lets it listen, no more
+    source = yaml.safe_load((out / "heart-incremental-eventsource.yaml").read_text())
+    assert source["spec"]["minio"]["new-data-cleveland"]["accessKey"]["name"] == "edgefed-notify-cleveland"
+    policy = json.loads((out / "heart-incremental-minio-policy-notify-cleveland.json").read_text())
+    assert policy["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Action": ["s3:ListenBucketNotification", "s3:GetBucketLocation"],
+            "Resource": ["arn:aws:s3:::edge-cleveland"],
+        }
+    ]
+    commands = (out / "heart-incremental-minio-policies.txt").read_text()
+    assert "mc admin policy create SITE_CLEVELAND edgefed-notify-cleveland" in commands
     cron = yaml.safe_load((out / "heart-incremental-scheduled-cron.yaml").read_text())
     assert cron["spec"]["schedules"] == ["0 3 * * 0"]
     assert cron["spec"]["workflowSpec"]["arguments"]["parameters"] == [

@@ -21,7 +21,7 @@ from edgefed.steps import layout
 from edgefed.workflows.build.names import NODE_LABEL
 from edgefed.workflows.build.settings import DEFAULT_SETTINGS, ClusterSettings
 from edgefed.workflows.build.workflows import manifests
-from edgefed.workflows.policy import iam_policy, mc_commands, policy_model
+from edgefed.workflows.policy import iam_policy, mc_commands, notification_model, policy_model
 from edgefed.workflows.spec import FederatedTask
 
 
@@ -95,4 +95,26 @@ def write_minio_policies(task: FederatedTask, out: Path) -> list[Path]:
     return written
 
 
-__all__ = ["dump_yaml", "label_nodes_script", "write_manifests", "write_minio_policies"]
+def write_notification_policies(task: FederatedTask, out: Path, *, prefix: str) -> list[Path]:
+    """The MinIO policies of the notification-only identities an incremental job's EventSource holds
+    (``<prefix>-minio-policy-notify-<edge>.json``, from :func:`~edgefed.workflows.policy.notification_model`)
+    and the ``mc`` commands that install them in each edge's own MinIO."""
+    model = notification_model(e.name for e in task.spec.edges)
+    written = []
+    for identity, grants in model.items():
+        path = out / f"{prefix}-minio-policy-{identity}.json"
+        path.write_text(json.dumps(iam_policy(grants), indent=2) + "\n")
+        written.append(path)
+    commands = out / f"{prefix}-minio-policies.txt"
+    commands.write_text(mc_commands(model, file_prefix=f"{prefix}-minio-policy-"))
+    written.append(commands)
+    return written
+
+
+__all__ = [
+    "dump_yaml",
+    "label_nodes_script",
+    "write_manifests",
+    "write_minio_policies",
+    "write_notification_policies",
+]

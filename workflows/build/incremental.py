@@ -339,7 +339,7 @@ def _event_name(edge: str) -> str:
 
 def event_source(job: IncrementalLearningJob, task: FederatedTask) -> dict[str, Any]:
     """Argo Events EventSource: each edge's own store notifies new objects under its dataset's key."""
-    from edgefed.steps.interface import SECRET_ACCESS_KEY, SECRET_SECRET_KEY
+    from edgefed.steps.interface import SECRET_ACCESS_KEY, SECRET_SECRET_KEY, notify_secret
 
     minio: dict[str, Any] = {}
     for edge in task.spec.edges:
@@ -354,8 +354,10 @@ def event_source(job: IncrementalLearningJob, task: FederatedTask) -> dict[str, 
             "events": ["s3:ObjectCreated:Put", "s3:ObjectCreated:CompleteMultipartUpload"],
             "filter": {"prefix": f"{prefix}/" if prefix else "", "suffix": name},
             "insecure": not secure,
-            "accessKey": {"name": edge.site_secret_name, "key": SECRET_ACCESS_KEY},
-            "secretKey": {"name": edge.site_secret_name, "key": SECRET_SECRET_KEY},
+            # the notification-only identity (policy.notification_model): never the site identity, which
+            # reads and writes the hospital's data, in a cloud-side pod
+            "accessKey": {"name": notify_secret(edge.name), "key": SECRET_ACCESS_KEY},
+            "secretKey": {"name": notify_secret(edge.name), "key": SECRET_SECRET_KEY},
         }
     return {
         "apiVersion": ARGO_EVENTS_API,

@@ -111,8 +111,9 @@ def generate(
     out: Annotated[Path, typer.Option("--output-dir", "-o", help="directory to write into")] = Path("out"),
     values: ValuesOption = None,
 ) -> None:
-    """Write the job's Argo objects: check Workflow + WorkflowTemplate, CronWorkflows, EventSource + Sensor."""
-    from edgefed.workflows.build.generate import dump_yaml
+    """Write the job's Argo objects (check Workflow + WorkflowTemplate, CronWorkflows, EventSource + Sensor)
+    and the MinIO policies of the EventSource's notification-only identities."""
+    from edgefed.workflows.build.generate import dump_yaml, write_notification_policies
     from edgefed.workflows.build.incremental import job_manifests
 
     job, task, settings = _load(job_file, task_file, values)
@@ -120,3 +121,6 @@ def generate(
     for name, document in job_manifests(job, task, settings=settings).items():
         (out / name).write_text(dump_yaml(document))
         console.print(f"wrote {out / name}", highlight=False)
+    # the EventSource's notification-only identities: one MinIO policy per edge, and how to install them
+    for path in write_notification_policies(task, out, prefix=job.name):
+        console.print(f"wrote {path}", highlight=False)

@@ -237,6 +237,8 @@ def _as_seaweedfs(document: dict) -> set[str]:
             bucket, key = _ARN.match(resource).groups()
             scope = bucket if key in (None, "*") else f"{bucket}/{key}"
             for kind, (bucket_level, object_level) in ACCESS.items():
+                if kind not in kinds:  # listen: MinIO's notifications, which no SeaweedFS identity holds
+                    continue
                 wanted = bucket_level if key is None else object_level
                 present = [a for a in wanted if a in statement["Action"]]
                 if wanted and present:
@@ -314,3 +316,21 @@ def test_the_model_refuses_grants_it_cannot_render() -> None:
         Grant(access=("read",), bucket=M, effect="Deny")
     with pytest.raises(PolicyError, match="whole buckets only"):
         Grant(access=("list",), bucket=U, prefix="a/")
+
+
+def test_a_notification_identity_only_listens_and_the_embedded_store_never_holds_one() -> None:
+    from edgefed.workflows.policy import PolicyError, notification_model, seaweedfs_actions
+
+    model = notification_model(["a", "b"])
+    assert set(model) == {"notify-a", "notify-b"}
+    document = iam_policy(model["notify-a"])
+    _assert_iam_shape(document)
+    assert document["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Action": ["s3:ListenBucketNotification", "s3:GetBucketLocation"],
+            "Resource": ["arn:aws:s3:::edge-a"],
+        }
+    ]
+    with pytest.raises(PolicyError, match="no bucket-notification stream"):
+        seaweedfs_actions(model["notify-a"])

@@ -174,6 +174,16 @@ def deployment_receipt_key(edge: str, task: str, workflow: str) -> str:
     return f"{update_prefix(edge)}{task}/deployments/{workflow}.json"
 
 
+def hard_examples_prefix(task: str) -> str:
+    """In an edge's OWN bucket: the hard examples its inference service kept (new data for incremental learning)."""
+    return f"hard-examples/{task}/"
+
+
+def hard_examples_key(task: str, day: str, name: str) -> str:
+    """One batch of hard examples (Parquet: features, label if given, the edge's and the cloud's answers)."""
+    return f"{hard_examples_prefix(task)}{day}/{name}.parquet"
+
+
 def deployments_prefix(task: str) -> str:
     """Prefix of the task's deployment records in :data:`MODELS_BUCKET`: which version each edge runs."""
     return f"{task}/deployments/"
@@ -224,6 +234,8 @@ __all__ = [
     "edge_identity",
     "edge_status_key",
     "evaluation_key",
+    "hard_examples_key",
+    "hard_examples_prefix",
     "incremental_key",
     "latest_key",
     "manifest_key",

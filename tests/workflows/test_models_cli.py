@@ -223,6 +223,83 @@ def test_deploy_copies_the_served_version_into_each_edges_own_store_and_status_s
     assert document["kind"] == "Workflow" and document["spec"]["entrypoint"] == "deploy-model"
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_edge_answers_with_its_deployed_version_and_forwards_hard_examples(trained) -> None:
+    """``edgefed serve cloud`` and ``serve edge`` as a user starts them: the edge serves what was deployed to it."""
+    import signal
+    import time
+
+    import urllib3
+
+    root = trained["root"]
+    env = {**os.environ, "EDGEFED_HOME": str(root / "home"), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    cloud_port, edge_port = _free_port(), _free_port()
+
+    def start(*args: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "edgefed.workflows.cli", "serve", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def ready(port: int, process: subprocess.Popen) -> dict:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.stdout.read()
+            try:
+                response = urllib3.request("GET", f"http://127.0.0.1:{port}/readyz", retries=False)
+                if response.status == 200:
+                    return json.loads(response.data)
+            except urllib3.exceptions.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"nothing ready on {port}")
+
+    cloud = start("cloud", TASK, "--version", "2", "--port", str(cloud_port))
+    edge = start(
+        "edge",
+        TASK,
+        "--edge",
+        "hungary",
+        "--cloud",
+        f"http://127.0.0.1:{cloud_port}",
+        "--threshold",
+        "1.0",
+        "--port",
+        str(edge_port),
+    )
+    try:
+        assert ready(cloud_port, cloud)["model"]["round"] == 2
+        served = ready(edge_port, edge)["model"]
+        assert served["round"] == 3 and served["source"] == f"s3://edge-hungary/models/{TASK}/00003/model.npz"
+        response = urllib3.request(
+            "POST",
+            f"http://127.0.0.1:{edge_port}/v1/predict",
+            body=json.dumps({"instances": [[0.5] * 32]}),
+            headers={"Content-Type": "application/json"},
+        )
+        answer = json.loads(response.data)
+        assert response.status == 200, answer
+        assert answer["predictions"][0]["answeredBy"] == "cloud" and answer["cloudModel"]["round"] == 2
+    finally:
+        for process in (edge, cloud):
+            process.send_signal(signal.SIGINT)
+        for process in (edge, cloud):
+            assert process.wait(timeout=60) == 130
+    # the services are gone with their commands
+    with pytest.raises(urllib3.exceptions.HTTPError):
+        urllib3.request("GET", f"http://127.0.0.1:{edge_port}/healthz", retries=False)
+
+
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [

@@ -24,6 +24,7 @@ from edgefed.workflows.cli import (
     models_list,
     models_manage,
     run,
+    serve,
     status,
     store,
     submit,
@@ -64,6 +65,7 @@ edges_app.command("status")(deploy.edges_status)
 app.add_typer(edges_app, name="edges")
 app.add_typer(store.app, name="store")
 app.add_typer(incremental.app, name="incremental")
+app.add_typer(serve.app, name="serve")
 app.add_typer(engine_run.app, name="engine", help="Run an Argo Workflow YAML file on this machine.")
 
 

@@ -12,6 +12,9 @@ as a ratio. Targets (from the issue) are printed beside the figures; nothing her
 3. Generation of a 1,000- and a 10,000-edge round: time and Workflow size. Targets: < 1 s, < 256 KiB.
 4. Peak memory of streaming aggregation for 5, 10 and 20 updates. Target: flat.
 5. The data-contract check of a 1,000,000-row table next to reading it from the store. Target: <= 10 s.
+6. Aggregation strategies' throughput and peak memory.
+7. The joint inference service: edge latency p50/p99 and throughput with and without forwarding, the
+   fraction forwarded, accuracy edge only vs joint vs cloud only (tests/bench/inference.py).
 """
 
 from __future__ import annotations
@@ -246,8 +249,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=8, help="rounds of the demo task to time")
     parser.add_argument("--parallelism", type=int, default=None)
     parser.add_argument("--skip-demo", action="store_true")
+    parser.add_argument("--only-inference", action="store_true", help="section 7 alone")
     args = parser.parse_args(argv)
 
+    if args.only_inference:
+        return _inference()
     if not args.skip_demo:
         print(f"1. demo task (heart, 4 edges), {args.rounds} rounds x 2 on the embedded engine")
         runs = bench_demo(args.rounds, args.parallelism)
@@ -303,7 +309,14 @@ def main(argv: list[str] | None = None) -> int:
             f"   {row['strategy']:<13} {row['throughput'] / 1e9:6.2f} GB/s  ({row['throughput'] / agg['baseline']:.2f}x baseline)"
             f"   peak {row['peak'] / MB:7.1f} MB ({row['peak'] / UPDATE_BYTES:.2f} x one update)   {kind}"
         )
+    return _inference()
 
+
+def _inference() -> int:
+    from tests.bench.inference import bench_inference, report
+
+    print("7. joint inference service (digits; edge: logistic, cloud: MLP 256; real HTTP, embedded store)")
+    print(report(bench_inference()))
     return 0
 
 

@@ -9,52 +9,23 @@ from __future__ import annotations
 
 import io
 import json
-import socket
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
 import pytest
 import urllib3
-import uvicorn
 
 from edgefed.steps import layout, promotions
 from edgefed.steps.serving.app import EdgeSettings, cloud_app, edge_app
 from edgefed.steps.serving.model import from_registry
 from edgefed.workflows.spec import parse_task
-from tests.helpers import run_task, seeded_runtime, task_doc
+from tests.helpers import free_port, run_task, seeded_runtime, serving, task_doc
 
 HOSPITALS = ("cleveland", "hungary", "switzerland")
 EDGE = "cleveland"
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def serving(app) -> Iterator[str]:
-    """``app`` served by uvicorn on a free loopback port, in a thread; yields its URL."""
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +125,7 @@ def test_confident_stays_hard_goes_to_the_cloud_and_is_kept_at_the_edge(models) 
 def test_with_the_cloud_down_the_edge_answers_marked_and_keeps_serving(models) -> None:
     edge, test = models["edge"], models["test"]
     x = test[edge.feature_columns].to_numpy(np.float32)[:20]
-    dead = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     before = _hard_objects(models["admin"])
     settings = EdgeSettings(edge=EDGE, cloud_url=dead, threshold=1.01, site=models["site"], cloud_timeout=1.0)
     with serving(edge_app(edge, settings)) as url:

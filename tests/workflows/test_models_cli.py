@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.helpers import task_doc, write_task
+from tests.helpers import free_port, task_doc, write_task
 
 TASK = "models-cli"
 
@@ -223,14 +223,6 @@ def test_deploy_copies_the_served_version_into_each_edges_own_store_and_status_s
     assert document["kind"] == "Workflow" and document["spec"]["entrypoint"] == "deploy-model"
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_serve_edge_answers_with_its_deployed_version_and_forwards_hard_examples(trained) -> None:
     """``edgefed serve cloud`` and ``serve edge`` as a user starts them: the edge serves what was deployed to it."""
     import signal
@@ -240,7 +232,7 @@ def test_serve_edge_answers_with_its_deployed_version_and_forwards_hard_examples
 
     root = trained["root"]
     env = {**os.environ, "EDGEFED_HOME": str(root / "home"), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    cloud_port, edge_port = _free_port(), _free_port()
+    cloud_port, edge_port = free_port(), free_port()
 
     def start(*args: str) -> subprocess.Popen:
         return subprocess.Popen(

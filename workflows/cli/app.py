@@ -16,6 +16,7 @@ from edgefed.workflows.cli import (
     cluster_setup,
     data_check,
     data_seed,
+    data_user,
     demo,
     deploy,
     engine_run,
@@ -52,6 +53,10 @@ status.register(app)
 cluster_setup.register(app)
 data_app.command("seed")(data_seed.data_seed)
 data_app.command("check")(data_check.data_check)
+data_app.command("put")(data_user.data_put)
+data_app.command("ls")(data_user.data_ls)
+contract_app = typer.Typer(help="Data contracts.", no_args_is_help=True)
+contract_app.command("draft")(data_user.contract_draft)
 models_app.command("list")(models_list.models_list)
 models_app.command("show")(models_manage.models_show)
 models_app.command("get")(models_manage.models_get)
@@ -60,6 +65,7 @@ models_app.command("deploy")(deploy.models_deploy)
 models_app.command("promote")(models_manage.models_promote)
 models_app.command("rollback")(models_manage.models_rollback)
 app.add_typer(data_app, name="data")
+app.add_typer(contract_app, name="contract")
 app.add_typer(models_app, name="models")
 edges_app.command("status")(deploy.edges_status)
 app.add_typer(edges_app, name="edges")

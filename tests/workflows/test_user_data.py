@@ -1,0 +1,110 @@
+"""A user's own data, through the CLI: put a CSV into an edge's own store, list it, draft a contract from it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tests.helpers import edgefed
+
+
+def sensor_table(rows: int, seed: int) -> pd.DataFrame:
+    """A small made-up sensor table: two readings, a status code, a label."""
+    rng = np.random.default_rng(seed)
+    temperature = rng.normal(60.0, 5.0, rows).round(2)
+    vibration = rng.gamma(2.0, 0.5, rows).round(3)
+    return pd.DataFrame(
+        {
+            "temperature": temperature,
+            "vibration": vibration,
+            "status": rng.integers(0, 3, rows),
+            "label": (temperature + 10 * vibration > 70).astype("int64"),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    path = tmp_path_factory.mktemp("user-data") / "home"
+    yield path
+    edgefed("store", "stop", home=path, timeout=120)
+
+
+def test_put_then_ls_shows_the_rows_with_the_edges_own_identity(home: Path, tmp_path: Path) -> None:
+    csv = tmp_path / "plant-a.csv"
+    sensor_table(120, 1).to_csv(csv, index=False)
+    parquet = tmp_path / "plant-b.parquet"
+    sensor_table(80, 2).to_parquet(parquet, index=False)
+    put = edgefed("data", "put", "plant-a", str(csv), "--dataset", "sensors", home=home, timeout=300)
+    assert put.returncode == 0, put.stdout + put.stderr
+    assert "s3://edge-plant-a/sensors/train.parquet: 120 rows x 4 columns" in " ".join(put.stdout.split())
+    assert "(as site-plant-a)" in put.stdout
+    assert (
+        edgefed(
+            "data", "put", "plant-b", str(parquet), "--dataset", "sensors", home=home, timeout=300
+        ).returncode
+        == 0
+    )
+    listed = edgefed("data", "ls", "-o", "json", home=home, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    rows = {(r["edge"], r["dataset"]): r for r in json.loads(listed.stdout)}
+    assert rows[("plant-a", "sensors")]["rows"] == 120 and rows[("plant-b", "sensors")]["rows"] == 80
+    assert rows[("plant-a", "sensors")]["columns"] == 4
+    assert rows[("plant-a", "sensors")]["verdict"] == "not checked since it changed"
+    table = edgefed("data", "ls", "--edge", "plant-b", home=home, timeout=120)
+    assert table.returncode == 0 and "plant-b" in table.stdout and "plant-a" not in table.stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "message"),
+    [
+        (b"", "empty.csv", "not a readable csv table"),
+        (b"\x00\x01garbage", "bad.parquet", "not a readable parquet table"),
+        (b"a,b\n1,2\n", "table.txt", "expected a .csv or .parquet file"),
+    ],
+)
+def test_a_bad_file_is_refused_naming_it_and_nothing_is_written(
+    home: Path, tmp_path: Path, content, name, message
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    result = edgefed("data", "put", "plant-c", str(path), "--dataset", "sensors", home=home, timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert str(path) in " ".join(result.stderr.split()) and message in result.stderr
+    listed = edgefed("data", "ls", "-o", "json", home=home, timeout=120)
+    assert not [r for r in json.loads(listed.stdout) if r["edge"] == "plant-c"]
+
+
+def test_contract_draft_proposes_a_contract_the_sample_passes_and_that_catches_a_broken_table(
+    tmp_path: Path,
+) -> None:
+    from edgefed.steps.contracts import check, load_contract
+
+    sample = tmp_path / "sensors.csv"
+    sensor_table(200, 3).to_csv(sample, index=False)
+    out = tmp_path / "sensors.yaml"
+    drafted = edgefed("contract", "draft", str(sample), "--to", str(out), home=tmp_path / "h", timeout=300)
+    assert drafted.returncode == 0, drafted.stdout + drafted.stderr
+    document = yaml.safe_load(out.read_text())
+    columns = {c["name"]: c for c in document["columns"]}
+    assert document["contract"] == "sensors" and list(columns) == [
+        "temperature",
+        "vibration",
+        "status",
+        "label",
+    ]
+    assert columns["status"]["values"] == [0, 1, 2] and columns["temperature"]["type"] == "float64"
+    assert columns["temperature"]["min"] < 45 and columns["temperature"]["max"] > 75
+    assert document["label"] == {"column": "label", "values": [0, 1], "min_distinct": 2}
+    contract = load_contract(document)
+    assert check(sensor_table(50, 4), contract).passed  # another sample of the same source passes
+    broken = sensor_table(50, 5)
+    broken.loc[3, "temperature"] = 400.0  # a sensor gone wrong
+    assert "temperature" in " ".join(check(broken, contract).failed_names)
+    again = edgefed("contract", "draft", str(sample), "--to", str(out), home=tmp_path / "h", timeout=120)
+    assert again.returncode == 2 and "refusing to overwrite" in again.stderr

@@ -186,6 +186,7 @@ def aggregate(ctx: StepContext, edges: list[str], quorum: int) -> dict[str, Any]
         # what the weights are (an export rebuilds the model from it) and which schema they read
         "modelSpec": ctx.config.get("model"),
         "datasetName": ctx.config.get("dataset"),
+        "columns": ctx.config.get("columns"),
         "quorum": quorum,
         "metrics": {f"train_{k}": v / total for k, v in metric_sums.items()} if total else {},
         "aggregationSeconds": time.perf_counter() - started,

@@ -21,7 +21,9 @@ def run(argv: list[str]) -> int:
     dataset = ctx.config["dataset"]
     where = f"s3://{layout.EVAL_BUCKET}/{layout.test_set_key(dataset)}"
     frame = read_parquet(registry.client, layout.EVAL_BUCKET, layout.test_set_key(dataset))
-    x, y = frame_to_arrays(frame, ctx.config["model"]["inputShape"], where=where)
+    x, y = frame_to_arrays(
+        frame, ctx.config["model"]["inputShape"], where=where, columns=ctx.config.get("columns")
+    )
     metrics = trainer_for(ctx.config["model"], ctx.config["training"]).evaluate(model.weights, x, y)
     metrics.update(
         round=ctx.round, workflow=ctx.workflow, testSet=where, seconds=time.perf_counter() - started

@@ -111,7 +111,9 @@ def run_probe(argv: list[str]) -> int:
         from edgefed.steps.train import frame_to_arrays
 
         fresh = frame.iloc[rows - new_rows :]
-        x, y = frame_to_arrays(fresh, ctx.config["model"]["inputShape"], where=args.dataset)
+        x, y = frame_to_arrays(
+            fresh, ctx.config["model"]["inputShape"], where=args.dataset, columns=ctx.config.get("columns")
+        )
         model = registry.load(ctx.task, serving)
         scored = trainer_for(ctx.config["model"], ctx.config["training"]).evaluate(model.weights, x, y)
         report["freshAccuracy"] = scored["accuracy"]
@@ -176,6 +178,7 @@ def _rebase(registry: ModelRegistry, ctx: StepContext, serving: int, last: int) 
             "metrics": {},
             "modelSpec": model.manifest.get("modelSpec"),
             "datasetName": model.manifest.get("datasetName"),
+            "columns": model.manifest.get("columns"),
         },
     )
     evaluation = registry.evaluation(ctx.task, serving)

@@ -31,6 +31,7 @@ def run(argv: list[str]) -> int:
             "metrics": {},
             "modelSpec": ctx.config.get("model"),
             "datasetName": ctx.config.get("dataset"),
+            "columns": ctx.config.get("columns"),
         },
     )
     ctx.output(Outputs.MODEL_VERSION, manifest["model"]["versionId"] or "")

@@ -23,13 +23,25 @@ from edgefed.steps.store import Endpoint, StepError, client_from_env, put_bytes,
 LABEL = "label"
 
 
-def frame_to_arrays(frame, input_shape: list[int], *, where: str) -> tuple[np.ndarray, np.ndarray]:
-    """Features (every column but ``label``, in order) and labels of a dataset frame."""
-    if LABEL not in frame.columns:
+def frame_to_arrays(
+    frame, input_shape: list[int], *, where: str, columns: dict | None = None, classes: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Features and labels of a dataset frame: ``columns`` (the spec's: ``features`` in order, ``label``) or,
+    for a packaged dataset, every column but ``label``. ``classes``: labels must be 0..classes-1."""
+    label = (columns or {}).get("label", LABEL)
+    if label not in frame.columns:
         raise StepError(
-            f"{where}: no {LABEL!r} column (columns: {', '.join(map(str, frame.columns[:8]))}...)"
+            f"{where}: no {label!r} column (columns: {', '.join(map(str, frame.columns[:8]))}...)"
         )
-    features = frame.drop(columns=[LABEL])
+    if columns:
+        missing = [c for c in columns["features"] if c not in frame.columns]
+        if missing:
+            raise StepError(
+                f"{where}: no feature column {missing[0]!r} ({len(missing)} of the spec's columns missing)"
+            )
+        features = frame[list(columns["features"])]
+    else:
+        features = frame.drop(columns=[LABEL])
     expected = int(np.prod(input_shape))
     if features.shape[1] != expected:
         raise StepError(
@@ -37,7 +49,18 @@ def frame_to_arrays(frame, input_shape: list[int], *, where: str) -> tuple[np.nd
         )
     if len(frame) == 0:
         raise StepError(f"{where}: the dataset has no rows")
-    return features.to_numpy(np.float32), frame[LABEL].to_numpy(np.int64)
+    try:
+        x = features.to_numpy(np.float32)
+        y = frame[label].to_numpy(np.int64)
+    except (TypeError, ValueError) as err:
+        raise StepError(
+            f"{where}: the feature columns and the label {label!r} must be numbers: {err}"
+        ) from None
+    if classes is not None and (y.min() < 0 or y.max() >= classes):
+        raise StepError(
+            f"{where}: label {label!r} has values outside 0..{classes - 1} (found {y.min()}..{y.max()})"
+        )
+    return x, y
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -72,7 +95,13 @@ def _train(ctx: StepContext, cloud, args: argparse.Namespace) -> int:
     parent = ctx.registry().load(ctx.task, ctx.round - 1)
     edge_store = client_from_env(Endpoint.parse(args.dataset_store), site=True)
     frame, read = read_parquet_object(edge_store, bucket, key)
-    x, y = frame_to_arrays(frame, ctx.config["model"]["inputShape"], where=args.dataset)
+    x, y = frame_to_arrays(
+        frame,
+        ctx.config["model"]["inputShape"],
+        where=args.dataset,
+        columns=ctx.config.get("columns"),
+        classes=ctx.config["model"].get("classes"),
+    )
     trainer = trainer_for(ctx.config["model"], training_settings(ctx.config))
     load_seconds = time.perf_counter() - started
     fit_started = time.perf_counter()

@@ -74,7 +74,12 @@ def _build(
     n = int(np.prod(spec["inputShape"]))
     shape = tuple(spec["inputShape"])
     try:
-        columns = list(datasets.info(manifest.get("datasetName") or "").feature_columns)
+        recorded = manifest.get("columns")
+        columns = (
+            list(recorded["features"])
+            if recorded
+            else list(datasets.info(manifest.get("datasetName") or "").feature_columns)
+        )
     except datasets.DatasetError:
         columns = [f"x{i}" for i in range(n)]
 

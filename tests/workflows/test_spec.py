@@ -94,3 +94,22 @@ def test_cli_unreadable_file_exits_2(tmp_path):
     result = edgefed("run", str(tmp_path / "missing.yaml"), home=tmp_path / "home", timeout=120)
     assert result.returncode == ExitCode.INVALID
     assert "cannot be read" in result.stderr
+
+
+def test_columns_must_match_the_model_input_and_not_repeat() -> None:
+    from edgefed.workflows.errors import SpecError
+    from edgefed.workflows.spec import parse_task
+    from tests.helpers import task_doc
+
+    doc = task_doc("cols", ("a",), dataset="sensors")
+    doc["spec"]["columns"] = {"features": ["t", "v", "t"], "label": "v"}
+    with pytest.raises(SpecError) as err:
+        parse_task(doc)
+    text = str(err.value)
+    assert "spec.columns.features[2]: duplicate column 't'" in text
+    assert "spec.columns.label: 'v' is also a feature column" in text
+    doc["spec"]["columns"] = {"features": ["t", "v"]}
+    with pytest.raises(
+        SpecError, match=r"spec.columns.features: 2 feature columns, but model.inputShape \[32\] takes 32"
+    ):
+        parse_task(doc)

@@ -108,3 +108,80 @@ def test_contract_draft_proposes_a_contract_the_sample_passes_and_that_catches_a
     assert "temperature" in " ".join(check(broken, contract).failed_names)
     again = edgefed("contract", "draft", str(sample), "--to", str(out), home=tmp_path / "h", timeout=120)
     assert again.returncode == 2 and "refusing to overwrite" in again.stderr
+
+
+@pytest.mark.slow
+def test_a_task_on_a_users_own_csv_trains_with_no_code(home: Path, tmp_path: Path) -> None:
+    """Three plants' CSVs, a held-out set, a drafted contract, a task naming the columns: real rounds."""
+    from tests.helpers import task_doc, write_task
+
+    plants = ("plant-x", "plant-y", "plant-z")
+    for i, plant in enumerate(plants):
+        csv = tmp_path / f"{plant}.csv"
+        sensor_table(150, 10 + i).to_csv(csv, index=False)
+        assert (
+            edgefed("data", "put", plant, str(csv), "--dataset", "sensors", home=home, timeout=300).returncode
+            == 0
+        )
+    test_csv = tmp_path / "test.csv"
+    sensor_table(200, 99).to_csv(test_csv, index=False)
+    assert (
+        edgefed("data", "put-test", str(test_csv), "--dataset", "sensors", home=home, timeout=300).returncode
+        == 0
+    )
+    contract = tmp_path / "sensors.yaml"
+    assert (
+        edgefed(
+            "contract",
+            "draft",
+            str(tmp_path / "plant-x.csv"),
+            "--name",
+            "sensors",
+            "--to",
+            str(contract),
+            home=home,
+            timeout=300,
+        ).returncode
+        == 0
+    )
+    # the draft from one plant's sample is what every plant is checked against: widen its bounds as a user would
+    document = yaml.safe_load(contract.read_text())
+    for column in document["columns"]:
+        if "min" in column:
+            column["min"], column["max"] = column["min"] - 50, column["max"] + 50
+    contract.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    doc = task_doc("sensors-task", plants, rounds=8, quorum=3, dataset="sensors")
+    doc["spec"]["contract"] = str(contract)
+    doc["spec"]["columns"] = {"features": ["temperature", "vibration", "status"], "label": "label"}
+    doc["spec"]["model"] = {"name": "mlp", "inputShape": [3], "classes": 2, "params": {"hidden": [16]}}
+    doc["spec"]["training"] = {"batchSize": 16, "learningRate": 0.05, "localEpochs": 2, "optimizer": "adam"}
+    for edge in doc["spec"]["edges"]:
+        edge["dataset"]["key"] = "sensors/train.parquet"
+    task = write_task(tmp_path / "task.yaml", doc)
+    ran = edgefed("run", str(task), home=home, timeout=900)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    listed = json.loads(
+        edgefed("models", "list", "sensors-task", "-o", "json", home=home, timeout=120).stdout
+    )
+    final = (
+        [v for v in listed["versions"] if v.get("accuracy") is not None][-1]
+        if isinstance(listed, dict)
+        else [v for v in listed if v.get("accuracy") is not None][-1]
+    )
+    assert final["accuracy"] > 0.8, final  # the label is a threshold of two readings: learnable
+    shown = json.loads(edgefed("models", "show", "sensors-task", "-o", "json", home=home, timeout=120).stdout)
+    assert shown["round"] == 8 and shown["model"]["verified"] is True
+    exported = edgefed(
+        "models",
+        "export",
+        "sensors-task",
+        "--to",
+        str(tmp_path / "export"),
+        "-o",
+        "json",
+        home=home,
+        timeout=300,
+    )
+    assert exported.returncode == 0, exported.stderr
+    assert json.loads(exported.stdout)["featureColumns"] == ["temperature", "vibration", "status"]

@@ -108,6 +108,7 @@ def step_config(task: FederatedTask) -> dict[str, Any]:
         "quorum": spec.quorum,
         "dataset": spec.dataset,
         "contract": spec.contract or spec.dataset,
+        **({"columns": spec.columns.model_dump(mode="json", by_alias=True)} if spec.columns else {}),
     }
 
 

@@ -16,7 +16,7 @@ import typer
 from edgefed.workflows.cli.common import HomeOption, console, fail, fail_with
 from edgefed.workflows.errors import EdgefedError, ExitCode
 
-__all__ = ["contract_draft", "data_ls", "data_put"]
+__all__ = ["contract_draft", "data_ls", "data_put", "data_put_test"]
 
 OutputOption = Annotated[str, typer.Option("--output", "-o", help="table or json")]
 
@@ -52,6 +52,29 @@ def data_put(
         f"wrote {written['url']}: {written['rows']} rows x {len(written['columns'])} columns, {written['bytes']} bytes "
         f"(as {layout.site_identity(edge)})",
         highlight=False,
+    )
+
+
+def data_put_test(
+    file: Annotated[Path, typer.Argument(help="a .csv or .parquet file: the held-out test set")],
+    dataset: Annotated[str, typer.Option("--dataset", help="the dataset it tests (the task's spec.dataset)")],
+    home: HomeOption = None,
+) -> None:
+    """Write the held-out test set of a user's dataset to the cloud's evaluation bucket (what evaluate scores on)."""
+    from edgefed.steps import layout
+    from edgefed.steps.store import parquet_bytes, put_bytes
+    from edgefed.workflows.data.user import read_table
+    from edgefed.workflows.embedded.runtime import EmbeddedRuntime
+
+    try:
+        frame = read_table(file)
+    except EdgefedError as err:
+        raise fail(err) from None
+    with EmbeddedRuntime(home) as runtime:
+        key = layout.test_set_key(dataset)
+        put_bytes(runtime.store.client(layout.ADMIN_IDENTITY), layout.EVAL_BUCKET, key, parquet_bytes(frame))
+    console.print(
+        f"wrote s3://{layout.EVAL_BUCKET}/{key}: {len(frame)} rows (the held-out test set)", highlight=False
     )
 
 

@@ -329,8 +329,9 @@ def models_export(
         except StepError as err:
             raise _corrupt(err) from None
     dataset = manifest.get("datasetName") or registry.manifest(task_name, 0).get("datasetName")
+    recorded = manifest.get("columns") or registry.manifest(task_name, 0).get("columns")
     try:
-        columns = list(info(dataset).feature_columns)
+        columns = list(recorded["features"]) if recorded else list(info(dataset).feature_columns)
     except (DatasetError, TypeError):
         columns = [f"x{i}" for i in range(_features(spec))]  # a dataset edgefed has no schema of
     provenance = {

@@ -23,6 +23,7 @@ path (``spec.edges[2].name``), and nothing is created anywhere when the spec is 
 from __future__ import annotations
 
 import importlib.util
+import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -239,6 +240,29 @@ class TrainingSpec(SpecModel):
     shuffle: bool = Field(default=True, description="shuffle each epoch (False: the dataset's row order)")
 
 
+class ColumnsSpec(SpecModel):
+    """A user's own dataset: which columns are the model's input (in order) and which is the label."""
+
+    features: Annotated[list[str], Field(min_length=1)] = Field(
+        description="feature columns, in model-input order"
+    )
+    label: str = Field(default="label", description="the label column: class indices 0..classes-1")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ColumnsSpec:
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        seen: set[str] = set()
+        for i, name in enumerate(self.features):
+            if name in seen:
+                problems.append((("features", i), f"duplicate column {name!r}"))
+            seen.add(name)
+        if self.label in seen:
+            problems.append((("label",), f"{self.label!r} is also a feature column"))
+        if problems:
+            raise FieldErrors(problems)
+        return self
+
+
 class EvaluationSpec(SpecModel):
     every_rounds: int = Field(default=1, gt=0, description="central evaluation every N rounds")
 
@@ -297,6 +321,11 @@ class FederatedTaskSpec(SpecModel):
         description="data contract every edge's dataset is checked against (data_contracts/<name>.yaml); "
         "default: the dataset's",
     )
+    columns: ColumnsSpec | None = Field(
+        default=None,
+        description="a user's own dataset: its feature columns and label column (default: the packaged "
+        "dataset's, every column but 'label')",
+    )
     edges: Annotated[list[EdgeSpec], Field(min_length=1)]
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     aggregation: AggregationSpec = Field(default_factory=FedAvgSpec)
@@ -340,6 +369,16 @@ class FederatedTaskSpec(SpecModel):
             n = len(self.edges)
             problems.append((("quorum",), f"quorum {self.quorum} is above the number of edges ({n})"))
         problems.extend(quorum_problems(self.aggregation, self.quorum))
+        if self.columns is not None:
+            inputs = math.prod(self.model.input_shape)
+            if inputs != len(self.columns.features):
+                problems.append(
+                    (
+                        ("columns", "features"),
+                        f"{len(self.columns.features)} feature columns, but model.inputShape "
+                        f"{self.model.input_shape} takes {inputs}",
+                    )
+                )
         problems.extend(self._sampling_problems())
         if self.stop.max_rounds is not None and self.stop.max_rounds > self.rounds:
             message = f"maxRounds {self.stop.max_rounds} exceeds rounds ({self.rounds})"
@@ -456,6 +495,7 @@ __all__ = [
     "KIND",
     "MAX_ROUNDS",
     "CloudStoreSpec",
+    "ColumnsSpec",
     "DatasetRef",
     "DeadlinesSpec",
     "EdgeSpec",

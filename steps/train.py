@@ -63,6 +63,50 @@ def frame_to_arrays(
     return x, y
 
 
+def run_user_step(
+    name: str,
+    weights: list[np.ndarray],
+    x: np.ndarray,
+    y: np.ndarray,
+    model: dict,
+    training: dict,
+    seed: int,
+) -> tuple[list[np.ndarray], dict[str, float]]:
+    """A user's training step ``module:function``, called as
+    ``step(weights, x, y, *, model=..., training=..., seed=...) -> (weights, metrics)``: the round's global
+    weights (NumPy arrays, in the model's order), the edge's features and labels, the spec's ``model`` and
+    ``training`` sections; it returns new weights of the same shapes and a ``{name: float}`` of metrics. What it
+    returns is checked here, so a wrong step fails this edge with a message, never the aggregate."""
+    import importlib
+
+    module, _, function = name.partition(":")
+    try:
+        step = getattr(importlib.import_module(module), function)
+    except (ImportError, AttributeError) as err:
+        raise StepError(f"training step {name!r} cannot be loaded: {err}") from None
+    result = step([w.copy() for w in weights], x, y, model=model, training=training, seed=seed)
+    if not (isinstance(result, tuple) and len(result) == 2):
+        raise StepError(
+            f"training step {name!r} returned {type(result).__name__}, expected (weights, metrics)"
+        )
+    new, metrics = result
+    new = [np.asarray(w) for w in new]
+    shapes = [w.shape for w in weights]
+    if [w.shape for w in new] != shapes:
+        raise StepError(
+            f"training step {name!r} returned weights of shapes {[w.shape for w in new]}, expected {shapes}"
+        )
+    if not all(np.isfinite(w).all() for w in new):
+        raise StepError(f"training step {name!r} returned weights that are not all finite")
+    try:
+        metrics = {str(k): float(v) for k, v in dict(metrics).items()}
+    except (TypeError, ValueError) as err:
+        raise StepError(
+            f"training step {name!r}: metrics must be a mapping of names to numbers ({err})"
+        ) from None
+    return [w.astype(weights[i].dtype, copy=False) for i, w in enumerate(new)], metrics
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     return StepContext.parser(Step.TRAIN, at_edge=True).parse_args(argv)
 
@@ -102,15 +146,19 @@ def _train(ctx: StepContext, cloud, args: argparse.Namespace) -> int:
         columns=ctx.config.get("columns"),
         classes=ctx.config["model"].get("classes"),
     )
-    trainer = trainer_for(ctx.config["model"], training_settings(ctx.config))
+    settings = training_settings(ctx.config)
     load_seconds = time.perf_counter() - started
     fit_started = time.perf_counter()
     # The local shuffle depends on the model's seed, the round and the edge (not on the task's name),
     # so the same task trains the same way under any name; crc32 is stable across processes.
     seed = zlib.crc32(f"{ctx.config['model'].get('seed', 0)}/{ctx.round}/{args.edge}".encode())
-    weights, metrics = trainer.fit(
-        parent.weights, x, y, epochs=int(ctx.config["training"]["localEpochs"]), seed=seed
-    )
+    if settings.get("step"):
+        weights, metrics = run_user_step(
+            settings["step"], parent.weights, x, y, ctx.config["model"], settings, seed
+        )
+    else:
+        trainer = trainer_for(ctx.config["model"], settings)
+        weights, metrics = trainer.fit(parent.weights, x, y, epochs=int(settings["localEpochs"]), seed=seed)
     train_seconds = time.perf_counter() - fit_started
     meta = {
         "edge": args.edge,
@@ -131,13 +179,14 @@ def _train(ctx: StepContext, cloud, args: argparse.Namespace) -> int:
         cloud, layout.UPDATES_BUCKET, layout.update_key(args.edge, ctx.task, ctx.round, ctx.workflow), data
     )
     ctx.output(Outputs.EXAMPLES, str(len(y)))
-    ctx.output(Outputs.LOSS, f"{metrics['loss']:.6f}")
+    ctx.output(Outputs.LOSS, f"{metrics.get('loss', float('nan')):.6f}")
     ctx.output(Outputs.TRAIN_SECONDS, f"{train_seconds:.4f}")
     print(
-        f"edge {args.edge} round {ctx.round}: {len(y)} examples, loss {metrics['loss']:.4f}, "
-        f"accuracy {metrics['accuracy']:.4f}, trained in {train_seconds:.3f}s"
+        f"edge {args.edge} round {ctx.round}: {len(y)} examples, "
+        + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+        + f", trained in {train_seconds:.3f}s"
     )
     return 0
 
 
-__all__ = ["frame_to_arrays", "run", "training_settings"]
+__all__ = ["frame_to_arrays", "run", "run_user_step", "training_settings"]

@@ -113,3 +113,19 @@ def test_columns_must_match_the_model_input_and_not_repeat() -> None:
         SpecError, match=r"spec.columns.features: 2 feature columns, but model.inputShape \[32\] takes 32"
     ):
         parse_task(doc)
+
+
+def test_a_training_step_must_be_a_findable_module_function() -> None:
+    from edgefed.workflows.errors import SpecError
+    from edgefed.workflows.spec import parse_task
+    from tests.helpers import task_doc
+
+    doc = task_doc("step", ("a",))
+    doc["spec"]["training"] = {"step": "no_colon"}
+    with pytest.raises(SpecError, match=r"spec.training.step: .*expected 'module:function'"):
+        parse_task(doc)
+    doc["spec"]["training"] = {"step": "no_such_module_xyz:step"}
+    with pytest.raises(SpecError, match=r"module 'no_such_module_xyz' cannot be found"):
+        parse_task(doc)
+    doc["spec"]["training"] = {"step": "tests.usercode:l2_softmax_step"}
+    assert parse_task(doc).spec.training.step == "tests.usercode:l2_softmax_step"

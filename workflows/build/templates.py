@@ -103,7 +103,7 @@ def step_config(task: FederatedTask) -> dict[str, Any]:
     return {
         "plan": _plan_config(task),
         "model": spec.model.model_dump(mode="json", by_alias=True),
-        "training": spec.training.model_dump(mode="json", by_alias=True),
+        "training": spec.training.model_dump(mode="json", by_alias=True, exclude_none=True),
         "aggregation": spec.aggregation.model_dump(mode="json", by_alias=True),
         "quorum": spec.quorum,
         "dataset": spec.dataset,

@@ -70,6 +70,18 @@ def _dns_label(value: str, *, max_len: int = 63) -> str:
     return value
 
 
+def _findable(value: str, what: str) -> str:
+    """``module:function`` whose module can be found on this Python's path (not imported: that is the step's)."""
+    module = value.split(":", 1)[0]
+    try:
+        found = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        found = None
+    if found is None:
+        raise ValueError(f"{what} {value!r}: module {module!r} cannot be found")
+    return value
+
+
 class ModelSpec(SpecModel):
     """The model every edge trains: a built-in architecture or a ``module:function`` factory.
 
@@ -93,14 +105,7 @@ class ModelSpec(SpecModel):
                 f"unknown model {value!r}: expected one of {', '.join(BUILTIN_MODELS)} or a "
                 "'module:function' factory"
             )
-        module = value.split(":", 1)[0]
-        try:
-            found = importlib.util.find_spec(module)
-        except (ImportError, ValueError):
-            found = None
-        if found is None:
-            raise ValueError(f"model factory {value!r}: module {module!r} cannot be found")
-        return value
+        return _findable(value, "model factory")
 
     @property
     def builtin(self) -> bool:
@@ -238,6 +243,20 @@ class TrainingSpec(SpecModel):
     local_epochs: int = Field(default=1, gt=0)
     optimizer: Literal["sgd", "adam"] = "sgd"
     shuffle: bool = Field(default=True, description="shuffle each epoch (False: the dataset's row order)")
+    step: str | None = Field(
+        default=None,
+        description="a user's training step 'module:function', called at each edge as "
+        "step(weights, x, y, *, model, training, seed) -> (weights, metrics) instead of the built-in one",
+    )
+
+    @field_validator("step")
+    @classmethod
+    def _step(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not _FACTORY.match(value):
+            raise ValueError(f"training step {value!r}: expected 'module:function'")
+        return _findable(value, "training step")
 
 
 class ColumnsSpec(SpecModel):

@@ -29,11 +29,10 @@ def run(argv: list[str]) -> int:
         round=ctx.round, workflow=ctx.workflow, testSet=where, seconds=time.perf_counter() - started
     )
     registry.record_evaluation(ctx.task, ctx.round, metrics)
-    ctx.output(Outputs.ACCURACY, f"{metrics['accuracy']:.6f}")
+    ctx.output(Outputs.ACCURACY, f"{metrics['accuracy']:.6f}" if "accuracy" in metrics else "")
     ctx.output(Outputs.LOSS, f"{metrics['loss']:.6f}")
-    print(
-        f"round {ctx.round}: accuracy {metrics['accuracy']:.4f}, loss {metrics['loss']:.4f} on {len(y)} examples"
-    )
+    shown = ", ".join(f"{k} {metrics[k]:.4f}" for k in ("accuracy", "mse", "mae", "loss") if k in metrics)
+    print(f"round {ctx.round}: {shown} on {len(y)} examples")
     return 0
 
 

@@ -72,6 +72,8 @@ def export(
             f"{model_spec['inputShape']} needs {n_features}"
         )
     shape = tuple(model_spec["inputShape"])
+    regression = model_spec.get("task") == "regression"
+    outputs = ("prediction",) if regression else OUTPUTS
     out.mkdir(parents=True)
 
     class Served(tf.Module):
@@ -81,6 +83,8 @@ def export(
 
         def _answer(self, features: tf.Tensor) -> dict[str, tf.Tensor]:
             logits = self.model(tf.reshape(features, (-1, *shape)), training=False)
+            if regression:
+                return {"prediction": logits[:, 0]}
             return {
                 "logits": logits,
                 "probabilities": tf.nn.softmax(logits, axis=-1),
@@ -127,8 +131,8 @@ def export(
         "model": model_spec,
         "featureColumns": list(feature_columns),
         "signatures": {
-            "serving_default": {"inputs": list(feature_columns), "outputs": list(OUTPUTS)},
-            "predict_features": {"inputs": ["features"], "outputs": list(OUTPUTS)},
+            "serving_default": {"inputs": list(feature_columns), "outputs": list(outputs)},
+            "predict_features": {"inputs": ["features"], "outputs": list(outputs)},
         },
         "files": files,
         "tensorflow": tf.__version__,

@@ -29,6 +29,7 @@ from typing import Any
 from edgefed.steps import layout
 from edgefed.steps.context import StepContext
 from edgefed.steps.interface import Flag, Outputs, Step, StepExit
+from edgefed.steps.planning import score
 from edgefed.steps.promotions import promote, served
 from edgefed.steps.registry import ModelRegistry
 from edgefed.steps.store import (
@@ -116,7 +117,7 @@ def run_probe(argv: list[str]) -> int:
         )
         model = registry.load(ctx.task, serving)
         scored = trainer_for(ctx.config["model"], ctx.config["training"]).evaluate(model.weights, x, y)
-        report["freshAccuracy"] = scored["accuracy"]
+        report["freshAccuracy"] = scored.get("accuracy")  # none for a regression model
     del frame
     put_json(
         registry.client, layout.UPDATES_BUCKET, layout.probe_key(args.edge, ctx.task, ctx.workflow), report
@@ -267,6 +268,8 @@ def run_promote_if_better(argv: list[str]) -> int:
     if candidate <= args.since:
         raise StepError(f"the retraining of {ctx.task!r} committed no round after {args.since}")
     delta = float((job.get("promotion") or {}).get("minImprovement", 0.0))
+    plan = ctx.config.get("plan") or {}
+    metric = plan.get("metric", "accuracy")
     scores = {r: registry.evaluation(ctx.task, r) for r in (serving, candidate)}
     missing = [r for r, e in scores.items() if e is None]
     if missing:
@@ -275,11 +278,12 @@ def run_promote_if_better(argv: list[str]) -> int:
             f"round(s) {missing} have no evaluation on the held-out set: nothing is promoted",
         )
     else:
-        old, new = float(scores[serving]["accuracy"]), float(scores[candidate]["accuracy"])
-        promoted = new >= old + delta
+        old, new = float(scores[serving][metric]), float(scores[candidate][metric])
+        # better by delta in the metric's own direction (mse: lower is better)
+        promoted = score(plan, scores[candidate]) >= score(plan, scores[serving]) + delta
         verb = "beats" if promoted else "does not beat"
         why = (
-            f"candidate round {candidate} accuracy {new:.4f} {verb} the served round {serving}'s {old:.4f} "
+            f"candidate round {candidate} {metric} {new:.4f} {verb} the served round {serving}'s {old:.4f} "
             f"by >= {delta:g} on the held-out set"
         )
     if promoted:

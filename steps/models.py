@@ -70,9 +70,14 @@ def _cnn(
 BUILTINS = {"logistic": _logistic, "mlp": _mlp, "cnn": _cnn}
 
 
+def is_regression(model: dict[str, Any]) -> bool:
+    return model.get("task") == "regression"
+
+
 def build_model(model: dict[str, Any]) -> tf.keras.Model:
     """Build the model described by a spec's ``model`` section (camelCase keys, as in YAML)."""
-    name, shape, classes = model["name"], model["inputShape"], model["classes"]
+    name, shape = model["name"], model["inputShape"]
+    classes = 1 if is_regression(model) else model["classes"]  # a regression model has one output
     params = model.get("params") or {}
     if name in BUILTINS:
         factory = BUILTINS[name]
@@ -113,10 +118,15 @@ class Trainer:
             if self.proximal_mu > 0
             else []
         )
-        self.loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        self.regression = is_regression(model)
+        if self.regression:  # mean squared error on the one output
+            self.loss_fn = tf.keras.losses.MeanSquaredError()
+        else:
+            self.loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        self.label_dtype = np.float32 if self.regression else np.int64
         spec = (
             tf.TensorSpec((None, *self.input_shape), tf.float32),
-            tf.TensorSpec((None,), tf.int64),
+            tf.TensorSpec((None,), tf.float32 if self.regression else tf.int64),
         )
         self._train_step = tf.function(self._train_step_py, input_signature=spec)
         self._eval_step = tf.function(self._eval_step_py, input_signature=spec)
@@ -124,7 +134,7 @@ class Trainer:
     def _train_step_py(self, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         with tf.GradientTape() as tape:
             logits = self.model(x, training=True)
-            loss = self.loss_fn(y, logits)
+            loss = self.loss_fn(y[:, None] if self.regression else y, logits)
             objective = (
                 fedprox_loss(loss, self.model.trainable_variables, self._anchor, self.proximal_mu)
                 if self._anchor
@@ -132,14 +142,25 @@ class Trainer:
             )
         grads = tape.gradient(objective, self.model.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables, strict=True))
-        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, axis=-1), y), tf.float32))
-        return loss, correct
+        return loss, self._second(logits, y)
+
+    def _second(self, outputs: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        """The batch's sum of the second metric: correct predictions, or (regression) absolute errors."""
+        if self.regression:
+            return tf.reduce_sum(tf.abs(outputs[:, 0] - y))
+        return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(outputs, axis=-1), y), tf.float32))
 
     def _eval_step_py(self, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        logits = self.model(x, training=False)
-        loss = self.loss_fn(y, logits) * tf.cast(tf.shape(y)[0], tf.float32)
-        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, axis=-1), y), tf.float32))
-        return loss, correct
+        outputs = self.model(x, training=False)
+        target = y[:, None] if self.regression else y
+        loss = self.loss_fn(target, outputs) * tf.cast(tf.shape(y)[0], tf.float32)
+        return loss, self._second(outputs, y)
+
+    def _metrics(self, loss_sum: float, second: float, n: int) -> dict[str, float]:
+        n = max(n, 1)
+        if self.regression:
+            return {"loss": loss_sum / n, "mse": loss_sum / n, "mae": second / n}
+        return {"loss": loss_sum / n, "accuracy": second / n}
 
     def _reset_optimizer(self) -> None:
         # Every round starts local training afresh (FedAvg's clients keep no optimizer state).
@@ -159,7 +180,7 @@ class Trainer:
                 anchor.assign(var)
         self._reset_optimizer()
         x = x.reshape((-1, *self.input_shape)).astype(np.float32, copy=False)
-        y = y.astype(np.int64, copy=False)
+        y = y.astype(self.label_dtype, copy=False)
         rng = np.random.default_rng(seed)
         n = len(y)
         loss_sum = correct = 0.0
@@ -171,20 +192,19 @@ class Trainer:
                 loss, ok = self._train_step(x[idx], y[idx])
                 loss_sum += float(loss) * len(idx)
                 correct += float(ok)
-        return self.model.get_weights(), {"loss": loss_sum / max(n, 1), "accuracy": correct / max(n, 1)}
+        return self.model.get_weights(), self._metrics(loss_sum, correct, n)
 
     def evaluate(self, weights: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> dict[str, float]:
         self.model.set_weights(weights)
         x = x.reshape((-1, *self.input_shape)).astype(np.float32, copy=False)
-        y = y.astype(np.int64, copy=False)
+        y = y.astype(self.label_dtype, copy=False)
         loss_sum = correct = 0.0
         step = 4096
         for start in range(0, len(y), step):
             loss, ok = self._eval_step(x[start : start + step], y[start : start + step])
             loss_sum += float(loss)
             correct += float(ok)
-        n = max(len(y), 1)
-        return {"loss": loss_sum / n, "accuracy": correct / n, "examples": len(y)}
+        return {**self._metrics(loss_sum, correct, len(y)), "examples": len(y)}
 
 
 _TRAINERS: dict[str, Trainer] = {}
@@ -199,4 +219,4 @@ def trainer_for(model: dict[str, Any], training: dict[str, Any]) -> Trainer:
     return trainer
 
 
-__all__ = ["BUILTINS", "Trainer", "build_model", "initial_weights", "trainer_for"]
+__all__ = ["BUILTINS", "Trainer", "build_model", "initial_weights", "is_regression", "trainer_for"]

@@ -28,7 +28,7 @@ from minio import Minio
 from edgefed.steps import layout
 from edgefed.steps.context import StepContext
 from edgefed.steps.interface import Flag, Outputs, Step, StepExit, round_workflow_name
-from edgefed.steps.planning import StopState, evaluate_due, min_delta, sample_edges, stop_reason
+from edgefed.steps.planning import StopState, evaluate_due, min_delta, sample_edges, score, stop_reason
 from edgefed.steps.registry import ModelRegistry
 from edgefed.steps.store import DataUnavailableError, StepError, get_bytes, put_bytes
 
@@ -57,7 +57,7 @@ def _stop_state(registry: ModelRegistry, task: str, last: int, plan: dict[str, A
     for r in range(round_ + 1, last + 1):
         evaluation = registry.evaluation(task, r)
         if evaluation is not None:
-            state.observe(r, float(evaluation["accuracy"]), delta)
+            state.observe(r, score(plan, evaluation), delta)
     if last > round_:
         put_bytes(
             registry.client,
@@ -125,7 +125,8 @@ def run(argv: list[str]) -> int:
     next_round = last + 1
     items = json.loads(Path(args.edges_file).read_text())
 
-    accuracy = f"{state.last[1]:.4f}" if state.last and state.last[0] == last else ""
+    current = state.last is not None and state.last[0] == last
+    accuracy = f"{state.last[1]:.4f}" if current and plan.get("metric", "accuracy") == "accuracy" else ""
     version = registry.manifest(ctx.task, last)["model"]["versionId"] or ""
     ctx.output(Outputs.LAST_ROUND, str(last))
     ctx.output(Outputs.MODEL_VERSION, version)

@@ -18,7 +18,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["StopState", "evaluate_due", "min_delta", "sample_edges", "sample_size", "stop_reason"]
+__all__ = ["StopState", "evaluate_due", "min_delta", "sample_edges", "sample_size", "score", "stop_reason"]
+
+
+def score(plan: Mapping[str, Any], evaluation: Mapping[str, Any]) -> float:
+    """The evaluation's value of the plan's metric (default accuracy) as a score where higher is better
+    (a metric where lower is better, as mse, is negated): what the stop conditions compare."""
+    value = float(evaluation[plan.get("metric", "accuracy")])
+    return value if plan.get("higherIsBetter", True) else -value
+
+
+def _value(plan: Mapping[str, Any], score_: float) -> float:
+    return score_ if plan.get("higherIsBetter", True) else -score_
 
 
 @dataclass
@@ -59,16 +70,20 @@ def min_delta(plan: Mapping[str, Any]) -> float | None:
 def stop_reason(plan: Mapping[str, Any], round_: int, state: StopState) -> str | None:
     """Why the task stops after ``round_`` (the last committed round), or None to go on."""
     stop = plan.get("stop") or {}
+    metric = plan.get("metric", "accuracy")
     if state.last is not None and state.last[0] == round_:
-        accuracy = state.last[1]
+        value = _value(plan, state.last[1])
         target = stop.get("targetAccuracy")
-        if target is not None and accuracy >= target:
-            return f"target accuracy {target} reached ({accuracy:.4f})"
+        if target is not None and metric == "accuracy" and value >= target:
+            return f"target accuracy {target} reached ({value:.4f})"
+        target = stop.get("targetMetric")
+        if target is not None and (value >= target if plan.get("higherIsBetter", True) else value <= target):
+            return f"target {metric} {target} reached ({value:.4f})"
         improvement = stop.get("minImprovement")
         if improvement and state.stale >= improvement["patience"]:
             return (
-                f"accuracy improved by less than {improvement['delta']} for "
-                f"{improvement['patience']} evaluations (best {state.best:.4f})"
+                f"{metric} improved by less than {improvement['delta']} for "
+                f"{improvement['patience']} evaluations (best {_value(plan, state.best):.4f})"
             )
     if round_ >= plan["lastRound"]:
         return f"all {plan['lastRound']} rounds done"

@@ -24,7 +24,13 @@ LABEL = "label"
 
 
 def frame_to_arrays(
-    frame, input_shape: list[int], *, where: str, columns: dict | None = None, classes: int | None = None
+    frame,
+    input_shape: list[int],
+    *,
+    where: str,
+    columns: dict | None = None,
+    classes: int | None = None,
+    regression: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Features and labels of a dataset frame: ``columns`` (the spec's: ``features`` in order, ``label``) or,
     for a packaged dataset, every column but ``label``. ``classes``: labels must be 0..classes-1."""
@@ -51,12 +57,14 @@ def frame_to_arrays(
         raise StepError(f"{where}: the dataset has no rows")
     try:
         x = features.to_numpy(np.float32)
-        y = frame[label].to_numpy(np.int64)
+        y = frame[label].to_numpy(np.float32 if regression else np.int64)
     except (TypeError, ValueError) as err:
         raise StepError(
             f"{where}: the feature columns and the label {label!r} must be numbers: {err}"
         ) from None
-    if classes is not None and (y.min() < 0 or y.max() >= classes):
+    if regression and not np.isfinite(y).all():
+        raise StepError(f"{where}: label {label!r} has values that are not finite numbers")
+    if not regression and classes is not None and (y.min() < 0 or y.max() >= classes):
         raise StepError(
             f"{where}: label {label!r} has values outside 0..{classes - 1} (found {y.min()}..{y.max()})"
         )
@@ -145,6 +153,7 @@ def _train(ctx: StepContext, cloud, args: argparse.Namespace) -> int:
         where=args.dataset,
         columns=ctx.config.get("columns"),
         classes=ctx.config["model"].get("classes"),
+        regression=ctx.config["model"].get("task") == "regression",
     )
     settings = training_settings(ctx.config)
     load_seconds = time.perf_counter() - started

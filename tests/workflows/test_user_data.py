@@ -185,3 +185,99 @@ def test_a_task_on_a_users_own_csv_trains_with_no_code(home: Path, tmp_path: Pat
     )
     assert exported.returncode == 0, exported.stderr
     assert json.loads(exported.stdout)["featureColumns"] == ["temperature", "vibration", "status"]
+
+
+def regression_table(rows: int, seed: int) -> pd.DataFrame:
+    """The sensor table with a numeric target: a plant's output, linear in the readings, plus noise."""
+    frame = sensor_table(rows, seed).drop(columns=["label"])
+    noise = np.random.default_rng(seed + 1000).normal(0, 0.5, rows)
+    frame["output"] = (
+        0.5 * frame["temperature"] + 3 * frame["vibration"] - 10 * frame["status"] + noise
+    ).round(3)
+    return frame
+
+
+@pytest.mark.slow
+def test_a_regression_task_on_a_users_csv_learns_and_stops_on_its_metric(home: Path, tmp_path: Path) -> None:
+    from tests.helpers import task_doc, write_task
+
+    plants = ("mill-1", "mill-2", "mill-3")
+    for i, plant in enumerate(plants):
+        csv = tmp_path / f"{plant}.csv"
+        regression_table(200, 20 + i).to_csv(csv, index=False)
+        assert (
+            edgefed("data", "put", plant, str(csv), "--dataset", "output", home=home, timeout=300).returncode
+            == 0
+        )
+    test = regression_table(200, 77)
+    test.to_csv(tmp_path / "test.csv", index=False)
+    assert (
+        edgefed(
+            "data", "put-test", str(tmp_path / "test.csv"), "--dataset", "output", home=home, timeout=300
+        ).returncode
+        == 0
+    )
+    contract = tmp_path / "output.yaml"
+    assert (
+        edgefed(
+            "contract",
+            "draft",
+            str(tmp_path / "mill-1.csv"),
+            "--name",
+            "output",
+            "--label",
+            "output",
+            "--to",
+            str(contract),
+            home=home,
+            timeout=300,
+        ).returncode
+        == 0
+    )
+    document = yaml.safe_load(contract.read_text())
+    for column in document["columns"]:
+        if "min" in column:
+            column["min"], column["max"] = column["min"] - 100, column["max"] + 100
+    document.pop("label", None)  # a numeric target: no class set to check
+    contract.write_text(yaml.safe_dump(document, sort_keys=False))
+    baseline = float(np.mean(np.abs(test["output"] - test["output"].mean())))  # predicting the mean
+
+    doc = task_doc("output-task", plants, rounds=15, quorum=3, dataset="output")
+    doc["spec"]["contract"] = str(contract)
+    doc["spec"]["columns"] = {"features": ["temperature", "vibration", "status"], "label": "output"}
+    doc["spec"]["model"] = {"name": "logistic", "inputShape": [3], "task": "regression"}  # one linear output
+    doc["spec"]["training"] = {"batchSize": 16, "learningRate": 0.1, "localEpochs": 3, "optimizer": "adam"}
+    doc["spec"]["evaluation"] = {"metric": "mae"}
+    doc["spec"]["stop"] = {"targetMetric": round(baseline / 4, 3)}
+    for edge in doc["spec"]["edges"]:
+        edge["dataset"]["key"] = "output/train.parquet"
+    ran = edgefed("run", str(write_task(tmp_path / "task.yaml", doc)), home=home, timeout=900)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    shown = json.loads(edgefed("models", "show", "output-task", "-o", "json", home=home, timeout=120).stdout)
+    evaluation = shown["evaluation"]
+    assert set(evaluation) >= {"mse", "mae", "loss"} and "accuracy" not in evaluation
+    assert evaluation["mae"] < baseline / 2, (evaluation, baseline)
+    if shown["round"] < 15:  # it stopped early: on the target, in mae's direction (lower)
+        assert f"target mae {round(baseline / 4, 3)} reached" in ran.stdout
+        assert evaluation["mae"] <= baseline / 4
+
+
+def test_a_regression_spec_names_what_does_not_fit() -> None:
+    from edgefed.workflows.errors import SpecError
+    from edgefed.workflows.spec import parse_task
+    from tests.helpers import task_doc
+
+    doc = task_doc("reg", ("a",), dataset="output")
+    doc["spec"]["model"] = {"name": "logistic", "inputShape": [3], "task": "regression", "classes": 2}
+    doc["spec"]["evaluation"] = {"metric": "accuracy"}
+    doc["spec"]["stop"] = {"targetAccuracy": 0.9}
+    with pytest.raises(SpecError) as err:
+        parse_task(doc)
+    text = str(err.value)
+    assert "spec.model.classes: a regression model has one output" in text
+    doc["spec"]["model"].pop("classes")
+    with pytest.raises(SpecError) as err:
+        parse_task(doc)
+    text = str(err.value)
+    assert "spec.evaluation.metric: a regression task records mse, mae, loss, not 'accuracy'" in text
+    assert "spec.stop.targetAccuracy: a regression task has no accuracy" in text

@@ -89,12 +89,26 @@ _EDGE = "{{inputs.parameters.edge}}"
 def _plan_config(task: FederatedTask) -> dict[str, Any]:
     """What the plan step needs: the last round, evaluation cadence, stop conditions and sampling."""
     spec = task.spec
-    return {
+    excluded = {"max_rounds"} | ({"target_metric"} if spec.stop.target_metric is None else set())
+    plan = {
         "lastRound": spec.last_round,
         "everyRounds": spec.evaluation.every_rounds,
-        "stop": spec.stop.model_dump(mode="json", by_alias=True, exclude={"max_rounds"}),
+        "stop": spec.stop.model_dump(mode="json", by_alias=True, exclude=excluded),
         "sampling": spec.sampling.model_dump(mode="json", by_alias=True) if spec.sampling else None,
     }
+    if spec.metric != "accuracy":  # (accuracy, higher better: what the plan assumes when not told)
+        plan.update(metric=spec.metric, higherIsBetter=spec.higher_is_better)
+    return plan
+
+
+def _model_config(model: Any) -> dict[str, Any]:
+    """The model section as the steps read it: a classification model as before task types existed."""
+    config = model.model_dump(mode="json", by_alias=True)
+    if config["task"] == "classification":
+        del config["task"]
+    else:
+        del config["classes"]
+    return config
 
 
 def step_config(task: FederatedTask) -> dict[str, Any]:
@@ -102,7 +116,7 @@ def step_config(task: FederatedTask) -> dict[str, Any]:
     spec = task.spec
     return {
         "plan": _plan_config(task),
-        "model": spec.model.model_dump(mode="json", by_alias=True),
+        "model": _model_config(spec.model),
         "training": spec.training.model_dump(mode="json", by_alias=True, exclude_none=True),
         "aggregation": spec.aggregation.model_dump(mode="json", by_alias=True),
         "quorum": spec.quorum,

@@ -91,7 +91,12 @@ class ModelSpec(SpecModel):
 
     name: str = Field(description="built-in name (logistic, mlp, cnn) or 'module:function'")
     input_shape: Annotated[list[Annotated[int, Field(gt=0)]], Field(min_length=1)]
-    classes: int = Field(ge=2)
+    task: Literal["classification", "regression"] = Field(
+        default="classification",
+        description="classification: integer labels 0..classes-1, softmax cross-entropy; regression: a numeric "
+        "label, one output, mean squared error",
+    )
+    classes: int | None = Field(default=None, ge=2, description="classification: the number of classes")
     params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the factory")
     seed: int = 0
 
@@ -110,6 +115,14 @@ class ModelSpec(SpecModel):
     @property
     def builtin(self) -> bool:
         return self.name in BUILTIN_MODELS
+
+    @model_validator(mode="after")
+    def _outputs(self) -> ModelSpec:
+        if self.task == "classification" and self.classes is None:
+            raise FieldErrors([(("classes",), "a classification model needs classes (>= 2)")])
+        if self.task == "regression" and self.classes is not None:
+            raise FieldErrors([(("classes",), "a regression model has one output: leave classes out")])
+        return self
 
 
 class DatasetRef(SpecModel):
@@ -282,8 +295,20 @@ class ColumnsSpec(SpecModel):
         return self
 
 
+#: Metrics the evaluation records per task type, and whether higher is better.
+METRICS: dict[str, dict[str, bool]] = {
+    "classification": {"accuracy": True, "loss": False},
+    "regression": {"mse": False, "mae": False, "loss": False},
+}
+
+
 class EvaluationSpec(SpecModel):
     every_rounds: int = Field(default=1, gt=0, description="central evaluation every N rounds")
+    metric: str | None = Field(
+        default=None,
+        description="the metric stop conditions and promotion compare (classification: accuracy, loss; "
+        "regression: mse, mae, loss); default accuracy, or mse for regression",
+    )
 
 
 class MinImprovement(SpecModel):
@@ -294,6 +319,9 @@ class MinImprovement(SpecModel):
 class StopSpec(SpecModel):
     max_rounds: int | None = Field(default=None, gt=0, description="cap on rounds; default spec.rounds")
     target_accuracy: float | None = Field(default=None, gt=0, le=1)
+    target_metric: float | None = Field(
+        default=None, description="stop once evaluation.metric reaches this (>= if higher is better, else <=)"
+    )
     min_improvement: MinImprovement | None = None
 
 
@@ -388,6 +416,18 @@ class FederatedTaskSpec(SpecModel):
             n = len(self.edges)
             problems.append((("quorum",), f"quorum {self.quorum} is above the number of edges ({n})"))
         problems.extend(quorum_problems(self.aggregation, self.quorum))
+        metrics = METRICS[self.model.task]
+        if self.evaluation.metric is not None and self.evaluation.metric not in metrics:
+            problems.append(
+                (
+                    ("evaluation", "metric"),
+                    f"a {self.model.task} task records {', '.join(metrics)}, not {self.evaluation.metric!r}",
+                )
+            )
+        if self.model.task == "regression" and self.stop.target_accuracy is not None:
+            problems.append(
+                (("stop", "targetAccuracy"), "a regression task has no accuracy: use targetMetric")
+            )
         if self.columns is not None:
             inputs = math.prod(self.model.input_shape)
             if inputs != len(self.columns.features):
@@ -431,6 +471,15 @@ class FederatedTaskSpec(SpecModel):
                     (("sampling",), f"each round asks {asked} of {n} edges, below the quorum ({self.quorum})")
                 )
         return problems
+
+    @property
+    def metric(self) -> str:
+        """The metric stop conditions and promotion compare."""
+        return self.evaluation.metric or ("mse" if self.model.task == "regression" else "accuracy")
+
+    @property
+    def higher_is_better(self) -> bool:
+        return METRICS[self.model.task][self.metric]
 
     @property
     def last_round(self) -> int:
@@ -513,6 +562,7 @@ __all__ = [
     "DEFAULT_IMAGE",
     "KIND",
     "MAX_ROUNDS",
+    "METRICS",
     "CloudStoreSpec",
     "ColumnsSpec",
     "DatasetRef",

@@ -84,22 +84,11 @@ def write_minio_policies(task: FederatedTask, out: Path) -> list[Path]:
     (``<task>-minio-policies.txt``), all from :func:`~edgefed.workflows.policy.policy_model`."""
     model = policy_model(e.name for e in task.spec.edges)
     del model[layout.ADMIN_IDENTITY]  # a MinIO's own root user: no policy to generate
-    written = []
-    for identity, grants in model.items():
-        path = out / f"{task.name}-minio-policy-{identity}.json"
-        path.write_text(json.dumps(iam_policy(grants), indent=2) + "\n")
-        written.append(path)
-    commands = out / f"{task.name}-minio-policies.txt"
-    commands.write_text(mc_commands(model, file_prefix=f"{task.name}-minio-policy-"))
-    written.append(commands)
-    return written
+    return _write_policies(model, out, prefix=task.name)
 
 
-def write_notification_policies(task: FederatedTask, out: Path, *, prefix: str) -> list[Path]:
-    """The MinIO policies of the notification-only identities an incremental job's EventSource holds
-    (``<prefix>-minio-policy-notify-<edge>.json``, from :func:`~edgefed.workflows.policy.notification_model`)
-    and the ``mc`` commands that install them in each edge's own MinIO."""
-    model = notification_model(e.name for e in task.spec.edges)
+def _write_policies(model: dict, out: Path, *, prefix: str) -> list[Path]:
+    """Each identity's IAM policy (``<prefix>-minio-policy-<identity>.json``) and the ``mc`` commands."""
     written = []
     for identity, grants in model.items():
         path = out / f"{prefix}-minio-policy-{identity}.json"
@@ -109,6 +98,13 @@ def write_notification_policies(task: FederatedTask, out: Path, *, prefix: str) 
     commands.write_text(mc_commands(model, file_prefix=f"{prefix}-minio-policy-"))
     written.append(commands)
     return written
+
+
+def write_notification_policies(task: FederatedTask, out: Path, *, prefix: str) -> list[Path]:
+    """The MinIO policies of the notification-only identities an incremental job's EventSource holds
+    (``<prefix>-minio-policy-notify-<edge>.json``, from :func:`~edgefed.workflows.policy.notification_model`)
+    and the ``mc`` commands that install them in each edge's own MinIO."""
+    return _write_policies(notification_model(e.name for e in task.spec.edges), out, prefix=prefix)
 
 
 __all__ = [

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.helpers import free_port, task_doc, write_task
+from tests.helpers import edgefed, free_port, task_doc, write_task
 
 TASK = "models-cli"
 
@@ -23,17 +23,9 @@ TASK = "models-cli"
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A home where TASK ran 3 rounds; the CLI as a function of it."""
     root = tmp_path_factory.mktemp("models")
-    env = {**os.environ, "EDGEFED_HOME": str(root / "home"), "TF_CPP_MIN_LOG_LEVEL": "2", "COLUMNS": "200"}
 
     def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "edgefed.workflows.cli", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=root,
-        )
+        return edgefed(*args, home=root / "home", timeout=timeout, cwd=root)
 
     path = write_task(root / "task.yaml", task_doc(TASK, ("cleveland", "hungary"), rounds=3, quorum=2))
     try:

@@ -28,6 +28,8 @@ from typing import Any
 
 from edgefed.steps import layout
 from edgefed.steps.context import StepContext
+from edgefed.steps.datasets import LABEL
+from edgefed.steps.hard_examples import fold
 from edgefed.steps.interface import Flag, Outputs, Step, StepExit
 from edgefed.steps.planning import score
 from edgefed.steps.promotions import promote, served
@@ -85,11 +87,24 @@ def run_probe(argv: list[str]) -> int:
     bucket, _, key = args.dataset.removeprefix("s3://").partition("/")
     site = client_from_env(Endpoint.parse(args.dataset_store), site=True)
     frame, read = read_parquet_object(site, bucket, key)
+    folded = None
+    if (job.get("hardExamples") or {}).get("fold"):
+        columns = ctx.config.get("columns") or {}
+        frame, folded = fold(
+            site,
+            bucket,
+            ctx.task,
+            key,
+            frame,
+            read.etag,
+            label_column=columns.get("label", LABEL),
+            feature_columns=list(columns.get("features") or [c for c in frame.columns if c != LABEL]),
+        )
     rows = len(frame)
     before = last_contribution(registry, ctx.task, args.edge)
     if before is None:
         new_rows = rows
-    elif before["etag"] is not None and before["etag"] == read.etag:
+    elif before["etag"] is not None and before["etag"] == read.etag and not (folded and folded.rows):
         new_rows = 0  # the very bytes it learned from
     else:
         new_rows = max(rows - before["rows"], 0)
@@ -104,6 +119,9 @@ def run_probe(argv: list[str]) -> int:
         "newRows": new_rows,
         "servedRound": serving,
         "freshAccuracy": None,
+        "hardExamples": None
+        if folded is None
+        else {"folded": folded.rows, "batches": len(folded.batches), "unlabelled": folded.unlabelled},
         "at": utc_now(),
     }
     accuracy = (job.get("triggers") or {}).get("accuracyBelow")
@@ -128,7 +146,12 @@ def run_probe(argv: list[str]) -> int:
         if report["freshAccuracy"] is None
         else f", served model on them: accuracy {report['freshAccuracy']:.4f}"
     )
-    print(f"edge {args.edge}: {rows} rows, {new_rows} new since its last contribution{fresh_text}")
+    hard_text = (
+        ""
+        if folded is None
+        else f"; {folded.rows} labelled hard examples folded into its dataset, {folded.unlabelled} await a label"
+    )
+    print(f"edge {args.edge}: {rows} rows, {new_rows} new since its last contribution{fresh_text}{hard_text}")
     return StepExit.OK
 
 
@@ -224,7 +247,10 @@ def run_decide(argv: list[str]) -> int:
         "servedRound": serving,
         "lastRound": last,
         "probes": [
-            {k: p.get(k) for k in ("edge", "rows", "newRows", "freshAccuracy", "lastContribution")}
+            {
+                k: p.get(k)
+                for k in ("edge", "rows", "newRows", "freshAccuracy", "hardExamples", "lastContribution")
+            }
             for p in probes
         ],
         "unreported": unreported,

@@ -184,6 +184,16 @@ def hard_examples_key(task: str, day: str, name: str) -> str:
     return f"{hard_examples_prefix(task)}{day}/{name}.parquet"
 
 
+def hard_example_labels_key(task: str, name: str) -> str:
+    """Labels given later for kept hard examples (JSON: ``[{"example": "<batch>:<row>", "label": n}]``)."""
+    return f"{hard_examples_prefix(task)}labels/{name}.json"
+
+
+def hard_examples_ledger_key(task: str) -> str:
+    """Which kept hard examples were folded into the edge's dataset (so none is learned twice)."""
+    return f"{hard_examples_prefix(task)}folded.json"
+
+
 def deployments_prefix(task: str) -> str:
     """Prefix of the task's deployment records in :data:`MODELS_BUCKET`: which version each edge runs."""
     return f"{task}/deployments/"
@@ -234,7 +244,9 @@ __all__ = [
     "edge_identity",
     "edge_status_key",
     "evaluation_key",
+    "hard_example_labels_key",
     "hard_examples_key",
+    "hard_examples_ledger_key",
     "hard_examples_prefix",
     "incremental_key",
     "latest_key",

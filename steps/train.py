@@ -17,10 +17,9 @@ import numpy as np
 
 from edgefed.steps import codec, layout
 from edgefed.steps.context import StepContext
+from edgefed.steps.datasets import LABEL
 from edgefed.steps.interface import Outputs, Step
 from edgefed.steps.store import Endpoint, StepError, client_from_env, put_bytes, read_parquet_object
-
-LABEL = "label"
 
 
 def frame_to_arrays(

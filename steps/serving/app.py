@@ -11,8 +11,9 @@ model version that gave it.
 At the edge, an example is *hard* when the edge model's confidence is below ``threshold`` (rule ``confidence``)
 or the top two probabilities are closer than it (rule ``margin``). Hard examples of a batch go to the cloud in
 one request and are answered with the cloud's prediction; each is stored in the edge's **own** store (features,
-and the label when the request gave one) under ``hard-examples/<task>/``, where the incremental learning job
-can take it as new data. When the cloud cannot be reached, the edge answers with its own prediction, marks it
+and the label when the request gave one) under ``hard-examples/<task>/``, and its answer carries an ``example``
+id; ``POST /v1/label`` with ``{"labels": [{"example": id, "label": n}]}`` gives a label later. The incremental
+learning job folds the labelled ones into the edge's dataset as new data (:mod:`edgefed.steps.hard_examples`). When the cloud cannot be reached, the edge answers with its own prediction, marks it
 (``cloudUnreachable``) and keeps serving: edge autonomy. A malformed request is refused with 400 naming the
 field, before anything is predicted or stored.
 """
@@ -33,9 +34,9 @@ from fastapi.responses import JSONResponse
 from minio import Minio
 from pydantic import BaseModel, ConfigDict, Field
 
-from edgefed.steps import layout
+from edgefed.steps import hard_examples, layout
 from edgefed.steps.serving.model import ServedModel
-from edgefed.steps.store import parquet_bytes, put_bytes, utc_now
+from edgefed.steps.store import StepError, exists, parquet_bytes, put_bytes, put_json, utc_now
 
 __all__ = ["MAX_BATCH", "EdgeSettings", "PredictRequest", "cloud_app", "edge_app"]
 
@@ -49,6 +50,19 @@ class PredictRequest(BaseModel):
 
     instances: list[dict[str, float] | list[float]] = Field(min_length=1, max_length=MAX_BATCH)
     labels: list[int | None] | None = None
+
+
+class LabelEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    example: str
+    label: int
+
+
+class LabelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    labels: list[LabelEntry] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 @dataclass
@@ -191,12 +205,16 @@ def edge_app(model: ServedModel, settings: EdgeSettings) -> FastAPI:
         return answer["predictions"], answer["model"]
 
     def store(
-        rows: np.ndarray, labels: list[int | None], edge_answers: list[dict], cloud_answers: list[dict] | None
+        batch: str,
+        rows: np.ndarray,
+        labels: list[int | None],
+        edge_answers: list[dict],
+        cloud_answers: list[dict] | None,
     ) -> None:
         """The hard examples, in the edge's own store (never the cloud's): features, label, both answers."""
         import pandas as pd
 
-        if settings.site is None or len(rows) == 0:
+        if settings.site is None:
             return
         frame = pd.DataFrame(rows, columns=model.feature_columns)
         frame["label"] = pd.array(labels, dtype="Int64")
@@ -206,7 +224,7 @@ def edge_app(model: ServedModel, settings: EdgeSettings) -> FastAPI:
             [a["class"] for a in cloud_answers] if cloud_answers else [None] * len(rows), dtype="Int64"
         )
         frame["received_at"] = utc_now()
-        key = layout.hard_examples_key(model.task, utc_now()[:10].replace("-", ""), uuid.uuid4().hex[:12])
+        key = hard_examples.batch_key(model.task, batch)
         put_bytes(settings.site, layout.edge_bucket(settings.edge), key, parquet_bytes(frame))
         with lock:
             settings.stored.append(key)
@@ -223,6 +241,7 @@ def edge_app(model: ServedModel, settings: EdgeSettings) -> FastAPI:
         cloud_model = None
         if len(hard):
             cloud_answers, cloud_model = ask_cloud(x[hard])
+            batch = f"{utc_now()[:10].replace('-', '')}/{uuid.uuid4().hex[:12]}"
             for n, i in enumerate(hard):
                 answers[i]["hard"] = True
                 if cloud_answers is None:
@@ -233,9 +252,12 @@ def edge_app(model: ServedModel, settings: EdgeSettings) -> FastAPI:
                         "hard": True,
                         "edge": {k: answers[i][k] for k in ("class", "confidence")},
                     }
+                if settings.site is not None:
+                    answers[i]["example"] = hard_examples.example_id(batch, n)
             labels = [(body.labels or [None] * len(x))[i] for i in hard]
             background.add_task(
                 store,
+                batch,
                 x[hard],
                 labels,
                 [_answers(model, probabilities[hard], "edge")[n] for n in range(len(hard))],
@@ -248,5 +270,43 @@ def edge_app(model: ServedModel, settings: EdgeSettings) -> FastAPI:
                 "predictions": answers,
             }
         )
+
+    @app.post("/v1/label")
+    def label(body: LabelRequest) -> JSONResponse:
+        """Labels for kept hard examples, given later: written beside them in the edge's own store."""
+        if settings.site is None:
+            return JSONResponse(status_code=503, content={"error": "this edge keeps no hard examples"})
+        bucket = layout.edge_bucket(settings.edge)
+        entries = []
+        for i, entry in enumerate(body.labels):
+            try:
+                batch, row = hard_examples.parse_example_id(entry.example)
+            except ValueError as err:
+                return _refuse(f"labels[{i}].example", str(err))
+            if not 0 <= entry.label < model.classes:
+                return _refuse(
+                    f"labels[{i}].label", f"expected a class 0..{model.classes - 1}, got {entry.label}"
+                )
+            try:
+                known = exists(settings.site, bucket, hard_examples.batch_key(model.task, batch))
+            except StepError as err:
+                return JSONResponse(status_code=503, content={"error": str(err)})
+            if not known:
+                return JSONResponse(
+                    status_code=404,
+                    content={
+                        "error": f"labels[{i}].example: no kept example {entry.example!r}",
+                        "field": f"labels[{i}].example",
+                    },
+                )
+            entries.append(
+                {"example": hard_examples.example_id(batch, row), "label": entry.label, "at": utc_now()}
+            )
+        key = layout.hard_example_labels_key(model.task, uuid.uuid4().hex)
+        try:
+            put_json(settings.site, bucket, key, {"labels": entries})
+        except StepError as err:
+            return JSONResponse(status_code=503, content={"error": str(err)})
+        return JSONResponse(content={"labelled": len(entries)})
 
     return app

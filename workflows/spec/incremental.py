@@ -15,6 +15,7 @@ deploy-if-better rule), on edgefed's terms::
         schedule: "0 3 * * 0"          # and, whatever the data, retrain on this schedule
       retraining: {rounds: 5}
       promotion: {minImprovement: 0.01} # candidate accuracy >= served + 0.01 on the held-out set
+      hardExamples: {fold: true}       # labelled hard examples the edge's inference service kept: new rows
 
 At least one trigger. Schedules are checked as Argo checks a CronWorkflow's (robfig/cron's standard parser).
 """
@@ -37,6 +38,7 @@ from edgefed.workflows.spec.task import Metadata
 __all__ = [
     "INCREMENTAL_KIND",
     "AccuracyTrigger",
+    "HardExamplesSpec",
     "IncrementalLearningJob",
     "IncrementalSpec",
     "NewRowsTrigger",
@@ -105,12 +107,21 @@ class PromotionSpec(SpecModel):
     )
 
 
+class HardExamplesSpec(SpecModel):
+    fold: bool = Field(
+        default=False,
+        description="append the labelled hard examples each edge's inference service kept to its dataset "
+        "(a new version of the dataset object) before it is probed: they count as new rows and are learned from",
+    )
+
+
 class IncrementalSpec(SpecModel):
     task: str = Field(description="the FederatedTask (metadata.name) whose served model is retrained")
     check_schedule: str = Field(default="*/30 * * * *", alias="checkSchedule")
     triggers: TriggersSpec
     retraining: RetrainingSpec = Field(default_factory=RetrainingSpec)
     promotion: PromotionSpec = Field(default_factory=PromotionSpec)
+    hard_examples: HardExamplesSpec = Field(default_factory=HardExamplesSpec, alias="hardExamples")
 
     @field_validator("check_schedule")
     @classmethod
@@ -135,6 +146,7 @@ class IncrementalLearningJob(SpecModel):
             "triggers": self.spec.triggers.model_dump(mode="json", by_alias=True),
             "retraining": self.spec.retraining.model_dump(mode="json", by_alias=True),
             "promotion": self.spec.promotion.model_dump(mode="json", by_alias=True),
+            "hardExamples": self.spec.hard_examples.model_dump(mode="json", by_alias=True),
         }
 
 

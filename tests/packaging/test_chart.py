@@ -334,6 +334,59 @@ def test_optional_objects_can_be_left_out() -> None:
     assert sorted(d["kind"] for d in docs) == ["ConfigMap"]
 
 
+# -- the joint inference service ---------------------------------------------------------------------------
+
+_HELM_LABELS = ("helm.sh/chart", "app.kubernetes.io/instance", "app.kubernetes.io/version")
+
+
+@pytest.mark.parametrize("values_name", ["default", "four-edges"])
+def test_serving_renders_what_serve_generate_writes(values_name: str, tmp_path) -> None:
+    """With serving.enabled the chart renders the inference Deployments and Services `edgefed serve generate
+    --values` writes for the same task: the same objects, field for field, but the chart's own labels."""
+    from edgefed.workflows.build.serving import serving_manifests
+    from edgefed.workflows.build.values import settings_from_values, task_from_values
+    from edgefed.workflows.spec import load_task
+
+    values = {} if values_name == "default" else four_edges_values()
+    task = load_task(REPO / "examples" / "heart-demo.yaml")
+    if values_name == "default":  # the chart lists no edge by default: the example's, with their nodes
+        values["edges"] = [{"name": e.name, "node": f"edge-{e.name}"} for e in task.spec.edges]
+    values["serving"] = {"enabled": True, "task": task.name, "rule": "margin", "threshold": 0.25}
+    rendered = [
+        d
+        for d in manifests(render(values))
+        if d["metadata"]["labels"].get("edgefed.io/component", "").startswith("inference")
+    ]
+    merged = _merged(values)
+    expected = serving_manifests(
+        task_from_values(task, merged),
+        rule="margin",
+        threshold=0.25,
+        namespace=NAMESPACE,
+        settings=settings_from_values(merged),
+    )
+    assert len(rendered) == len(expected) == 2 * (len(task.spec.edges) + 1)
+    for doc in rendered:
+        labels = doc["metadata"]["labels"]
+        assert (
+            labels["app.kubernetes.io/managed-by"] == "Helm"
+            and labels["app.kubernetes.io/part-of"] == "edgefed"
+        )
+        doc["metadata"]["labels"] = {k: v for k, v in labels.items() if k.startswith("edgefed.io/")}
+        name = f"{doc['metadata']['name']}-{doc['kind'].lower()}.yaml"
+        assert doc == expected.pop(name), name
+    assert expected == {}
+    report = helm.lint(CHART, values, strict=True, namespace=NAMESPACE, kube_version=f"v{KUBE_VERSION}")
+    assert report["errors"] == [] and [m for m in report["messages"] if m["severity"] >= 2] == []
+    for doc in rendered:
+        kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
+
+
+def test_serving_needs_a_task() -> None:
+    with pytest.raises(helm.HelmRenderError, match=r"serving\.task is required"):
+        render({"serving": {"enabled": True}, "edges": [{"name": "a", "node": "n"}]})
+
+
 # -- no credentials ----------------------------------------------------------------------------------------
 
 _CREDENTIAL_KEY = re.compile(r"pass(word|wd)?|secret|token|access.?key|credential|private.?key", re.I)

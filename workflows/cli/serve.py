@@ -134,6 +134,9 @@ def serve_generate(
         str | None, typer.Option("--cloud-task", help="the task whose model the cloud serves")
     ] = None,
     threshold: Annotated[float, typer.Option("--threshold", min=0.0, max=1.0)] = 0.8,
+    rule: Annotated[
+        str, typer.Option("--rule", help="hard examples: confidence or margin below --threshold")
+    ] = "confidence",
     namespace: Annotated[
         str, typer.Option("--namespace", "-n", help="where the cloud Service lives")
     ] = "edgefed",
@@ -143,13 +146,15 @@ def serve_generate(
     from edgefed.workflows.build.generate import dump_yaml
     from edgefed.workflows.build.serving import serving_manifests
 
+    if rule not in ("confidence", "margin"):
+        raise typer.BadParameter("expected confidence or margin", param_hint="--rule")
     try:
         task, settings = load_for_cluster(task_file, values)
     except EdgefedError as err:
         raise fail(err) from None
     out.mkdir(parents=True, exist_ok=True)
     for name, document in serving_manifests(
-        task, cloud_task=cloud_task, threshold=threshold, namespace=namespace, settings=settings
+        task, cloud_task=cloud_task, threshold=threshold, rule=rule, namespace=namespace, settings=settings
     ).items():
         (out / name).write_text(dump_yaml(document))
         console.print(f"wrote {out / name}", highlight=False)

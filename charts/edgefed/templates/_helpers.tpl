@@ -92,3 +92,75 @@ offending index. Included by the templates that iterate over the edges.
 {{- $_ := set $seen $edge.name $i }}
 {{- end }}
 {{- end }}
+
+{{/* An identity's two env variables from its Secret (keys accessKey, secretKey): dict secret, prefix. */}}
+{{- define "edgefed.servingCredentials" -}}
+- name: {{ .prefix }}_ACCESS_KEY
+  valueFrom: {secretKeyRef: {name: {{ .secret }}, key: accessKey}}
+- name: {{ .prefix }}_SECRET_KEY
+  valueFrom: {secretKeyRef: {name: {{ .secret }}, key: secretKey}}
+{{- end }}
+
+{{/*
+The inference service's pod spec (templates/serving.yaml), hardened as the step pods are: dict root, account,
+args, env (YAML list text), resources, placement. runAsUser/runAsGroup 10001 is the image's user
+(images/Dockerfile), as in the generated workflows.
+*/}}
+{{- define "edgefed.servingPod" -}}
+serviceAccountName: {{ .account }}
+automountServiceAccountToken: false
+securityContext:
+  runAsNonRoot: true
+  runAsUser: 10001
+  runAsGroup: 10001
+  fsGroup: 10001
+  seccompProfile: {type: RuntimeDefault}
+containers:
+  - name: inference
+    image: {{ include "edgefed.image" .root | quote }}
+    command: [python, -m, edgefed.steps.serving]
+    args:
+      {{- toYaml .args | nindent 6 }}
+    ports:
+      - {name: http, containerPort: 8080}
+    env:
+      {{- .env | nindent 6 }}
+      {{- if .root.Values.store.caConfigMap }}
+      - {name: EDGEFED_CA_FILE, value: /etc/edgefed/ca/ca.crt}
+      {{- end }}
+    readinessProbe:
+      httpGet: {path: /readyz, port: http}
+      periodSeconds: 10
+    livenessProbe:
+      httpGet: {path: /healthz, port: http}
+      periodSeconds: 10
+    securityContext:
+      allowPrivilegeEscalation: false
+      capabilities: {drop: [ALL]}
+      readOnlyRootFilesystem: true
+      runAsNonRoot: true
+    volumeMounts:
+      - {name: tmp, mountPath: /tmp}
+      {{- if .root.Values.store.caConfigMap }}
+      - {name: store-ca, mountPath: /etc/edgefed/ca, readOnly: true}
+      {{- end }}
+    {{- with .resources }}
+    resources:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+volumes:
+  - {name: tmp, emptyDir: {}}
+  {{- with .root.Values.store.caConfigMap }}
+  - name: store-ca
+    configMap:
+      name: {{ . }}
+      items: [{key: ca.crt, path: ca.crt}]
+  {{- end }}
+{{- toYaml .placement | nindent 0 }}
+{{- with .root.Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- range . }}
+  - name: {{ . }}
+  {{- end }}
+{{- end }}
+{{- end }}

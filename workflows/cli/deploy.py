@@ -24,7 +24,7 @@ from edgefed.workflows.cli.common import (
     load,
     load_for_cluster,
 )
-from edgefed.workflows.cli.models_manage import OutputOption, _registry, resolve_version
+from edgefed.workflows.cli.models_manage import OutputOption, cloud_registry, resolve_version
 from edgefed.workflows.errors import EdgefedError, ExitCode
 
 __all__ = ["edges_status", "models_deploy"]
@@ -79,7 +79,7 @@ def models_deploy(
 
     task = local_task(task)
     with EmbeddedRuntime(home) as runtime:
-        registry = _registry(runtime)
+        registry = cloud_registry(runtime)
         round_ = resolve_version(registry, task.name, version)
         try:
             document = to_document(deploy_workflow(task, round_, edges=chosen, settings=settings))
@@ -177,7 +177,7 @@ def edges_status(
         raise fail(err) from None
     with EmbeddedRuntime(home) as runtime:
         runtime.prepare(task)
-        registry = _registry(runtime)
+        registry = cloud_registry(runtime)
         manifests = [registry.manifest(task.name, r) for r in registry.committed_rounds(task.name)]
         statuses = [edge_status(runtime, task, edge, manifests) for edge in task.spec.edges]
     if output == "json":

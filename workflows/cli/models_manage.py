@@ -15,6 +15,8 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from edgefed.steps.registry import ModelRegistry
 
 __all__ = [
+    "cloud_registry",
     "models_export",
     "models_get",
     "models_promote",
@@ -89,15 +92,28 @@ def resolve_version(registry: ModelRegistry, task: str, version: str | None) -> 
     )
 
 
-def _registry(runtime: Any) -> ModelRegistry:
+def cloud_registry(runtime: Any) -> ModelRegistry:
+    """The model registry of an embedded ``runtime``'s store, with the cloud identity."""
     from edgefed.steps.layout import CLOUD_IDENTITY
     from edgefed.steps.registry import ModelRegistry
 
     return ModelRegistry(runtime.store.client(CLOUD_IDENTITY))
 
 
-def _corrupt(err: Exception) -> typer.Exit:
-    return fail_with(str(err), ExitCode.FAILED)
+@contextmanager
+def _registry(home: Path | None, task: str, version: str | None) -> Iterator[tuple[ModelRegistry, int]]:
+    """The registry (cloud identity, on the embedded store of ``home``) and the round ``version`` names; a
+    store error inside (a version whose bytes do not match its manifest...) exits 1 with its message."""
+    from edgefed.steps.store import StepError
+    from edgefed.workflows.embedded.runtime import EmbeddedRuntime
+
+    with EmbeddedRuntime(home) as runtime:
+        registry = cloud_registry(runtime)
+        round_ = resolve_version(registry, task, version)
+        try:
+            yield registry, round_
+        except StepError as err:
+            raise fail_with(str(err), ExitCode.FAILED) from None
 
 
 def models_show(
@@ -110,11 +126,8 @@ def models_show(
     from edgefed.steps.layout import MODELS_BUCKET
     from edgefed.steps.promotions import history
     from edgefed.steps.store import StepError
-    from edgefed.workflows.embedded.runtime import EmbeddedRuntime
 
-    with EmbeddedRuntime(home) as runtime:
-        registry = _registry(runtime)
-        round_ = resolve_version(registry, task_name, version)
+    with _registry(home, task_name, version) as (registry, round_):
         manifest = registry.manifest(task_name, round_)
         try:
             registry.model_bytes(task_name, round_)
@@ -195,21 +208,13 @@ def models_get(
     home: HomeOption = None,
 ) -> None:
     """The weights file (.npz) of a version, verified against the SHA-256 its manifest records."""
-    from edgefed.steps.store import StepError
-    from edgefed.workflows.embedded.runtime import EmbeddedRuntime
-
-    with EmbeddedRuntime(home) as runtime:
-        registry = _registry(runtime)
-        round_ = resolve_version(registry, task_name, version)
+    with _registry(home, task_name, version) as (registry, round_):
         target = to or Path(f"{task_name}-r{round_:05d}.npz")
         if target.exists():
             raise fail_with(
                 f"{target} exists: refusing to overwrite it (--to another path)", ExitCode.INVALID
             )
-        try:
-            data = registry.model_bytes(task_name, round_)
-        except StepError as err:
-            raise _corrupt(err) from None
+        data = registry.model_bytes(task_name, round_)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
@@ -254,16 +259,9 @@ def models_promote(
 ) -> None:
     """Make a committed version the one that serves (a new record; no round is rewritten)."""
     from edgefed.steps.promotions import promote
-    from edgefed.steps.store import StepError
-    from edgefed.workflows.embedded.runtime import EmbeddedRuntime
 
-    with EmbeddedRuntime(home) as runtime:
-        registry = _registry(runtime)
-        round_ = resolve_version(registry, task_name, version)
-        try:
-            record = promote(registry, task_name, round_, by=_by(by), reason=reason)
-        except StepError as err:
-            raise _corrupt(err) from None
+    with _registry(home, task_name, version) as (registry, round_):
+        record = promote(registry, task_name, round_, by=_by(by), reason=reason)
     _print_record(record, output)
 
 
@@ -276,18 +274,12 @@ def models_rollback(
 ) -> None:
     """Serve again the version the current promotion replaced."""
     from edgefed.steps.promotions import PromotionError, rollback
-    from edgefed.steps.store import StepError
-    from edgefed.workflows.embedded.runtime import EmbeddedRuntime
 
-    with EmbeddedRuntime(home) as runtime:
-        registry = _registry(runtime)
-        resolve_version(registry, task_name, "latest")  # names an unknown task
+    with _registry(home, task_name, "latest") as (registry, _):  # "latest": an unknown task is named
         try:
             record = rollback(registry, task_name, by=_by(by), reason=reason)
         except PromotionError as err:
             raise fail_with(str(err), ExitCode.INVALID) from None
-        except StepError as err:
-            raise _corrupt(err) from None
     _print_record(record, output)
 
 
@@ -305,12 +297,8 @@ def models_export(
     """A version for serving: Keras .keras, a TensorFlow SavedModel (TF Serving layout, a signature by
     feature column) and optionally TFLite, with export.json naming what it is and where it came from."""
     from edgefed.steps.datasets import DatasetError, info
-    from edgefed.steps.store import StepError
-    from edgefed.workflows.embedded.runtime import EmbeddedRuntime
 
-    with EmbeddedRuntime(home) as runtime:
-        registry = _registry(runtime)
-        round_ = resolve_version(registry, task_name, version)
+    with _registry(home, task_name, version) as (registry, round_):
         target = to or Path(f"{task_name}-r{round_:05d}")
         if target.exists():
             raise fail_with(
@@ -324,10 +312,7 @@ def models_export(
                 "edgefed before model lineage); nothing to rebuild it from",
                 ExitCode.FAILED,
             )
-        try:
-            data = registry.model_bytes(task_name, round_)
-        except StepError as err:
-            raise _corrupt(err) from None
+        data = registry.model_bytes(task_name, round_)
     dataset = manifest.get("datasetName") or registry.manifest(task_name, 0).get("datasetName")
     recorded = manifest.get("columns") or registry.manifest(task_name, 0).get("columns")
     try:

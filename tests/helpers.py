@@ -94,8 +94,14 @@ def write_task(path: Path, doc: dict[str, Any]) -> Path:
 
 
 def edgefed(*args: str, home: Path, timeout: float = 600, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    """Run the real ``edgefed`` CLI in a subprocess with its own state directory."""
-    env = {**os.environ, "EDGEFED_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2", "COLUMNS": "200"}
+    """Run the real ``edgefed`` CLI in a subprocess with its own state directory (``env``: more variables)."""
+    env = {
+        **os.environ,
+        "EDGEFED_HOME": str(home),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "COLUMNS": "200",
+        **kwargs.pop("env", {}),
+    }
     return subprocess.run(
         [sys.executable, "-m", "edgefed.workflows.cli", *args],
         env=env,

@@ -110,46 +110,61 @@ def test_contract_draft_proposes_a_contract_the_sample_passes_and_that_catches_a
     assert again.returncode == 2 and "refusing to overwrite" in again.stderr
 
 
+def put_plants_and_draft(
+    home: Path,
+    tmp_path: Path,
+    plants: tuple[str, ...],
+    tables: list[pd.DataFrame],
+    test: pd.DataFrame,
+    dataset: str,
+    *,
+    label: str = "label",
+    widen: float,
+) -> Path:
+    """What a user does before a task on their own data: each plant's CSV into its store (`data put`), a
+    held-out CSV (`data put-test`), a contract drafted from one plant's sample (`contract draft`) whose bounds
+    are widened by ``widen``, as a user would for the other plants. Returns the contract file."""
+    for plant, table in zip(plants, tables, strict=True):
+        csv = tmp_path / f"{plant}.csv"
+        table.to_csv(csv, index=False)
+        put = edgefed("data", "put", plant, str(csv), "--dataset", dataset, home=home, timeout=300)
+        assert put.returncode == 0, put.stderr
+    test.to_csv(tmp_path / "test.csv", index=False)
+    put = edgefed(
+        "data", "put-test", str(tmp_path / "test.csv"), "--dataset", dataset, home=home, timeout=300
+    )
+    assert put.returncode == 0, put.stderr
+    contract = tmp_path / f"{dataset}.yaml"
+    options = ["--name", dataset, "--to", str(contract)] + (["--label", label] if label != "label" else [])
+    sample = str(tmp_path / f"{plants[0]}.csv")
+    drafted = edgefed("contract", "draft", sample, *options, home=home, timeout=300)
+    assert drafted.returncode == 0, drafted.stderr
+    document = yaml.safe_load(contract.read_text())
+    for column in document["columns"]:
+        if "min" in column:
+            column["min"], column["max"] = column["min"] - widen, column["max"] + widen
+    if label != "label":
+        document.pop("label", None)  # a numeric target: no class set to check
+    contract.write_text(yaml.safe_dump(document, sort_keys=False))
+    return contract
+
+
 @pytest.mark.slow
 def test_a_task_on_a_users_own_csv_trains_with_no_code(home: Path, tmp_path: Path) -> None:
     """Three plants' CSVs, a held-out set, a drafted contract, a task naming the columns: real rounds."""
     from tests.helpers import task_doc, write_task
 
     plants = ("plant-x", "plant-y", "plant-z")
-    for i, plant in enumerate(plants):
-        csv = tmp_path / f"{plant}.csv"
-        sensor_table(150, 10 + i).to_csv(csv, index=False)
-        assert (
-            edgefed("data", "put", plant, str(csv), "--dataset", "sensors", home=home, timeout=300).returncode
-            == 0
-        )
-    test_csv = tmp_path / "test.csv"
-    sensor_table(200, 99).to_csv(test_csv, index=False)
-    assert (
-        edgefed("data", "put-test", str(test_csv), "--dataset", "sensors", home=home, timeout=300).returncode
-        == 0
+    # the draft from one plant's sample is what every plant is checked against: its bounds widened
+    contract = put_plants_and_draft(
+        home,
+        tmp_path,
+        plants,
+        [sensor_table(150, 10 + i) for i in range(len(plants))],
+        sensor_table(200, 99),
+        "sensors",
+        widen=50,
     )
-    contract = tmp_path / "sensors.yaml"
-    assert (
-        edgefed(
-            "contract",
-            "draft",
-            str(tmp_path / "plant-x.csv"),
-            "--name",
-            "sensors",
-            "--to",
-            str(contract),
-            home=home,
-            timeout=300,
-        ).returncode
-        == 0
-    )
-    # the draft from one plant's sample is what every plant is checked against: widen its bounds as a user would
-    document = yaml.safe_load(contract.read_text())
-    for column in document["columns"]:
-        if "min" in column:
-            column["min"], column["max"] = column["min"] - 50, column["max"] + 50
-    contract.write_text(yaml.safe_dump(document, sort_keys=False))
 
     doc = task_doc("sensors-task", plants, rounds=8, quorum=3, dataset="sensors")
     doc["spec"]["contract"] = str(contract)
@@ -187,6 +202,24 @@ def test_a_task_on_a_users_own_csv_trains_with_no_code(home: Path, tmp_path: Pat
     assert json.loads(exported.stdout)["featureColumns"] == ["temperature", "vibration", "status"]
 
 
+#: A user's training step for a linear regression: each plant solves ridge regression on its own rows exactly
+#: (the built-in trainer would take many SGD epochs on these unscaled readings); FedAvg averages the solutions.
+RIDGE_STEP = """
+import numpy as np
+
+
+def ridge_step(weights, x, y, *, model, training, seed):
+    kernel, bias = weights
+    design = np.hstack([x, np.ones((len(x), 1), x.dtype)]).astype(np.float64)
+    penalty = 1e-3 * np.eye(design.shape[1])
+    solution = np.linalg.solve(design.T @ design + penalty, design.T @ y.astype(np.float64))
+    residual = design @ solution - y
+    kernel = solution[:-1].reshape(kernel.shape).astype(np.float32)
+    bias = solution[-1:].reshape(bias.shape).astype(np.float32)
+    return [kernel, bias], {"mse": float(np.mean(residual**2)), "solver": 1.0}
+"""
+
+
 def regression_table(rows: int, seed: int) -> pd.DataFrame:
     """The sensor table with a numeric target: a plant's output, linear in the readings, plus noise."""
     frame = sensor_table(rows, seed).drop(columns=["label"])
@@ -202,58 +235,38 @@ def test_a_regression_task_on_a_users_csv_learns_and_stops_on_its_metric(home: P
     from tests.helpers import task_doc, write_task
 
     plants = ("mill-1", "mill-2", "mill-3")
-    for i, plant in enumerate(plants):
-        csv = tmp_path / f"{plant}.csv"
-        regression_table(200, 20 + i).to_csv(csv, index=False)
-        assert (
-            edgefed("data", "put", plant, str(csv), "--dataset", "output", home=home, timeout=300).returncode
-            == 0
-        )
     test = regression_table(200, 77)
-    test.to_csv(tmp_path / "test.csv", index=False)
-    assert (
-        edgefed(
-            "data", "put-test", str(tmp_path / "test.csv"), "--dataset", "output", home=home, timeout=300
-        ).returncode
-        == 0
+    contract = put_plants_and_draft(
+        home,
+        tmp_path,
+        plants,
+        [regression_table(200, 20 + i) for i in range(len(plants))],
+        test,
+        "output",
+        label="output",
+        widen=100,
     )
-    contract = tmp_path / "output.yaml"
-    assert (
-        edgefed(
-            "contract",
-            "draft",
-            str(tmp_path / "mill-1.csv"),
-            "--name",
-            "output",
-            "--label",
-            "output",
-            "--to",
-            str(contract),
-            home=home,
-            timeout=300,
-        ).returncode
-        == 0
-    )
-    document = yaml.safe_load(contract.read_text())
-    for column in document["columns"]:
-        if "min" in column:
-            column["min"], column["max"] = column["min"] - 100, column["max"] + 100
-    document.pop("label", None)  # a numeric target: no class set to check
-    contract.write_text(yaml.safe_dump(document, sort_keys=False))
     baseline = float(np.mean(np.abs(test["output"] - test["output"].mean())))  # predicting the mean
 
     doc = task_doc("output-task", plants, rounds=15, quorum=3, dataset="output")
     doc["spec"]["contract"] = str(contract)
     doc["spec"]["columns"] = {"features": ["temperature", "vibration", "status"], "label": "output"}
     doc["spec"]["model"] = {"name": "logistic", "inputShape": [3], "task": "regression"}  # one linear output
-    doc["spec"]["training"] = {"batchSize": 16, "learningRate": 0.1, "localEpochs": 3, "optimizer": "adam"}
+    # the user's own training step, in their own module on PYTHONPATH (README: "Your own model and training step")
+    code = tmp_path / "usercode"
+    code.mkdir()
+    (code / "millcode.py").write_text(RIDGE_STEP)
+    doc["spec"]["training"] = {"learningRate": 0.1, "localEpochs": 1, "step": "millcode:ridge_step"}
     doc["spec"]["evaluation"] = {"metric": "mae"}
     doc["spec"]["stop"] = {"targetMetric": round(baseline / 4, 3)}
     for edge in doc["spec"]["edges"]:
         edge["dataset"]["key"] = "output/train.parquet"
-    ran = edgefed("run", str(write_task(tmp_path / "task.yaml", doc)), home=home, timeout=900)
+    task_file = write_task(tmp_path / "task.yaml", doc)
+    ran = edgefed("run", str(task_file), home=home, timeout=900, env={"PYTHONPATH": str(code)})
     assert ran.returncode == 0, ran.stdout + ran.stderr
     shown = json.loads(edgefed("models", "show", "output-task", "-o", "json", home=home, timeout=120).stdout)
+    # each plant ran the user's step: its metrics are in the round's lineage
+    assert all(c["metrics"]["solver"] == 1.0 for c in shown["contributors"]), shown["contributors"]
     evaluation = shown["evaluation"]
     assert set(evaluation) >= {"mse", "mae", "loss"} and "accuracy" not in evaluation
     assert evaluation["mae"] < baseline / 2, (evaluation, baseline)

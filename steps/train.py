@@ -160,13 +160,18 @@ def _train(ctx: StepContext, cloud, args: argparse.Namespace) -> int:
     # The local shuffle depends on the model's seed, the round and the edge (not on the task's name),
     # so the same task trains the same way under any name; crc32 is stable across processes.
     seed = zlib.crc32(f"{ctx.config['model'].get('seed', 0)}/{ctx.round}/{args.edge}".encode())
+    order_seed = settings.get("orderSeed")
+    if order_seed is not None and not settings.get("step"):  # a reproducible order (the spec says how)
+        order: int | list[int] = [int(order_seed), ctx.round, int(ctx.config["edgeIndex"][args.edge])]
+    else:
+        order = seed
     if settings.get("step"):
         weights, metrics = run_user_step(
             settings["step"], parent.weights, x, y, ctx.config["model"], settings, seed
         )
     else:
         trainer = trainer_for(ctx.config["model"], settings)
-        weights, metrics = trainer.fit(parent.weights, x, y, epochs=int(settings["localEpochs"]), seed=seed)
+        weights, metrics = trainer.fit(parent.weights, x, y, epochs=int(settings["localEpochs"]), seed=order)
     train_seconds = time.perf_counter() - fit_started
     meta = {
         "edge": args.edge,

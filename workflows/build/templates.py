@@ -123,6 +123,12 @@ def step_config(task: FederatedTask) -> dict[str, Any]:
         "dataset": spec.dataset,
         "contract": spec.contract or spec.dataset,
         **({"columns": spec.columns.model_dump(mode="json", by_alias=True)} if spec.columns else {}),
+        # training.orderSeed keys each edge's local order by its position among the task's edges
+        **(
+            {"edgeIndex": {e.name: i for i, e in enumerate(spec.edges)}}
+            if spec.training.order_seed is not None
+            else {}
+        ),
     }
 
 

@@ -451,7 +451,7 @@ def test_fedprox_mu_reaches_the_edges_training(runtime):
 
         assert distance(prox) < 0.9 * distance(plain)  # the term pulls towards the global model
     # the proximal trainer traced its step once, however many fits (rounds, edges) it ran
-    assert with_mu._train_step.experimental_get_tracing_count() == 1
+    assert with_mu._epoch.experimental_get_tracing_count() == 1
 
 
 def test_dp_round_records_epsilon_spent_from_a_target(runtime):

@@ -70,9 +70,15 @@ def _http_client(endpoint: Endpoint) -> urllib3.PoolManager | None:
     )
 
 
+_CLIENTS: dict[tuple[str, bool, str, str, str | None], Minio] = {}
+
+
 def client_from_env(endpoint: Endpoint, *, site: bool = False) -> Minio:
     """A client for ``endpoint`` with the identity in the step's environment: the cloud store's, or
-    (``site``) the edge's identity in its own site's store."""
+    (``site``) the edge's identity in its own site's store.
+
+    One client per (endpoint, identity, CA) per process: in a warm worker that runs many steps, later steps
+    reuse its pooled keep-alive connections instead of opening new ones (every request is still made)."""
     names = (Env.SITE_ACCESS_KEY, Env.SITE_SECRET_KEY) if site else (Env.ACCESS_KEY, Env.SECRET_KEY)
     try:
         access, secret = os.environ[names[0]], os.environ[names[1]]
@@ -82,14 +88,18 @@ def client_from_env(endpoint: Endpoint, *, site: bool = False) -> Minio:
             f"store credentials missing: environment variable {missing.args[0]} is not set "
             f"(the workflow sets it from the edge's {which})"
         ) from None
-    return Minio(
-        endpoint.address,
-        access_key=access,
-        secret_key=secret,
-        secure=endpoint.secure,
-        region=REGION,
-        http_client=_http_client(endpoint),
-    )
+    key = (endpoint.address, endpoint.secure, access, secret, os.environ.get(Env.CA_FILE))
+    client = _CLIENTS.get(key)
+    if client is None:
+        client = _CLIENTS[key] = Minio(
+            endpoint.address,
+            access_key=access,
+            secret_key=secret,
+            secure=endpoint.secure,
+            region=REGION,
+            http_client=_http_client(endpoint),
+        )
+    return client
 
 
 def is_missing(err: S3Error) -> bool:
@@ -179,11 +189,15 @@ def read_parquet(client: Minio, bucket: str, key: str):  # -> pandas.DataFrame (
 
 def read_parquet_object(client: Minio, bucket: str, key: str) -> tuple[Any, ObjectRead]:
     """A Parquet object as a DataFrame, with the read that produced it (ETag, version id)."""
-    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
     read = get_object(client, bucket, key)
     try:
-        return pd.read_parquet(io.BytesIO(read.data)), read
+        # one thread: an edge's dataset is read by one step in one process; pyarrow's thread pool costs
+        # more than it saves on files of this size
+        table = pq.read_table(pa.BufferReader(read.data), use_threads=False)
+        return table.to_pandas(use_threads=False), read
     except Exception as err:  # pyarrow raises several unrelated types for a corrupt file
         raise DataUnavailableError(f"s3://{bucket}/{key} is not a readable Parquet file: {err}") from None
 

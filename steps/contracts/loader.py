@@ -18,6 +18,7 @@ import yaml
 from edgefed.steps.contracts.document import parse_document
 from edgefed.steps.contracts.errors import ContractError
 from edgefed.steps.contracts.expansion import Contract, expand
+from edgefed.steps.documents import load_yaml
 
 __all__ = ["CONTRACTS_ENV", "DEFAULT_CONTRACTS_DIR", "contract_path", "load_contract", "parse_contract"]
 
@@ -68,7 +69,7 @@ def load_contract(name_or_path: str | os.PathLike[str] | Mapping[str, Any]) -> C
     except OSError as err:
         raise ContractError(f"{path}: cannot be read: {err.strerror}") from None
     try:
-        document = yaml.safe_load(raw)
+        document = load_yaml(raw)
     except yaml.YAMLError as err:
         raise ContractError(f"{path}: not valid YAML: {err}") from None
     return parse_contract(document, source=str(path))

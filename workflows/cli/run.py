@@ -53,6 +53,11 @@ def run(
 ) -> None:
     """Run a task's task Workflow on the embedded engine: init, every round as a child Workflow, the
     stop; resumes after the last committed round."""
+    from edgefed.workflows.embedded.engine.pool import start_fork_server
+    from edgefed.workflows.embedded.runtime import WARM_PRELOAD
+
+    # the steps' heavy imports (TensorFlow) begin now, beside reading the task and reaching the store
+    start_fork_server(WARM_PRELOAD)
     kind, document = _read_kind(task_file)
     try:
         if kind == "Workflow":

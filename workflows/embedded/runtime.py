@@ -41,6 +41,8 @@ from edgefed.workflows.spec import FederatedTask
 
 WARM_TARGET = "edgefed.steps.cli:run"
 WARM_INITIALIZER = "edgefed.steps.cli:warm_up"
+#: What the fork server of the warm workers imports once (TensorFlow, Great Expectations): see WorkerPool.
+WARM_PRELOAD = ("edgefed.steps.warm",)
 
 
 def default_parallelism() -> int:
@@ -97,7 +99,7 @@ class EmbeddedRuntime:
     def pool(self) -> WorkerPool:
         """The warm workers, started on first use and kept for every later round and task."""
         if self._pool is None:
-            self._pool = WorkerPool(size=self.parallelism, initializer=WARM_INITIALIZER)
+            self._pool = WorkerPool(size=self.parallelism, initializer=WARM_INITIALIZER, preload=WARM_PRELOAD)
         return self._pool
 
     # -- a task ----------------------------------------------------------------------------

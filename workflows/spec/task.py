@@ -1,4 +1,5 @@
 """The FederatedTask document: a Kubernetes-custom-resource-shaped YAML document, parsed with pydantic.
+Why this module is long: it is the whole schema, each section next to the cross-field rules that use it.
 
 Example::
 
@@ -99,12 +100,12 @@ class ModelSpec(SpecModel):
     classes: int | None = Field(default=None, ge=2, description="classification: the number of classes")
     params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the factory")
     seed: int = 0
-    initial_weights: str | None = Field(
+    initial_weights: str | None = Field(  # read by the init step (on a cluster: a path in its image)
         default=None,
         alias="initialWeights",
         pattern=r"\.npz$",
-        description="an .npz file whose arrays (in key order: w0, w1, ...) are the initial global model, "
-        "instead of the seeded initialisation; read by the init step (on a cluster: a path in its image)",
+        description="an .npz whose arrays (key "
+        "order: w0, w1, ...) are the initial global model instead of the seeded initialisation",
     )
 
     @field_validator("name")
@@ -263,13 +264,12 @@ class TrainingSpec(SpecModel):
     local_epochs: int = Field(default=1, gt=0)
     optimizer: Literal["sgd", "adam"] = "sgd"
     shuffle: bool = Field(default=True, description="shuffle each epoch (False: the dataset's row order)")
-    order_seed: int | None = Field(
+    order_seed: int | None = Field(  # the reference experiment's client order (tests/bench/reference.py)
         default=None,
         alias="orderSeed",
         ge=0,
-        description="the local example order, reproducible across systems: in round r the edge at position c "
-        "of spec.edges (0-based) visits its rows in numpy default_rng([orderSeed, r, c]).permutation(n) (later "
-        "epochs: the same generator's next permutations); default: a seed from the model's seed, round and edge",
+        description="round r, edge c of spec.edges: rows in numpy "
+        "default_rng([orderSeed, r, c]).permutation(n) order (later epochs: its next permutations)",
     )
     step: str | None = Field(
         default=None,

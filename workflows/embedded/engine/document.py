@@ -17,8 +17,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .errors import UnsupportedFeatureError, WorkflowInvalidError
 from .expr import check_expressions
 from .expressions import ExpressionError, parse_depends
@@ -26,11 +24,13 @@ from .fanout import exit_hook, loop_problems
 from .resource import check_resource
 from .rules import DOCUMENT, STEP, Rule
 from .rules import NOT_SUPPORTED as _NS
+from .yamlio import load_yaml
 
 __all__ = [
     "check_document",
     "dependency_logic",
     "load_document",
+    "load_yaml",
     "resolve_template_ref",
     "template_kind",
 ]
@@ -39,7 +39,7 @@ __all__ = [
 def load_document(path: str | Path) -> dict[str, Any]:
     """Read a Workflow document from a YAML (or JSON) file."""
     with open(path, encoding="utf-8") as fh:
-        doc = yaml.safe_load(fh)
+        doc = load_yaml(fh.read())
     if not isinstance(doc, dict):
         raise WorkflowInvalidError(f"{path}: not a YAML mapping")
     return doc

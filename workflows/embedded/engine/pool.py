@@ -37,7 +37,7 @@ from typing import Any
 from .errors import NodeDeadlineExceededError, RunnerError
 from .logio import pump_lines
 
-__all__ = ["WorkerPool", "resolve_callable"]
+__all__ = ["WorkerPool", "resolve_callable", "start_fork_server"]
 
 
 def resolve_callable(spec: str) -> Callable[..., Any]:
@@ -178,6 +178,28 @@ class _Worker:
         return int(self.process.pid)
 
 
+_preloaded: list[str] = []
+
+
+def _preload_fork_server(ctx: Any, modules: Sequence[str]) -> None:
+    """Ask the process-wide fork server to import ``modules`` (once, before it starts)."""
+    with _open_lock:
+        missing = [m for m in modules if m not in _preloaded]
+        if missing:
+            _preloaded.extend(missing)
+            ctx.set_forkserver_preload(list(_preloaded))
+
+
+def start_fork_server(modules: Sequence[str]) -> None:
+    """Start the fork server now, in the background, preloading ``modules``: a command that will run
+    steps calls it first, so the heavy imports overlap with its own start-up (store, spec, documents)."""
+    ctx = multiprocessing.get_context("forkserver")
+    _preload_fork_server(ctx, modules)
+    from multiprocessing import forkserver
+
+    threading.Thread(target=forkserver.ensure_running, name="edgefed-forkserver", daemon=True).start()
+
+
 _open_pools = 0
 _open_lock = threading.Lock()
 _tracker_ours = False
@@ -187,15 +209,28 @@ class WorkerPool:
     """``size`` warm worker processes, each initialised once with ``initializer`` (``"module:function"``)."""
 
     def __init__(
-        self, *, size: int = 2, initializer: str | None = None, start_timeout: float = 300.0
+        self,
+        *,
+        size: int = 2,
+        initializer: str | None = None,
+        start_timeout: float = 300.0,
+        preload: Sequence[str] = (),
     ) -> None:
+        """``preload``: modules a fork server imports once; the workers are forked from it (multiprocessing's
+        ``forkserver``), so heavy imports (TensorFlow) are paid once per process that owns pools, not once
+        per worker, and their pages are shared copy-on-write. Without it, each worker is spawned afresh.
+        The fork server is process-wide: the first pool that starts it decides what it preloads."""
         global _open_pools, _tracker_ours
         if size < 1:
             raise ValueError("size must be >= 1")
         self.size = size
         self.initializer = initializer
         self.start_timeout = start_timeout
-        self._ctx = multiprocessing.get_context("spawn")
+        if preload:
+            self._ctx = multiprocessing.get_context("forkserver")
+            _preload_fork_server(self._ctx, preload)
+        else:
+            self._ctx = multiprocessing.get_context("spawn")
         self._cond = threading.Condition()
         self._idle: deque[_Worker] = deque()
         self._live: list[_Worker] = []

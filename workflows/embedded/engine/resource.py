@@ -65,6 +65,7 @@ from .objects import API_VERSION, KIND, WorkflowExistsError, WorkflowNotFoundErr
 from .params import substitute
 from .rules import NOT_SUPPORTED
 from .scope import WorkflowScope, to_str, truthy
+from .yamlio import load_yaml
 
 __all__ = ["ChildRun", "Family", "Resources", "check_resource"]
 
@@ -217,7 +218,7 @@ def check_resource(t: Mapping[str, Any], where: str) -> tuple[list[str], list[st
 def _check_manifest(text: str, action: Any, where: str, unsupported: list[str], invalid: list[str]) -> None:
     templated = "{{" in text
     try:
-        manifest = yaml.safe_load(_blank(text))
+        manifest = load_yaml(_blank(text))
     except yaml.YAMLError as exc:
         if not templated:
             invalid.append(f"{where}: not valid YAML: {exc}")
@@ -310,7 +311,7 @@ class Resources:
         text = substitute(to_str(res.get("manifest") or ""), scope, where="resource.manifest")
         try:
             try:
-                manifest = yaml.safe_load(text)
+                manifest = load_yaml(text)
             except yaml.YAMLError as exc:
                 raise _Failed(f"error: error parsing {MANIFEST_PATH}: {exc}") from None
             if not isinstance(manifest, dict) or not isinstance(manifest.get("metadata") or {}, dict):

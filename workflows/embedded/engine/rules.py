@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from .pods import DOWNWARD_FIELDS
+from .yamlio import load_yaml
 
 __all__ = ["DOCUMENT", "NOT_SUPPORTED", "STEP", "Rule"]
 
@@ -83,7 +84,7 @@ def _raw_artifacts(value: Any, path: str) -> list[str]:
 def _scheduling_patch(value: Any, path: str) -> list[str]:
     """Accept a podSpecPatch only if it patches scheduling fields (checked with variables blanked out)."""
     try:
-        patch = yaml.safe_load(_VARIABLE.sub("null", str(value)))
+        patch = load_yaml(_VARIABLE.sub("null", str(value)))
     except yaml.YAMLError:
         return [f"{path}: not valid YAML/JSON"]
     if not isinstance(patch, dict):

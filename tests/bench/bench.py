@@ -250,10 +250,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parallelism", type=int, default=None)
     parser.add_argument("--skip-demo", action="store_true")
     parser.add_argument("--only-inference", action="store_true", help="section 7 alone")
+    parser.add_argument("--only-reference", action="store_true", help="section 8 alone")
+    parser.add_argument("--reps", type=int, default=3, help="section 8: interleaved repetitions")
     args = parser.parse_args(argv)
 
     if args.only_inference:
         return _inference()
+    if args.only_reference:
+        return _reference(args.reps)
     if not args.skip_demo:
         print(f"1. demo task (heart, 4 edges), {args.rounds} rounds x 2 on the embedded engine")
         runs = bench_demo(args.rounds, args.parallelism)
@@ -309,7 +313,18 @@ def main(argv: list[str] | None = None) -> int:
             f"   {row['strategy']:<13} {row['throughput'] / 1e9:6.2f} GB/s  ({row['throughput'] / agg['baseline']:.2f}x baseline)"
             f"   peak {row['peak'] / MB:7.1f} MB ({row['peak'] / UPDATE_BYTES:.2f} x one update)   {kind}"
         )
-    return _inference()
+    _inference()
+    return _reference(args.reps)
+
+
+def _reference(reps: int) -> int:
+    from tests.bench.reference import main as reference
+
+    print(
+        f"8. the reference FedAvg experiment (../shared/reference-fl: digits, 10 clients, MLP 64-10, 50 rounds): "
+        f"edgefed run beside the floor and TFF, {reps} interleaved repetitions, medians"
+    )
+    return reference(reps)
 
 
 def _inference() -> int:

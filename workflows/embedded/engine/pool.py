@@ -135,8 +135,20 @@ def _capture_call(
     return rc
 
 
-def _worker_main(conn: multiprocessing.connection.Connection, initializer: str | None) -> None:
-    """Entry point of a warm worker process."""
+def _worker_main(
+    conn: multiprocessing.connection.Connection,
+    initializer: str | None,
+    environ: dict[str, str],
+    cwd: str,
+    path: list[str],
+) -> None:
+    """Entry point of a warm worker process. ``environ``, ``cwd`` and ``path`` are the pool owner's when it
+    started the worker: a worker forked from the fork server would otherwise have the server's, from when
+    the server started."""
+    os.environ.clear()
+    os.environ.update(environ)
+    os.chdir(cwd)
+    sys.path[:] = path
     os.setsid()  # own process group: a kill takes everything the step started along
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
@@ -258,7 +270,10 @@ class WorkerPool:
     def _start(self) -> _Worker:
         parent_conn, child_conn = self._ctx.Pipe()
         proc = self._ctx.Process(
-            target=_worker_main, args=(child_conn, self.initializer), daemon=True, name="edgefed-warm-worker"
+            target=_worker_main,
+            args=(child_conn, self.initializer, dict(os.environ), os.getcwd(), list(sys.path)),
+            daemon=True,
+            name="edgefed-warm-worker",
         )
         proc.start()
         child_conn.close()

@@ -24,6 +24,17 @@ def data_seed(
     split: Annotated[str | None, typer.Option(help="natural (heart), iid or label-skew (images)")] = None,
     seed: Annotated[int, typer.Option(help="random seed of the split")] = 0,
     limit: Annotated[int | None, typer.Option(help="cap on training rows (all edges together)")] = None,
+    virtual: Annotated[
+        int | None, typer.Option("--virtual", help="make N virtual edges v001.. (instead of --edges)")
+    ] = None,
+    task_out: Annotated[
+        Path | None, typer.Option("--task-out", help="with --virtual: write a FederatedTask for them here")
+    ] = None,
+    sampling: Annotated[
+        float | None,
+        typer.Option("--sampling", min=0.0, max=1.0, help="with --task-out: the fraction each round asks"),
+    ] = None,
+    rounds: Annotated[int, typer.Option("--rounds", help="with --task-out: the task's rounds")] = 10,
     home: HomeOption = None,
 ) -> None:
     """Write each edge's partition as Parquet into that edge's bucket, plus the held-out test set."""
@@ -38,6 +49,16 @@ def data_seed(
         if name is None:
             raise typer.BadParameter("give a DATASET or --task")
         edge_names = [e.strip() for e in edges.split(",")] if edges else None
+        if virtual is not None:
+            from edgefed.workflows.data.virtual import virtual_edge_names
+
+            if edges or task is not None:
+                raise typer.BadParameter("--virtual makes its own edges: leave out --edges and --task")
+            edge_names = virtual_edge_names(virtual)
+        elif task_out is not None:
+            raise typer.BadParameter("--task-out needs --virtual N", param_hint="--task-out")
+        if task_out is not None and task_out.exists():
+            raise fail_with(f"{task_out} exists: refusing to overwrite it", ExitCode.INVALID)
         locations = None
         if task is not None:
             edge_names = edge_names or [e.name for e in task.spec.edges]
@@ -69,3 +90,15 @@ def data_seed(
     except EdgefedError as err:
         raise fail(err) from None
     console.print(f"seeded {name}: {len(parts.edges)} edges, {parts.info.num_features} features")
+    if task_out is not None:
+        import yaml
+
+        from edgefed.workflows.data.virtual import virtual_task
+        from edgefed.workflows.spec import parse_task
+
+        document = virtual_task(
+            name, list(parts.edges), name=f"{name}-{len(parts.edges)}-edges", rounds=rounds, sampling=sampling
+        )
+        parse_task(document)  # a spec error here is a bug of virtual_task, not of the user's input
+        task_out.write_text(yaml.safe_dump(document, sort_keys=False))
+        console.print(f"wrote {task_out}: edgefed run {task_out}", highlight=False)

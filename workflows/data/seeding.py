@@ -8,6 +8,7 @@ test set to ``s3://edgefed-eval/<dataset>/test.parquet`` for central evaluation.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -47,6 +48,7 @@ def seed(
     """
     parts = datasets.partition(dataset, edges=edges, split=split, seed=seed, limit=limit)
     written: list[SeededObject] = []
+    lock = threading.Lock()
 
     def _put(edge: str | None, bucket: str, key: str, frame) -> None:
         put_bytes(client, bucket, key, parquet_bytes(frame))
@@ -54,14 +56,30 @@ def seed(
         obj = SeededObject(
             edge, f"s3://{bucket}/{key}", len(frame), {int(k): float(v) for k, v in rates.items()}
         )
-        written.append(obj)
-        if on_object:
-            on_object(obj)
+        with lock:
+            written.append(obj)
+            if on_object:
+                on_object(obj)
 
-    for edge, frame in parts.edges.items():
-        bucket, key = (locations or {}).get(edge, (layout.edge_bucket(edge), layout.train_set_key(dataset)))
-        _put(edge, bucket, key, frame.iloc[: kept_rows(len(frame), hold_back)])
-    _put(None, layout.EVAL_BUCKET, layout.test_set_key(dataset), parts.test)
+    from concurrent.futures import ThreadPoolExecutor
+
+    # in bulk: the shards are written by a few threads at once (one client, its pooled connections), so
+    # seeding a thousand edges is bound by the store, not by one request's round trip at a time
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = [
+            pool.submit(
+                _put,
+                edge,
+                *(locations or {}).get(edge, (layout.edge_bucket(edge), layout.train_set_key(dataset))),
+                frame.iloc[: kept_rows(len(frame), hold_back)],
+            )
+            for edge, frame in parts.edges.items()
+        ]
+        futures.append(pool.submit(_put, None, layout.EVAL_BUCKET, layout.test_set_key(dataset), parts.test))
+        for future in futures:
+            future.result()
+    order = {edge: i for i, edge in enumerate(parts.edges)}
+    written.sort(key=lambda o: order.get(o.edge, len(order)))  # as the edges were given, the test set last
     return parts, written
 
 

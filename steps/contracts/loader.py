@@ -8,6 +8,7 @@ and the step image). A path or the document itself works too.
 from __future__ import annotations
 
 import importlib.util
+import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -68,11 +69,19 @@ def load_contract(name_or_path: str | os.PathLike[str] | Mapping[str, Any]) -> C
         raw = path.read_text()
     except OSError as err:
         raise ContractError(f"{path}: cannot be read: {err.strerror}") from None
+    return _parse_text(raw, str(path))
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_text(raw: str, source: str) -> Contract:
+    """A contract file's text, parsed and expanded. Cached by its text: a warm worker checks the same
+    contract for every edge of every round, and parsing plus expanding it costs more than reading it.
+    (A Contract is not changed by its users.)"""
     try:
         document = load_yaml(raw)
     except yaml.YAMLError as err:
-        raise ContractError(f"{path}: not valid YAML: {err}") from None
-    return parse_contract(document, source=str(path))
+        raise ContractError(f"{source}: not valid YAML: {err}") from None
+    return parse_contract(document, source=source)
 
 
 def parse_contract(document: Any, *, source: str = "<contract>") -> Contract:

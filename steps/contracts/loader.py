@@ -7,8 +7,8 @@ and the step image). A path or the document itself works too.
 
 from __future__ import annotations
 
-import importlib.util
 import functools
+import importlib.util
 import os
 from collections.abc import Mapping
 from pathlib import Path

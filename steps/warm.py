@@ -5,6 +5,11 @@ The embedded engine's fork server preloads it (:class:`~edgefed.workflows.embedd
 with them done, sharing their memory pages copy-on-write.
 """
 
+import gc
+
 from edgefed.steps.cli import warm_up
 
 warm_up()
+# What the imports made is never collected: kept out of the collector's reach, a forked worker's garbage
+# collections do not write to (and so copy) the pages it shares with the server.
+gc.freeze()

@@ -56,8 +56,9 @@ def run(
     from edgefed.workflows.embedded.engine.pool import start_fork_server
     from edgefed.workflows.embedded.runtime import WARM_PRELOAD
 
-    # the steps' heavy imports (TensorFlow) begin now, beside reading the task and reaching the store
-    start_fork_server(WARM_PRELOAD)
+    # the steps' heavy imports (TensorFlow) begin now, beside reading the task and reaching the store;
+    # one long job in this process: the server is let go once the workers are up (its memory with it)
+    start_fork_server(WARM_PRELOAD, release=True)
     kind, document = _read_kind(task_file)
     try:
         if kind == "Workflow":

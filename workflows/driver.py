@@ -56,6 +56,16 @@ class RoundReport:
     missing: list[str]
     seconds: float
     train_seconds: Mapping[str, float]
+    #: from the end of the previous round (or the start of the first) to the end of this one: the round
+    #: as the task lives it, with the plan between rounds; None when only the round itself was timed
+    cycle_seconds: float | None = None
+
+    @property
+    def overhead(self) -> float:
+        """The round's time beyond its slowest edge's training compute: what orchestration, the store,
+        the contract checks, the aggregate and the evaluation cost (issue 13: <= 0.1 s at 10 edges)."""
+        wall = self.cycle_seconds if self.cycle_seconds is not None else self.seconds
+        return wall - max(self.train_seconds.values(), default=0.0)
 
 
 @dataclass

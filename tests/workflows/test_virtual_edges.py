@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,14 @@ def test_virtual_edges_are_seeded_in_bulk_and_their_task_samples_and_trains(tmp_
     assert edges == [f"v{i:03d}" for i in range(1, 13)] and document["spec"]["sampling"] == {"fraction": 0.25}
     ran = edgefed("run", str(task), home=home, timeout=600)
     assert ran.returncode == 0, ran.stdout + ran.stderr
+    # one line a round (never wrapped, the output is not a terminal), with its time and its overhead:
+    # the time beyond the slowest edge's training, so at most the round's and never negative
+    lines = [line for line in ran.stdout.splitlines() if line.startswith("round ")]
+    timed = [
+        re.search(r" (\d+\.\d+)s \(overhead (-?\d+\.\d+)s\)  digits-12-edges-r0000\d-a1$", x) for x in lines
+    ]
+    assert len(lines) == 2 and all(timed), ran.stdout
+    assert all(0 <= float(m[2]) <= float(m[1]) for m in timed), lines
     listed = json.loads(edgefed("models", "show", "digits-12-edges", "-o", "json", home=home).stdout)
     assert listed["round"] == 2 and len(listed["contributors"]) + len(listed["missing"]) == 3  # 25% of 12
     again = edgefed("data", "seed", "digits", "--virtual", "12", "--task-out", str(task), home=home)

@@ -101,8 +101,10 @@ def _progress(
             privacy = privacy_text(registry.manifest(name, report.round).get("privacy"))
             progress.console.print(
                 f"round {report.round:>3}  accuracy {acc}  loss {loss}  edges {report.contributors}"
-                f"{privacy}  {report.seconds:.2f}s  {report.workflow}{missing}",
+                f"{privacy}  {report.cycle_seconds or report.seconds:.2f}s (overhead {report.overhead:.2f}s)"
+                f"  {report.workflow}{missing}",
                 highlight=False,
+                soft_wrap=True,  # one line per round, however narrow (or absent) the terminal
             )
 
         yield on_round

@@ -55,6 +55,16 @@ class _Rounds:
         #: Failed pods by workflow name, and the last round whose Workflow failed: (round, its name).
         self.failed_pods: dict[str, list[Any]] = {}
         self.failed_round: tuple[int, str] | None = None
+        self._last_end: Any = None
+
+    def _cycle(self, node: Any) -> float | None:
+        """Seconds from the previous round's end (the first round: its own start) to ``node``'s end."""
+        end = node.finished_at
+        if end is None:
+            return None
+        start = self._last_end or node.started_at
+        self._last_end = end
+        return (end - start).total_seconds() if start is not None else None
 
     def __call__(self, node: Any) -> None:
         if self.chained is not None:
@@ -85,6 +95,7 @@ class _Rounds:
                 missing=[str(e) for e in json.loads(missing)],
                 seconds=node.duration or 0.0,
                 train_seconds=self.train_seconds.pop(name, {}),
+                cycle_seconds=self._cycle(node),
             )
             self.reports.append(report)
             self.queue.put(report)

@@ -9,9 +9,9 @@ How it is run (see :meth:`Supervisor.command_line`)
     * ``-dir=<state>/data``; logs under ``<state>/logs`` (glog files, rotated), the console under
       ``<state>/logs/console.log``; ``-config_dir`` points at an empty directory so no stray
       ``security.toml``/``filer.toml`` from ``$HOME`` or ``/etc/seaweedfs`` is picked up;
-    * ``-master.volumeSizeLimitMB=256``: every bucket is a collection with at least one volume and
-      weed offers (free disk / volume size) volume slots, so smaller volumes leave room for more
-      edge buckets on a small disk;
+    * ``-master.volumeSizeLimitMB=256 -volume.max=8192``: every bucket is a collection with at least one
+      volume; weed's default slot count (free disk / volume size) is too few for 1,000 edges, and a slot
+      costs disk only as its (sparse) volume fills;
     * ``-s3.localSocket`` / ``-filer.localSocket`` under ``<state>/run`` (default: ``/tmp``);
     * every port chosen explicitly: master, volume, filer, s3 and admin each get an HTTP port ``P``
       and a gRPC port ``P + 10000`` (SeaweedFS's own convention; its maintenance worker dials the
@@ -77,6 +77,10 @@ STATE_SUBDIRS = ("data", "logs", "run", "config", "tmp")
 
 # Instead of the auto-sized 1 GB (see the module docstring). Large objects are fine: the filer chunks them.
 _VOLUME_SIZE_MB = 256
+#: Volume slots of the one volume server. weed's default is free disk / volume size (~300 on 74 GB), and
+#: every bucket needs a volume of its own: 1,000 virtual edges ran out ("No writable volumes"). Volumes are
+#: sparse files, grown as they are written, so a slot costs disk only when its bucket fills.
+_VOLUME_SLOTS = 8192
 # Environment variables weed reads on its own: AWS_* become an extra admin identity, S3_* pre-create
 # buckets or change the advertised URL, WEED_* override any toml setting.
 _SCRUBBED_ENV_PREFIXES = ("AWS_", "S3_", "WEED_")
@@ -238,6 +242,7 @@ class Supervisor:
             "-ip.bind=127.0.0.1",
             "-master.telemetry=false",
             f"-master.volumeSizeLimitMB={_VOLUME_SIZE_MB}",
+            f"-volume.max={_VOLUME_SLOTS}",
         ]
         for service in SERVICES:
             argv += [

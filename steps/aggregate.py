@@ -17,7 +17,8 @@ An update refused at any stage is recorded in the manifest's ``missing`` list wi
 rule on their number (Krum's n > 2f + 2) is checked against them too. Nothing is committed when
 either fails.
 
-Memory: updates are fetched and added one at a time. FedAvg and the FedOpt family (and FedProx,
+Memory: updates are added one at a time, fetched at most ``PREFETCH`` ahead (the store serves the next while
+this process screens the current one). FedAvg and the FedOpt family (and FedProx,
 DP-FedAvg) stream: memory does not grow with the number of edges. Median, trimmed mean and Krum
 need every update at once; their kernels spool them to a local temporary file and work in
 coordinate blocks (peak RAM O(n x block), disk n x model; see their docstrings).
@@ -29,8 +30,12 @@ is committed beside the new model, so a resumed task continues from exactly the 
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +67,36 @@ def _missing_reason(client: Minio, edge: str, ctx: StepContext) -> str:
         # the node lost) or never started (not scheduled before its pending timeout).
         return "no update and no report: the edge's step did not finish (deadline, eviction or a lost node)"
     return str(status.get("reason", "the edge's step failed"))
+
+
+#: Updates fetched ahead of the one being added: the store serves the next ones while this process
+#: decodes and screens, and memory holds at most this many updates beyond the strategy's own.
+PREFETCH = 3
+
+
+def _fetched(client: Minio, keys: dict[str, str]) -> Iterator[tuple[str, bytes | None]]:
+    """``(edge, update bytes or None when it has none)`` in the edges' order, ``PREFETCH`` fetched ahead."""
+
+    def fetch(key: str) -> bytes | None:
+        try:
+            return get_bytes(client, layout.UPDATES_BUCKET, key)
+        except DataUnavailableError:
+            return None
+
+    pending: deque[tuple[str, Future[bytes | None]]] = deque()
+    items = iter(keys.items())
+    with ThreadPoolExecutor(max_workers=PREFETCH, thread_name_prefix="edgefed-fetch") as pool:
+        try:
+            for edge, key in itertools.islice(items, PREFETCH):
+                pending.append((edge, pool.submit(fetch, key)))
+            while pending:
+                edge, future = pending.popleft()
+                for next_edge, next_key in itertools.islice(items, 1):
+                    pending.append((next_edge, pool.submit(fetch, next_key)))
+                yield edge, future.result()
+        finally:
+            for _, future in pending:
+                future.cancel()
 
 
 def _parent_state(
@@ -115,12 +150,11 @@ def aggregate(ctx: StepContext, edges: list[str], quorum: int) -> dict[str, Any]
     started = time.perf_counter()
     update_bytes = 0
     strategy.begin(global_weights, state)
+    keys = {edge: layout.update_key(edge, ctx.task, ctx.round, ctx.workflow) for edge in edges}
     try:
-        for edge in edges:
-            key = layout.update_key(edge, ctx.task, ctx.round, ctx.workflow)
-            try:
-                data = get_bytes(client, layout.UPDATES_BUCKET, key)
-            except DataUnavailableError:
+        for edge, data in _fetched(client, keys):
+            key = keys[edge]
+            if data is None:
                 missing.append({"edge": edge, "reason": _missing_reason(client, edge, ctx)})
                 continue
             try:

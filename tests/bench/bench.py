@@ -252,12 +252,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only-inference", action="store_true", help="section 7 alone")
     parser.add_argument("--only-reference", action="store_true", help="section 8 alone")
     parser.add_argument("--reps", type=int, default=3, help="section 8: interleaved repetitions")
+    parser.add_argument("--only-scale", action="store_true", help="section 9 alone")
     args = parser.parse_args(argv)
 
     if args.only_inference:
         return _inference()
     if args.only_reference:
         return _reference(args.reps)
+    if args.only_scale:
+        return _scale()
     if not args.skip_demo:
         print(f"1. demo task (heart, 4 edges), {args.rounds} rounds x 2 on the embedded engine")
         runs = bench_demo(args.rounds, args.parallelism)
@@ -314,7 +317,18 @@ def main(argv: list[str] | None = None) -> int:
             f"   peak {row['peak'] / MB:7.1f} MB ({row['peak'] / UPDATE_BYTES:.2f} x one update)   {kind}"
         )
     _inference()
+    _scale()
     return _reference(args.reps)
+
+
+def _scale() -> int:
+    from tests.bench.scale import main as scale
+
+    print(
+        "9. virtual edges on one machine (mnist shards, logistic model, edgefed data seed --virtual + edgefed run): "
+        "per-round time, overhead and memory at 10, 100 and 1,000 edges"
+    )
+    return scale()
 
 
 def _reference(reps: int) -> int:

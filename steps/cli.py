@@ -7,7 +7,10 @@ warm workers call in-process, so TensorFlow is imported once per worker, not onc
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from edgefed.steps.interface import STEP_COMMAND, Step, StepExit
 from edgefed.steps.store import StepError
@@ -45,12 +48,29 @@ def run(argv: list[str]) -> int:
         return exit_.code if isinstance(exit_.code, int) else StepExit.USAGE
 
 
+@contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """File descriptor 2 to /dev/null: TensorFlow's C++ start-up writes "Unable to register cuDNN / cuFFT /
+    cuBLAS factory" error lines on every machine without a GPU, below what ``TF_CPP_MIN_LOG_LEVEL`` 2
+    hides (3 would hide real errors later). Python's own errors are raised, not written, and still show."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def warm_up() -> None:
     """Initializer of an embedded-engine warm worker: pay the heavy imports once."""
-    import os
-
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow  # noqa: F401
+    if "tensorflow" not in sys.modules:
+        with _native_stderr_silenced():
+            import tensorflow  # noqa: F401
 
     import edgefed.steps.models  # noqa: F401
     from edgefed.steps.contracts import warm_up as contracts_warm_up

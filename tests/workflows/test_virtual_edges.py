@@ -45,6 +45,8 @@ def test_virtual_edges_are_seeded_in_bulk_and_their_task_samples_and_trains(tmp_
     ]
     assert len(lines) == 2 and all(timed), ran.stdout
     assert all(0 <= float(m[2]) <= float(m[1]) for m in timed), lines
+    # no TensorFlow start-up noise ("Unable to register cuDNN factory ..." on a machine without a GPU)
+    assert "Unable to register" not in ran.stdout + ran.stderr and "cuda" not in ran.stderr.lower()
     listed = json.loads(edgefed("models", "show", "digits-12-edges", "-o", "json", home=home).stdout)
     assert listed["round"] == 2 and len(listed["contributors"]) + len(listed["missing"]) == 3  # 25% of 12
     again = edgefed("data", "seed", "digits", "--virtual", "12", "--task-out", str(task), home=home)

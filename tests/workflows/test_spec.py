@@ -93,7 +93,7 @@ def test_cli_cross_field_problem_exits_2(tmp_path):
 def test_cli_unreadable_file_exits_2(tmp_path):
     result = edgefed("run", str(tmp_path / "missing.yaml"), home=tmp_path / "home", timeout=120)
     assert result.returncode == ExitCode.INVALID
-    assert "cannot be read" in result.stderr
+    assert "no such file" in result.stderr
 
 
 def test_columns_must_match_the_model_input_and_not_repeat() -> None:

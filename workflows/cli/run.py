@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import yaml
 
 from edgefed.workflows.cli.common import (
     HomeOption,
@@ -37,10 +36,10 @@ __all__ = ["run", "run_task"]
 
 
 def _read_kind(path: Path) -> tuple[str | None, Any]:
-    try:
-        document = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
-        return None, None  # `load` reports it with the FederatedTask's wording
+    """The document's ``kind`` and the document (:class:`SpecError` naming the file when it cannot be one)."""
+    from edgefed.workflows.inputs import read_task_document
+
+    document = read_task_document(path)
     return (document.get("kind") if isinstance(document, dict) else None), document
 
 
@@ -54,13 +53,18 @@ def run(
     """Run a task's task Workflow on the embedded engine: init, every round as a child Workflow, the
     stop; resumes after the last committed round."""
     from edgefed.workflows.embedded.engine.pool import start_fork_server
-    from edgefed.workflows.embedded.runtime import WARM_PRELOAD
+    from edgefed.workflows.embedded.warm import WARM_PRELOAD
+    from edgefed.workflows.inputs import check_task_file
 
+    try:
+        check_task_file(task_file)  # a missing, directory or oversized file: refused before anything starts
+    except EdgefedError as err:
+        raise fail(err) from None
     # the steps' heavy imports (TensorFlow) begin now, beside reading the task and reaching the store;
     # one long job in this process: the server is let go once the workers are up (its memory with it)
     start_fork_server(WARM_PRELOAD, release=True)
-    kind, document = _read_kind(task_file)
     try:
+        kind, document = _read_kind(task_file)
         if kind == "Workflow":
             result = run_workflow_file(task_file, document, home=home, parallelism=parallelism)
         else:

@@ -35,14 +35,10 @@ from edgefed.workflows.build.edges import edge_item, varying_fields
 from edgefed.workflows.driver import RoundOutcome
 from edgefed.workflows.embedded.engine import Engine, EngineOptions, WarmPythonRunner, WorkerPool
 from edgefed.workflows.embedded.store import EmbeddedStore
+from edgefed.workflows.embedded.warm import WARM_INITIALIZER, WARM_PRELOAD, WARM_TARGET
 from edgefed.workflows.paths import default_home
 from edgefed.workflows.phases import Phase
 from edgefed.workflows.spec import FederatedTask
-
-WARM_TARGET = "edgefed.steps.cli:run"
-WARM_INITIALIZER = "edgefed.steps.cli:warm_up"
-#: What the fork server of the warm workers imports once (TensorFlow, Great Expectations): see WorkerPool.
-WARM_PRELOAD = ("edgefed.steps.warm",)
 
 
 def default_parallelism() -> int:

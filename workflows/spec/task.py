@@ -30,7 +30,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     Field,
     ValidationError,
@@ -42,6 +41,7 @@ from edgefed.steps import documents
 from edgefed.steps.documents import FieldErrors
 from edgefed.steps.interface import CLOUD_SECRET, edge_secret, site_secret
 from edgefed.workflows.errors import SpecError
+from edgefed.workflows.inputs import read_task_document
 from edgefed.workflows.spec.aggregation import (
     ALGORITHMS,
     AggregationSpec,
@@ -554,16 +554,7 @@ def parse_task(document: Mapping[str, Any], *, source: str = "<task>") -> Federa
 
 def load_task(path: str | Path) -> FederatedTask:
     """Read and validate a FederatedTask YAML file."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise SpecError(str(path), [f"(file): cannot be read: {err.strerror}"]) from None
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise SpecError(str(path), [f"(file): not valid YAML: {err}"]) from None
-    return parse_task(document, source=str(path))
+    return parse_task(read_task_document(path), source=str(path))
 
 
 def dump_task(task: FederatedTask) -> dict[str, Any]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+import yaml
 
 from edgefed.workflows.errors import ExitCode, SpecError
 from edgefed.workflows.spec import dump_task, parse_task
@@ -63,7 +66,7 @@ def test_all_problems_reported_at_once():
 
 def test_factory_model_that_exists_is_accepted():
     doc = task_doc()
-    doc["spec"]["model"]["name"] = "edgefed.steps.models:build_model"
+    doc["spec"]["model"]["name"] = "tests.usercode:linear"  # factory(input_shape, classes, **params)
     assert parse_task(doc).spec.model.builtin is False
 
 
@@ -129,3 +132,49 @@ def test_a_training_step_must_be_a_findable_module_function() -> None:
         parse_task(doc)
     doc["spec"]["training"] = {"step": "tests.usercode:l2_softmax_step"}
     assert parse_task(doc).spec.training.step == "tests.usercode:l2_softmax_step"
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "says"),
+    [
+        ("os:system", {}, "module 'os' is not Python source"),
+        ("json:dumps", {}, "takes 1 positional argument(s); it is called with 2 (input_shape, classes)"),
+        ("json:no_such_function", {}, "defines no function 'no_such_function' at its top level"),
+        ("tests.usercode:linear", {"nope": 1}, "takes no keyword argument 'nope'"),
+    ],
+)
+def test_a_model_factory_is_checked_from_its_source_never_called(name, params, says) -> None:
+    from edgefed.workflows.errors import SpecError
+    from edgefed.workflows.spec import parse_task
+    from tests.helpers import task_doc
+
+    doc = task_doc("factory", ("a",))
+    doc["spec"]["model"] = {"name": name, "inputShape": [4], "classes": 2, "params": params}
+    with pytest.raises(SpecError, match=re.escape(says)):
+        parse_task(doc)
+    doc["spec"]["model"] = {
+        "name": "tests.usercode:linear",
+        "inputShape": [4],
+        "classes": 2,
+        "params": {"l2": 0.1},
+    }
+    assert parse_task(doc).spec.model.params == {"l2": 0.1}
+    doc["spec"]["training"] = {"step": "os:system"}
+    with pytest.raises(
+        SpecError, match=r"spec.training.step: training step 'os:system': module 'os' is not Python"
+    ):
+        parse_task(doc)
+
+
+def test_run_refuses_a_factory_that_is_not_one_before_anything_starts(tmp_path) -> None:
+    from tests.helpers import task_doc
+
+    doc = task_doc("system", ("a",))
+    doc["spec"]["model"] = {"name": "os:system", "inputShape": [4], "classes": 2}
+    task = tmp_path / "task.yaml"
+    task.write_text(yaml.safe_dump(doc))
+    home = tmp_path / "home"
+    result = edgefed("run", str(task), home=home, timeout=120)
+    assert result.returncode == ExitCode.INVALID and "module 'os' is not Python source" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not home.exists() or list(home.iterdir()) == []  # no store, no run directory

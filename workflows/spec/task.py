@@ -23,6 +23,7 @@ path (``spec.edges[2].name``), and nothing is created anywhere when the spec is 
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import math
 import re
@@ -83,6 +84,51 @@ def _findable(value: str, what: str) -> str:
     return value
 
 
+def _checked_signature(value: str, what: str, positional: tuple[str, ...], keywords: tuple[str, ...]) -> None:
+    """``module:function`` is a function defined in Python source that can be called with ``positional``
+    arguments and the ``keywords``: read from its source with :mod:`ast`, never imported or run here (a
+    spec naming ``os:system`` must be refused before anything starts, not called by a step).
+
+    Hand-written because :func:`inspect.signature` needs the function, that is, importing the user's module
+    (and what it imports: TensorFlow) in the control plane."""
+    module, _, function = value.partition(":")
+    spec = importlib.util.find_spec(module)  # _findable ran first: it is found
+    origin = getattr(spec, "origin", None) or ""
+    if not origin.endswith(".py"):
+        raise ValueError(
+            f"{what} {value!r}: module {module!r} is not Python source ({origin or 'built in'}): a {what} is a "
+            "Python function in a .py module"
+        )
+    try:
+        tree = ast.parse(Path(origin).read_bytes(), origin)
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ValueError(f"{what} {value!r}: {origin} cannot be read as Python: {err}") from None
+    defs = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function]
+    if not defs:
+        raise ValueError(f"{what} {value!r}: {origin} defines no function {function!r} at its top level")
+    args = defs[-1].args
+    ordered = [a.arg for a in (*args.posonlyargs, *args.args)]
+    if args.vararg is None and len(ordered) < len(positional):
+        raise ValueError(
+            f"{what} {value!r} takes {len(ordered)} positional argument(s); it is called with "
+            f"{len(positional)} ({', '.join(positional)})"
+        )
+    by_keyword = set(ordered[len(positional) :]) - {a.arg for a in args.posonlyargs} | {
+        a.arg for a in args.kwonlyargs
+    }
+    if args.kwarg is None:
+        unknown = [k for k in keywords if k not in by_keyword]
+        if unknown:
+            raise ValueError(f"{what} {value!r} takes no keyword argument {unknown[0]!r}")
+    required = [
+        a.arg for a, default in zip(args.kwonlyargs, args.kw_defaults, strict=True) if default is None
+    ]
+    required += ordered[len(positional) : len(ordered) - len(args.defaults)]
+    missing = [k for k in required if k not in keywords]
+    if missing:
+        raise ValueError(f"{what} {value!r} requires argument {missing[0]!r}, which it is never given")
+
+
 class ModelSpec(SpecModel):
     """The model every edge trains: a built-in architecture or a ``module:function`` factory.
 
@@ -119,6 +165,13 @@ class ModelSpec(SpecModel):
                 "'module:function' factory"
             )
         return _findable(value, "model factory")
+
+    @model_validator(mode="after")
+    def _factory_signature(self) -> ModelSpec:
+        if not self.builtin:
+            keywords = tuple(self.params)
+            _checked_signature(self.name, "model factory", ("input_shape", "classes"), keywords)
+        return self
 
     @property
     def builtin(self) -> bool:
@@ -284,7 +337,9 @@ class TrainingSpec(SpecModel):
             return None
         if not _FACTORY.match(value):
             raise ValueError(f"training step {value!r}: expected 'module:function'")
-        return _findable(value, "training step")
+        _findable(value, "training step")
+        _checked_signature(value, "training step", ("weights", "x", "y"), ("model", "training", "seed"))
+        return value
 
 
 class ColumnsSpec(SpecModel):

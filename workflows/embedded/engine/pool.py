@@ -200,6 +200,9 @@ class _Worker:
     def __init__(self, process: Any, conn: multiprocessing.connection.Connection) -> None:
         self.process = process
         self.conn = conn
+        #: held while the worker is killed; ``killed`` once it is (see WorkerPool._kill)
+        self.lock = threading.Lock()
+        self.killed = False
         #: Readable once the worker has exited. A pidfd where the OS has them: a worker forked by the fork
         #: server is the server's child, and the process sentinel multiprocessing gives is a pipe from the
         #: server, which reads as "exited" for every worker once the server is gone (released, below).
@@ -401,17 +404,24 @@ class WorkerPool:
         raise RunnerError(f"warm worker (pid {w.pid}) did not start (exit code {w.exit_code()})")
 
     def _kill(self, w: _Worker) -> None:
-        if w.process.pid is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(w.pid, signal.SIGKILL)
-            w.process.kill()
-            multiprocessing.connection.wait([w.alive], timeout=10)
-            if w.server_generation is not None:  # adopted after its server left: reap it here
-                with contextlib.suppress(ChildProcessError, OSError):
-                    os.waitpid(w.pid, os.WNOHANG)
-            w.process.join(timeout=10)
-        w.close_handle()
-        w.conn.close()
+        """Kill ``w`` and release its handles, once: a Ctrl-C can have ``close()`` and a busy call's
+        ``_replace`` kill the same worker from two threads, and closing its pipe twice raised EBADF (or,
+        worse, could close a descriptor reused meanwhile). A second caller waits for the first."""
+        with w.lock:
+            if w.killed:
+                return
+            if w.process.pid is not None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(w.pid, signal.SIGKILL)
+                w.process.kill()
+                multiprocessing.connection.wait([w.alive], timeout=10)
+                if w.server_generation is not None:  # adopted after its server left: reap it here
+                    with contextlib.suppress(ChildProcessError, OSError):
+                        os.waitpid(w.pid, os.WNOHANG)
+                w.process.join(timeout=10)
+            w.close_handle()
+            w.conn.close()
+            w.killed = True
         with self._cond:
             if w in self._live:
                 self._live.remove(w)

@@ -201,3 +201,33 @@ def test_initializer_failure_is_reported_and_leaves_nothing(tmp_path: Path) -> N
         WorkerPool(size=1, initializer="tests.workflows.embedded.engine.warm_target:does_not_exist")
     assert not child_pids() - before
     assert os.getpid() > 0
+
+
+def test_one_worker_killed_from_two_threads_at_once_is_killed_once(warm_dir: Path) -> None:
+    """Ctrl-C with a busy worker: close() and the busy call's replacement both kill it. Releasing its
+    handles twice raised OSError EBADF (and the run exited 1, not 130)."""
+    import threading
+
+    before = child_pids()
+    with WorkerPool(size=1, initializer=INIT) as pool:
+        for _ in range(8):
+            [w] = list(pool._live)
+            gate = threading.Barrier(2)
+            errors: list[BaseException] = []
+
+            def kill(worker=w, gate=gate, errors=errors) -> None:
+                gate.wait()
+                try:
+                    pool._kill(worker)
+                except BaseException as err:  # pragma: no cover - what the test is for
+                    errors.append(err)
+
+            threads = [threading.Thread(target=kill) for _ in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert errors == [] and not alive(w.pid)
+            pool._replace(w)  # a fresh worker for the next turn (its kill: a no-op now)
+            assert len(pool.pids) == 1 and pool.pids[0] != w.pid
+    assert not child_pids() - before

@@ -12,8 +12,10 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import urllib3
+
 from edgefed.steps.interface import STEP_COMMAND, Step, StepExit
-from edgefed.steps.store import StepError
+from edgefed.steps.store import StepError, unreachable_store
 
 #: The module that runs each step (its ``run(argv) -> int``).
 STEPS = {
@@ -44,6 +46,9 @@ def run(argv: list[str]) -> int:
     except StepError as err:
         print(f"{STEP_COMMAND} {argv[0]}: error: {err}", file=sys.stderr)
         return err.exit_code
+    except urllib3.exceptions.HTTPError as err:  # the store never answered, after STORE_RETRY's backoff
+        print(f"{STEP_COMMAND} {argv[0]}: error: {unreachable_store(err)}", file=sys.stderr)
+        return StepExit.FAILED  # retried by the template's retryStrategy
     except SystemExit as exit_:  # argparse
         return exit_.code if isinstance(exit_.code, int) else StepExit.USAGE
 

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+import certifi
 import urllib3
 from minio import Minio
 from minio.error import S3Error
@@ -52,21 +53,49 @@ class Endpoint:
         return cls(text.removeprefix("http://").rstrip("/"), False)
 
 
-def _http_client(endpoint: Endpoint) -> urllib3.PoolManager | None:
-    """For HTTPS with :data:`Env.CA_FILE` set: a pool trusting those CAs (else minio's default, the
-    system's CAs). Timeouts and retries as minio's own default pool."""
+#: Retries of a request the store did not answer (refused, reset, 500/502/503/504): backoff 0.25 s doubling
+#: to at most 4 s, ~30 s in all, long enough for a store that restarts (a killed SeaweedFS is back in a
+#: few seconds; a MinIO pod in well under a minute with its readiness probe). minio's own default gives up
+#: after ~6 s.
+STORE_RETRY = urllib3.Retry(
+    total=10, connect=10, read=3, backoff_factor=0.25, backoff_max=4, status_forcelist=[500, 502, 503, 504]
+)
+
+
+def _http_client(endpoint: Endpoint) -> urllib3.PoolManager:
+    """minio's pool with :data:`STORE_RETRY`; for HTTPS with :data:`Env.CA_FILE` set, trusting those CAs
+    (else the system's)."""
     ca_file = os.environ.get(Env.CA_FILE)
-    if not endpoint.secure or not ca_file:
-        return None
-    if not os.path.isfile(ca_file):
-        raise StepError(
-            f"{Env.CA_FILE}={ca_file}: no such file (the workflow mounts the stores' CA ConfigMap there)"
-        )
+    tls: dict[str, Any] = {}
+    if endpoint.secure:
+        if ca_file and not os.path.isfile(ca_file):
+            raise StepError(
+                f"{Env.CA_FILE}={ca_file}: no such file (the workflow mounts the stores' CA ConfigMap there)"
+            )
+        tls = {
+            "cert_reqs": "CERT_REQUIRED",
+            "ca_certs": ca_file or os.environ.get("SSL_CERT_FILE") or certifi.where(),
+        }
     return urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=60, read=300),
-        cert_reqs="CERT_REQUIRED",
-        ca_certs=ca_file,
-        retries=urllib3.Retry(total=5, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+        timeout=urllib3.Timeout(connect=60, read=300), maxsize=10, retries=STORE_RETRY, **tls
+    )
+
+
+def unreachable_store(err: urllib3.exceptions.HTTPError) -> str:
+    """What to tell a person when the store did not answer even after the retries."""
+    reason = getattr(err, "reason", None) or err
+    where = ""
+    pool = getattr(err, "pool", None)
+    if pool is not None:
+        where = f" at {pool.scheme}://{pool.host}:{pool.port}"
+    url = getattr(err, "url", None)
+    what = f" ({url.split('?', 1)[0]})" if url else ""
+    seconds = sum(
+        min(STORE_RETRY.backoff_max, STORE_RETRY.backoff_factor * 2**n) for n in range(1, STORE_RETRY.total)
+    )
+    return (
+        f"the store{where} cannot be reached{what}: {type(reason).__name__}: {reason} "
+        f"(retried {STORE_RETRY.total} times over ~{seconds:.0f} s); is it running?"
     )
 
 
@@ -211,6 +240,7 @@ def parquet_bytes(frame) -> bytes:
 
 
 __all__ = [
+    "STORE_RETRY",
     "DataUnavailableError",
     "Endpoint",
     "ObjectRead",
@@ -225,5 +255,6 @@ __all__ = [
     "put_json",
     "read_parquet",
     "read_parquet_object",
+    "unreachable_store",
     "utc_now",
 ]

@@ -19,15 +19,9 @@ from edgefed.workflows.embedded.store import EmbeddedStore
 
 
 def _client(running: EmbeddedStore) -> Minio:
-    creds = running.credentials(layout.ADMIN_IDENTITY)
-    endpoint = Endpoint.parse(f"http://{running.endpoint}")
-    return Minio(
-        endpoint.address,
-        access_key=creds.access_key,
-        secret_key=creds.secret_key,
-        secure=False,
-        region=running.region,
-        http_client=store._http_client(endpoint),  # the pool client_from_env gives every step
+    # the pool client_from_env gives every step
+    return running.client(
+        layout.ADMIN_IDENTITY, http_client=store._http_client(Endpoint.parse(f"http://{running.endpoint}"))
     )
 
 

@@ -230,8 +230,9 @@ class EmbeddedStore:
         """Key pair of ``identity`` (``admin``, ``cloud``, ``edge-<edge>`` or ``site-<edge>``)."""
         return self._credential_files().get(identity)
 
-    def client(self, identity: str) -> Minio:
-        """A ``minio`` client acting as ``identity`` (plain HTTP, region set)."""
+    def client(self, identity: str, *, http_client: urllib3.PoolManager | None = None) -> Minio:
+        """A ``minio`` client acting as ``identity`` (plain HTTP, region set); ``http_client``: its pool
+        (default: minio's own)."""
         creds = self.credentials(identity)
         return Minio(
             self.endpoint,
@@ -239,6 +240,7 @@ class EmbeddedStore:
             secret_key=creds.secret_key,
             secure=False,
             region=self.region,
+            http_client=http_client,
         )
 
     def provision(self, edges: Iterable[str]) -> None:

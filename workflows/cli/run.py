@@ -52,26 +52,28 @@ def run(
 ) -> None:
     """Run a task's task Workflow on the embedded engine: init, every round as a child Workflow, the
     stop; resumes after the last committed round."""
-    from edgefed.workflows.embedded.engine.pool import start_fork_server
+    from edgefed.workflows.embedded.engine.pool import abandon_fork_server, start_fork_server
     from edgefed.workflows.embedded.warm import WARM_PRELOAD
-    from edgefed.workflows.inputs import check_task_file
 
     try:
-        check_task_file(task_file)  # a missing, directory or oversized file: refused before anything starts
+        # a file that cannot be a task (missing, a directory, too large, not UTF-8, empty, not YAML) is
+        # refused before anything starts (a bounded read and libyaml: milliseconds)
+        kind, document = _read_kind(task_file)
     except EdgefedError as err:
         raise fail(err) from None
-    # the steps' heavy imports (TensorFlow) begin now, beside reading the task and reaching the store;
+    # the steps' heavy imports (TensorFlow) begin now, beside validating the task and reaching the store;
     # one long job in this process: the server is let go once the workers are up (its memory with it)
     start_fork_server(WARM_PRELOAD, release=True)
     try:
-        kind, document = _read_kind(task_file)
         if kind == "Workflow":
             result = run_workflow_file(task_file, document, home=home, parallelism=parallelism)
         else:
             result = run_task(load(task_file), home=home, parallelism=parallelism)
     except EdgefedError as err:
+        abandon_fork_server()  # refused (or failed) before the workers needed it: not left importing
         raise fail(err) from None
     except KeyboardInterrupt:
+        abandon_fork_server()
         err_console.print("interrupted: committed rounds are kept; run the same command again to resume")
         raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
     console.print(f"task {result.task}: stopped after round {result.last_round}: {result.stop_reason}")

@@ -37,7 +37,7 @@ from typing import Any
 from .errors import NodeDeadlineExceededError, RunnerError
 from .logio import pump_lines
 
-__all__ = ["WorkerPool", "resolve_callable", "start_fork_server"]
+__all__ = ["WorkerPool", "abandon_fork_server", "resolve_callable", "start_fork_server"]
 
 
 def resolve_callable(spec: str) -> Callable[..., Any]:
@@ -295,6 +295,37 @@ def _starting_workers(ctx: Any) -> Any:
             _starting -= 1
             if _starting == 0 and _release_when_started:
                 _stop_fork_server()
+
+
+def abandon_fork_server() -> None:
+    """Kill the fork server now, even mid-preload: the command that started it is exiting early (its input
+    refused, an interrupt). A server still importing would otherwise go on for seconds after the command,
+    holding its output pipes open. Reaches into multiprocessing's ForkServer (private, hence guarded)."""
+    from multiprocessing import forkserver
+
+    server = forkserver._forkserver
+    lock = getattr(server, "_lock", None)
+    if lock is None:
+        return
+    with lock:
+        pid = getattr(server, "_forkserver_pid", None)
+        if pid is None:
+            return
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, 0)
+        alive = getattr(server, "_forkserver_alive_fd", None)
+        if alive is not None:
+            with contextlib.suppress(OSError):
+                os.close(alive)
+        address = getattr(server, "_forkserver_address", None)
+        if isinstance(address, str) and os.path.exists(address):
+            with contextlib.suppress(OSError):
+                os.unlink(address)
+        server._forkserver_pid = None
+        server._forkserver_alive_fd = None
+        server._forkserver_address = None
 
 
 def _adopt_orphans() -> None:

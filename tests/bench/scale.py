@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.bench.reference import _pss_mb
+
 PYTHON = sys.executable
 EDGEFED = [PYTHON, "-m", "edgefed.workflows.cli"]
 
@@ -56,17 +58,6 @@ class ScaleRun:
     @property
     def overhead(self) -> float:
         return statistics.median(o for r, _, o in self.rounds if r > 1)
-
-
-def _pss_mb(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as fh:
-            for line in fh:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def _tree(root: int) -> list[int]:

@@ -313,19 +313,9 @@ def abandon_fork_server() -> None:
             return
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(pid, 0)
-        alive = getattr(server, "_forkserver_alive_fd", None)
-        if alive is not None:
-            with contextlib.suppress(OSError):
-                os.close(alive)
-        address = getattr(server, "_forkserver_address", None)
-        if isinstance(address, str) and os.path.exists(address):
-            with contextlib.suppress(OSError):
-                os.unlink(address)
-        server._forkserver_pid = None
-        server._forkserver_alive_fd = None
-        server._forkserver_address = None
+        # then what stopping it does: close its alive pipe, reap it, remove its socket
+        with contextlib.suppress(OSError, ChildProcessError, AttributeError):
+            server._stop_unlocked()
 
 
 def _adopt_orphans() -> None:

@@ -44,7 +44,7 @@ from minio import Minio
 from edgefed.steps import codec, layout, strategies
 from edgefed.steps.context import StepContext
 from edgefed.steps.interface import Flag, Outputs, Step
-from edgefed.steps.registry import ModelRegistry
+from edgefed.steps.registry import ModelRegistry, RoundCommittedError
 from edgefed.steps.store import DataUnavailableError, StepError, get_bytes
 from edgefed.steps.strategies import ServerState, Strategy, StrategyError, UpdateRejectedError
 
@@ -233,7 +233,19 @@ def aggregate(ctx: StepContext, edges: list[str], quorum: int) -> dict[str, Any]
         # the rounds the ledger accounts for: all of them unless the task switched to DP midway
         privacy["coversRounds"] = [ctx.round - privacy["rounds"] + 1, ctx.round]
         lineage["privacy"] = privacy
-    return registry.commit(ctx.task, ctx.round, weights, lineage, server_state=new_state.to_bytes())
+    try:
+        return registry.commit(ctx.task, ctx.round, weights, lineage, server_state=new_state.to_bytes())
+    except RoundCommittedError as err:
+        # the same step executed twice (a retried pod whose first run committed, or two at once): the
+        # round stands as that execution committed it; a commit by another workflow is refused
+        winner = err.winner or registry.manifest(ctx.task, ctx.round)
+        if winner.get("workflow") != ctx.workflow:
+            raise
+        print(
+            f"round {ctx.round} of {ctx.task!r} is already committed by this workflow ({ctx.workflow}): "
+            f"this execution repeats the step and keeps that commit (model version {winner['model']['versionId']})"
+        )
+        return winner
 
 
 def run(argv: list[str]) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from edgefed.steps.context import StepContext
 from edgefed.steps.interface import Outputs, Step
+from edgefed.steps.registry import RoundCommittedError
 
 
 def run(argv: list[str]) -> int:
@@ -18,22 +19,30 @@ def run(argv: list[str]) -> int:
     from edgefed.steps.models import initial_weights  # TensorFlow: imported once per (warm) process
 
     weights = initial_weights(ctx.config["model"])
-    manifest = registry.commit(
-        ctx.task,
-        0,
-        weights,
-        {
-            "workflow": ctx.workflow,
-            "parent": None,
-            "contributors": [],
-            "missing": [],
-            "examples": 0,
-            "metrics": {},
-            "modelSpec": ctx.config.get("model"),
-            "datasetName": ctx.config.get("dataset"),
-            "columns": ctx.config.get("columns"),
-        },
-    )
+    try:
+        manifest = registry.commit(
+            ctx.task,
+            0,
+            weights,
+            {
+                "workflow": ctx.workflow,
+                "parent": None,
+                "contributors": [],
+                "missing": [],
+                "examples": 0,
+                "metrics": {},
+                "modelSpec": ctx.config.get("model"),
+                "datasetName": ctx.config.get("dataset"),
+                "columns": ctx.config.get("columns"),
+            },
+        )
+    except RoundCommittedError as err:  # another init of this task won the race: round 0 is its model
+        manifest = err.winner or registry.manifest(ctx.task, 0)
+        print(
+            f"task {ctx.task!r}: the initial model was committed by {manifest.get('workflow')!r} meanwhile; kept"
+        )
+        ctx.output(Outputs.MODEL_VERSION, manifest["model"]["versionId"] or "")
+        return 0
     ctx.output(Outputs.MODEL_VERSION, manifest["model"]["versionId"] or "")
     print(f"task {ctx.task!r}: initial model committed ({sum(w.size for w in weights)} parameters)")
     return 0

@@ -15,7 +15,9 @@ Commit protocol (S3 has no multi-object transaction, so the manifest is the comm
 Readers find models and server states only through manifests (and verify the SHA-256), so an
 interrupted commit leaves at most unreferenced objects, never a model without its manifest; the next
 round reads the state its parent's manifest names, so a resumed task continues from exactly it. A round whose
-manifest exists is never written again: :meth:`ModelRegistry.commit` refuses.
+manifest exists is never written again: :meth:`ModelRegistry.commit` refuses, and the store decides it in the
+manifest's own write (``If-None-Match: *``), so of concurrent commits of one round exactly one wins and the
+others are refused (:class:`RoundCommittedError`), leaving at most their unreferenced model versions.
 
 No TensorFlow here: the control plane lists and inspects models through this module.
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,13 +36,28 @@ from minio import Minio
 from minio.error import S3Error
 
 from edgefed.steps import codec, layout
-from edgefed.steps.store import DataUnavailableError, StepError, exists, get_bytes, is_missing, put_bytes
+from edgefed.steps.store import (
+    DataUnavailableError,
+    ObjectExistsError,
+    StepError,
+    exists,
+    get_bytes,
+    is_missing,
+    put_bytes,
+)
 
 _MANIFEST = re.compile(r"/rounds/(\d{5})/manifest\.json$")
 
 
 class RoundCommittedError(StepError):
-    """The round already has a manifest: committed rounds are never overwritten."""
+    """The round already has a manifest: committed rounds are never overwritten.
+
+    ``winner``: the manifest that holds the round, when the refusal came from losing a race to it
+    (None when the round was found committed before anything was written)."""
+
+    def __init__(self, message: str, *, winner: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.winner = winner
 
 
 @dataclass(frozen=True)
@@ -182,11 +200,8 @@ class ModelRegistry:
         written before the manifest and named in it as ``serverState`` (key, version, SHA-256).
         """
         manifest_key = layout.manifest_key(task, round_)
-        if exists(self.client, self.bucket, manifest_key):
-            raise RoundCommittedError(
-                f"round {round_} of task {task!r} is already committed "
-                f"(s3://{self.bucket}/{manifest_key}); committed rounds are never overwritten"
-            )
+        if exists(self.client, self.bucket, manifest_key):  # the usual refusal, before any object is written
+            raise self._committed_error(task, round_)
         data = codec.encode(weights)
         digest = codec.sha256(data)
         model_key = layout.model_key(task, round_)
@@ -221,13 +236,23 @@ class ModelRegistry:
             **lineage,
             **state_ref,
         }
-        put_bytes(
-            self.client,
-            self.bucket,
-            manifest_key,
-            json.dumps(manifest, indent=2, sort_keys=True).encode(),
-            content_type="application/json",
-        )
+        commit_id = uuid.uuid4().hex
+        manifest["commitId"] = commit_id
+        try:
+            # the commit point: the store writes the manifest only if none exists, in the same request,
+            # so of concurrent commits of one round exactly one gets here
+            put_bytes(
+                self.client,
+                self.bucket,
+                manifest_key,
+                json.dumps(manifest, indent=2, sort_keys=True).encode(),
+                content_type="application/json",
+                if_absent=True,
+            )
+        except ObjectExistsError:
+            winner = self.manifest(task, round_)
+            if winner.get("commitId") != commit_id:  # else: ours, answered 412 on a retried request
+                raise self._committed_error(task, round_, winner, lost=version) from None
         latest_version = put_bytes(
             self.client,
             self.bucket,
@@ -237,6 +262,23 @@ class ModelRegistry:
         )
         manifest["latestVersionId"] = latest_version
         return manifest
+
+    def _committed_error(
+        self, task: str, round_: int, winner: dict[str, Any] | None = None, *, lost: str | None = None
+    ) -> RoundCommittedError:
+        where = f"s3://{self.bucket}/{layout.manifest_key(task, round_)}"
+        if winner is None:
+            return RoundCommittedError(
+                f"round {round_} of task {task!r} is already committed ({where}); "
+                "committed rounds are never overwritten",
+                winner=None,
+            )
+        return RoundCommittedError(
+            f"round {round_} of task {task!r} was committed by another commit while this one ran "
+            f"(workflow {winner.get('workflow')!r}, {where}); this commit was refused and its model "
+            f"version {lost} is referenced by no manifest",
+            winner=winner,
+        )
 
     def record_evaluation(self, task: str, round_: int, metrics: dict[str, Any]) -> None:
         key = layout.evaluation_key(task, round_)

@@ -16,11 +16,14 @@ import certifi
 import urllib3
 from minio import Minio
 from minio.error import S3Error
+from minio.helpers import genheaders
 
 from edgefed.steps.interface import Env, StepExit
 from edgefed.steps.layout import REGION
 
 _MISSING_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "NoSuchVersion"})
+#: a conditional write refused because the object exists (412; MinIO also answers 409 to a concurrent one)
+_EXISTS_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
 
 
 class StepError(Exception):
@@ -167,6 +170,10 @@ def get_bytes(client: Minio, bucket: str, key: str, *, version_id: str | None = 
     return get_object(client, bucket, key, version_id=version_id).data
 
 
+class ObjectExistsError(StepError):
+    """A write-once object (``put_bytes(..., if_absent=True)``) already exists: the store refused the write."""
+
+
 def put_bytes(
     client: Minio,
     bucket: str,
@@ -175,13 +182,30 @@ def put_bytes(
     *,
     content_type: str = "application/octet-stream",
     metadata: dict[str, str] | None = None,
+    if_absent: bool = False,
 ) -> str | None:
-    """Write an object; returns its version id (None in an unversioned bucket)."""
+    """Write an object; returns its version id (None in an unversioned bucket).
+
+    ``if_absent``: write only if no object (no current version) is at ``key``, decided by the store in
+    the same request (``If-None-Match: *``, honoured by S3, MinIO and SeaweedFS), so of concurrent
+    writers exactly one succeeds; the others get :class:`ObjectExistsError`.
+    """
     try:
-        result = client.put_object(
-            bucket, key, io.BytesIO(data), len(data), content_type=content_type, metadata=metadata
-        )
+        if if_absent:
+            # Written by hand: minio 7.2's put_object turns any header it does not know into user
+            # metadata (x-amz-meta-if-none-match), so the conditional PUT goes through its request
+            # method with minio's own header rendering. Small objects only (one request, no multipart).
+            headers = genheaders(metadata, None, None, None, False)
+            headers["Content-Type"] = content_type
+            headers["If-None-Match"] = "*"
+            result = client._put_object(bucket, key, data, headers)
+        else:
+            result = client.put_object(
+                bucket, key, io.BytesIO(data), len(data), content_type=content_type, metadata=metadata
+            )
     except S3Error as err:
+        if if_absent and err.code in _EXISTS_CODES:
+            raise ObjectExistsError(f"s3://{bucket}/{key} already exists") from None
         raise StepError(f"cannot write s3://{bucket}/{key}: {err.code}: {err.message}") from None
     return result.version_id
 
@@ -243,6 +267,7 @@ __all__ = [
     "STORE_RETRY",
     "DataUnavailableError",
     "Endpoint",
+    "ObjectExistsError",
     "ObjectRead",
     "StepError",
     "client_from_env",

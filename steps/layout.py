@@ -18,6 +18,11 @@ MODELS_BUCKET = "edgefed-models"
 EVAL_BUCKET = "edgefed-eval"
 EDGE_BUCKET_PREFIX = "edge-"
 
+#: Default retention of every object version in ``edgefed-models`` (S3 Object Lock, GOVERNANCE mode):
+#: no identity the steps hold can delete a committed model, manifest or server state before it ends;
+#: only an administrator who explicitly bypasses governance can. Ten years: clinical records keep as long.
+MODEL_RETENTION_DAYS = 3650
+
 #: Region set on every client: SeaweedFS refuses a restricted identity's GetBucketLocation without it.
 REGION = "us-east-1"
 

@@ -187,6 +187,13 @@ def mc_commands(model: Mapping[str, Iterable[Grant]], *, file_prefix: str = "") 
         "# then attach each policy to the user whose keys that identity's Kubernetes Secret holds",
         "# (`edgefed cluster setup --new-credentials FILE` makes both the keys and the Secrets).",
     ]
+    if layout.CLOUD_IDENTITY in model:
+        lines += [
+            "# The models bucket: versioned, every version retained (object lock, GOVERNANCE): no identity",
+            "# the steps hold can delete a committed model; an admin only by bypassing governance.",
+            f"mc mb --ignore-existing --with-lock CLOUD/{layout.MODELS_BUCKET}",
+            f"mc retention set --default GOVERNANCE {layout.MODEL_RETENTION_DAYS}d CLOUD/{layout.MODELS_BUCKET}",
+        ]
     for identity in model:
         alias = mc_alias(identity)
         name = policy_name(identity)

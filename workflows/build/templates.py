@@ -104,6 +104,8 @@ def _plan_config(task: FederatedTask) -> dict[str, Any]:
 def _model_config(model: Any) -> dict[str, Any]:
     """The model section as the steps read it: a classification model as before task types existed."""
     config = model.model_dump(mode="json", by_alias=True)
+    if config.get("initialWeights") is None:  # the seeded initialisation: the steps' default
+        config.pop("initialWeights", None)
     if config["task"] == "classification":
         del config["task"]
     else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,8 @@ from minio import Minio
 from minio.commonconfig import Tags
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
+from minio.objectlockconfig import DAYS, ObjectLockConfig
+from minio.retention import GOVERNANCE, Retention
 from minio.versioningconfig import VersioningConfig
 
 from edgefed.steps import layout
@@ -174,6 +177,15 @@ def test_every_forbidden_operation_of_the_cloud_is_refused(
         "batch-delete a model version": lambda: _batch_delete(cloud, M, MODEL_KEY, committed),
         "suspend versioning (then PUT overwrites)": lambda: cloud.set_bucket_versioning(
             M, VersioningConfig("Suspended")
+        ),
+        "shorten the models' retention": lambda: cloud.set_object_lock_config(
+            M, ObjectLockConfig(GOVERNANCE, 1, DAYS)
+        ),
+        "lift a committed version's retention": lambda: cloud.set_object_retention(
+            M,
+            MODEL_KEY,
+            Retention(GOVERNANCE, datetime.now(UTC) + timedelta(seconds=2)),
+            version_id=committed,
         ),
         "write a held-out set": lambda: _put(cloud, E, layout.test_set_key(TASK)),
         "delete a bucket": lambda: cloud.remove_bucket(E),
@@ -334,3 +346,19 @@ def test_a_notification_identity_only_listens_and_the_embedded_store_never_holds
     ]
     with pytest.raises(PolicyError, match="no bucket-notification stream"):
         seaweedfs_actions(model["notify-a"])
+
+
+def test_committed_versions_are_retained_against_every_identity_but_a_governance_bypass(
+    store: EmbeddedStore, seeded: dict[str, str | None]
+) -> None:
+    """Object lock on the models bucket: each version is under GOVERNANCE retention, so even the store's
+    admin (which no step holds) cannot delete one without explicitly bypassing governance."""
+    admin = store.client(layout.ADMIN_IDENTITY)
+    lock = admin.get_object_lock_config(M)
+    assert (lock.mode, lock.duration, lock.duration_unit) == (GOVERNANCE, layout.MODEL_RETENTION_DAYS, DAYS)
+    retention = admin.get_object_retention(M, MODEL_KEY, version_id=seeded["model"])
+    assert retention.mode == GOVERNANCE
+    assert retention.retain_until_date > datetime.now(UTC) + timedelta(days=layout.MODEL_RETENTION_DAYS - 1)
+    with pytest.raises(S3Error, match="AccessDenied"):
+        admin.remove_object(M, MODEL_KEY, version_id=seeded["model"])
+    assert _get(admin, M, MODEL_KEY, version_id=seeded["model"]) == b"w1"

@@ -47,6 +47,8 @@ from types import TracebackType
 import urllib3
 from minio import Minio
 from minio.error import S3Error
+from minio.objectlockconfig import DAYS, ObjectLockConfig
+from minio.retention import GOVERNANCE
 from minio.versioningconfig import ENABLED, VersioningConfig
 
 from edgefed.steps import layout
@@ -244,7 +246,8 @@ class EmbeddedStore:
         )
 
     def provision(self, edges: Iterable[str]) -> None:
-        """Identities for ``edges`` plus every bucket (idempotent); versioning on the models bucket."""
+        """Identities for ``edges`` plus every bucket (idempotent); versioning and a default retention
+        (object lock, :data:`~edgefed.steps.layout.MODEL_RETENTION_DAYS`) on the models bucket."""
         edges = [validate_edge(e) for e in edges]
         self.ensure_edges(edges)
         if not self.running:
@@ -255,7 +258,7 @@ class EmbeddedStore:
         for bucket in buckets:
             try:
                 if not admin.bucket_exists(bucket):
-                    admin.make_bucket(bucket)
+                    admin.make_bucket(bucket, object_lock=bucket == layout.MODELS_BUCKET)
             except S3Error as err:
                 if err.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                     raise StoreError(f"cannot create bucket {bucket!r}: {err.code}: {err.message}") from None
@@ -265,6 +268,16 @@ class EmbeddedStore:
             raise StoreError(
                 f"versioning on bucket {layout.MODELS_BUCKET!r}: expected {ENABLED!r} after enabling it, "
                 f"found {status!r}"
+            )
+        # committed versions cannot be deleted (object lock, on top of the policy's missing delete)
+        admin.set_object_lock_config(
+            layout.MODELS_BUCKET, ObjectLockConfig(GOVERNANCE, layout.MODEL_RETENTION_DAYS, DAYS)
+        )
+        lock = admin.get_object_lock_config(layout.MODELS_BUCKET)
+        if (lock.mode, lock.duration, lock.duration_unit) != (GOVERNANCE, layout.MODEL_RETENTION_DAYS, DAYS):
+            raise StoreError(
+                f"object lock on bucket {layout.MODELS_BUCKET!r}: expected {GOVERNANCE} retention of "
+                f"{layout.MODEL_RETENTION_DAYS} days after setting it, found {lock.mode} {lock.duration} {lock.duration_unit}"
             )
 
     # ---------------------------------------------------------------- internals

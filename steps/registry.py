@@ -44,6 +44,7 @@ from edgefed.steps.store import (
     get_bytes,
     is_missing,
     put_bytes,
+    write_object,
 )
 
 _MANIFEST = re.compile(r"/rounds/(\d{5})/manifest\.json$")
@@ -65,6 +66,43 @@ class LoadedModel:
     round: int
     weights: list[np.ndarray]
     manifest: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AuditedRound:
+    """A committed round as :meth:`ModelRegistry.audit` found it: its manifest and what does not hold."""
+
+    round: int
+    manifest: dict[str, Any]
+    problems: tuple[str, ...] = ()
+
+    @property
+    def verified(self) -> bool:
+        return not self.problems
+
+
+def _missing_objects(manifest: dict[str, Any], listed: dict[str, list[Any]]) -> list[str]:
+    """What of the objects ``manifest`` names the versioned listing does not show as committed."""
+    problems = []
+    for field, what in (("model", "model"), ("serverState", "server state")):
+        ref = manifest.get(field)
+        if not ref:
+            continue
+        found = next(
+            (
+                o
+                for o in listed.get(ref["key"], [])
+                if o.version_id == ref.get("versionId") and not o.is_delete_marker
+            ),
+            None,
+        )
+        if found is None:
+            problems.append(f"the {what} version it names ({ref.get('versionId')}) is gone")
+        elif found.size != ref.get("bytes", found.size):
+            problems.append(f"the {what} has {found.size} bytes, the manifest says {ref['bytes']}")
+        elif ref.get("etag") and (found.etag or "").strip('"') != ref["etag"]:
+            problems.append(f"the {what}'s ETag {found.etag} is not the one committed ({ref['etag']})")
+    return problems
 
 
 class ModelRegistry:
@@ -128,14 +166,14 @@ class ModelRegistry:
     def load(self, task: str, round_: int) -> LoadedModel:
         """The committed model of ``round_``, checked against the SHA-256 in its manifest."""
         manifest = self.manifest(task, round_)
-        data = self._verified(manifest["model"], f"model of round {round_} of {task!r}")
+        data = self.verified_object(manifest["model"], f"model of round {round_} of {task!r}")
         weights, _ = codec.decode(data)
         return LoadedModel(round_, weights, manifest)
 
     def model_bytes(self, task: str, round_: int) -> bytes:
         """The committed model file of ``round_`` as stored (``.npz``), checked against its SHA-256."""
         manifest = self.manifest(task, round_)
-        return self._verified(manifest["model"], f"model of round {round_} of {task!r}")
+        return self.verified_object(manifest["model"], f"model of round {round_} of {task!r}")
 
     def server_state(self, manifest: dict[str, Any]) -> bytes | None:
         """The server-state bytes a round's manifest names (checked against its SHA-256), or None
@@ -143,11 +181,11 @@ class ModelRegistry:
         ref = manifest.get("serverState")
         if not ref:
             return None
-        return self._verified(
+        return self.verified_object(
             ref, f"server state of round {manifest.get('round')} of {manifest.get('task')!r}"
         )
 
-    def _verified(self, ref: dict[str, Any], what: str) -> bytes:
+    def verified_object(self, ref: dict[str, Any], what: str) -> bytes:
         """The object a manifest names (key, versionId, sha256), refused if its bytes do not match."""
         data = get_bytes(self.client, self.bucket, ref["key"], version_id=ref.get("versionId"))
         digest = codec.sha256(data)
@@ -156,6 +194,46 @@ class ModelRegistry:
                 f"{what} is corrupt: SHA-256 {digest} does not match the manifest's {ref['sha256']}"
             )
         return data
+
+    def audit(self, task: str) -> list[AuditedRound]:
+        """Every committed round of ``task`` as its commit recorded it, each checked against the store.
+
+        One versioned listing of the task's rounds, then each round's manifest *as committed* (its first
+        version: a later version would be a write after the commit, which the steps never make) and what
+        the listing says of the objects it names: the model version still there with its size and ETag,
+        the server state still there, no second manifest version, no delete marker over it."""
+        listed: dict[str, list[Any]] = {}
+        try:
+            for obj in self.client.list_objects(
+                self.bucket, prefix=layout.rounds_prefix(task), recursive=True, include_version=True
+            ):
+                listed.setdefault(obj.object_name, []).append(obj)
+        except S3Error as err:
+            if is_missing(err):
+                return []
+            raise StepError(
+                f"cannot list the versions under s3://{self.bucket}/{layout.rounds_prefix(task)}: {err.code}"
+            ) from None
+        out = []
+        for key, objects in listed.items():
+            match = _MANIFEST.search(key)
+            live = [o for o in objects if not o.is_delete_marker]
+            if not match or not live:
+                continue
+            problems: list[str] = []
+            if any(o.is_delete_marker and o.is_latest for o in objects):
+                problems.append("its manifest is hidden behind a delete marker")
+            if len(live) > 1:
+                problems.append(
+                    f"its manifest was written {len(live) - 1} more time(s) after the commit "
+                    "(the commit's first version is shown)"
+                )
+            # versions are listed newest first: of equal times, the later in the listing is the older
+            first = min(enumerate(live), key=lambda iv: (iv[1].last_modified, -iv[0]))[1]
+            manifest = json.loads(get_bytes(self.client, self.bucket, key, version_id=first.version_id))
+            problems += _missing_objects(manifest, listed)
+            out.append(AuditedRound(int(match.group(1)), manifest, tuple(problems)))
+        return sorted(out, key=lambda r: r.round)
 
     def evaluation(self, task: str, round_: int) -> dict[str, Any] | None:
         key = layout.evaluation_key(task, round_)
@@ -205,7 +283,8 @@ class ModelRegistry:
         data = codec.encode(weights)
         digest = codec.sha256(data)
         model_key = layout.model_key(task, round_)
-        version = put_bytes(self.client, self.bucket, model_key, data)
+        written = write_object(self.client, self.bucket, model_key, data)
+        version = written.version_id
         state_ref: dict[str, Any] = {}
         if server_state is not None:
             state_key = layout.server_state_key(task, round_)
@@ -230,6 +309,7 @@ class ModelRegistry:
                 "versionId": version,
                 "sha256": digest,
                 "bytes": len(data),
+                "etag": (written.etag or "").strip('"') or None,
                 "shapes": [list(w.shape) for w in weights],
                 "dtypes": [str(w.dtype) for w in weights],
             },
@@ -285,4 +365,4 @@ class ModelRegistry:
         put_bytes(self.client, self.bucket, key, json.dumps(metrics, sort_keys=True).encode())
 
 
-__all__ = ["LoadedModel", "ModelRegistry", "RoundCommittedError"]
+__all__ = ["AuditedRound", "LoadedModel", "ModelRegistry", "RoundCommittedError"]

@@ -16,7 +16,7 @@ import certifi
 import urllib3
 from minio import Minio
 from minio.error import S3Error
-from minio.helpers import genheaders
+from minio.helpers import ObjectWriteResult, genheaders
 
 from edgefed.steps.interface import Env, StepExit
 from edgefed.steps.layout import REGION
@@ -190,6 +190,22 @@ def put_bytes(
     the same request (``If-None-Match: *``, honoured by S3, MinIO and SeaweedFS), so of concurrent
     writers exactly one succeeds; the others get :class:`ObjectExistsError`.
     """
+    return write_object(
+        client, bucket, key, data, content_type=content_type, metadata=metadata, if_absent=if_absent
+    ).version_id
+
+
+def write_object(
+    client: Minio,
+    bucket: str,
+    key: str,
+    data: bytes,
+    *,
+    content_type: str = "application/octet-stream",
+    metadata: dict[str, str] | None = None,
+    if_absent: bool = False,
+) -> ObjectWriteResult:
+    """:func:`put_bytes`, returning the store's whole answer (version id and ETag)."""
     try:
         if if_absent:
             # Written by hand: minio 7.2's put_object turns any header it does not know into user
@@ -207,7 +223,7 @@ def put_bytes(
         if if_absent and err.code in _EXISTS_CODES:
             raise ObjectExistsError(f"s3://{bucket}/{key} already exists") from None
         raise StepError(f"cannot write s3://{bucket}/{key}: {err.code}: {err.message}") from None
-    return result.version_id
+    return result
 
 
 def put_json(client: Minio, bucket: str, key: str, document: Any) -> str | None:
@@ -282,4 +298,5 @@ __all__ = [
     "read_parquet_object",
     "unreachable_store",
     "utc_now",
+    "write_object",
 ]

@@ -10,6 +10,7 @@ exists twice (one manifest version, one ``latest`` version, the model the manife
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -50,7 +51,6 @@ def race(store, task: str, round_: int, monkeypatch) -> list:
         if key.endswith("manifest.json"):
             barrier.wait()  # every committer has seen "no manifest yet" before any writes
         return found
-
 
     def commit(i: int):
         registry = ModelRegistry(store.client(layout.CLOUD_IDENTITY))
@@ -156,3 +156,38 @@ def test_the_aggregate_step_executed_twice_keeps_the_first_commit(cloud_env, tmp
         )
     with pytest.raises(RoundCommittedError, match="already committed"):
         aggregate(other, ["s-good1", "s-good2"], 2)
+
+
+def test_the_audit_shows_each_round_as_committed_and_names_what_no_longer_holds(store):
+    """What an identity could do to a committed round after the fact, each seen by the audit: a second
+    manifest version (the cloud may PUT), a delete marker over a manifest, and a model version removed by
+    an admin bypassing governance. Untouched rounds verify."""
+    from minio.deleteobjects import DeleteObject
+
+    task = "audited"
+    cloud = store.client(layout.CLOUD_IDENTITY)
+    admin = store.client(layout.ADMIN_IDENTITY)
+    registry = ModelRegistry(cloud)
+    committed = [
+        registry.commit(task, r, [np.full(2, float(r), np.float32)], {"workflow": "w"}) for r in range(4)
+    ]
+    assert [(a.round, a.problems) for a in registry.audit(task)] == [(r, ()) for r in range(4)]
+    assert committed[0]["model"]["etag"]
+
+    forged = {**committed[1], "model": {**committed[1]["model"], "sha256": "0" * 64}}
+    put_bytes(cloud, layout.MODELS_BUCKET, layout.manifest_key(task, 1), json.dumps(forged).encode())
+    admin.remove_object(layout.MODELS_BUCKET, layout.manifest_key(task, 2))  # a delete marker
+    model = committed[3]["model"]
+    errors = admin.remove_objects(
+        layout.MODELS_BUCKET, [DeleteObject(model["key"], model["versionId"])], bypass_governance_mode=True
+    )
+    assert list(errors) == []
+
+    audited = {a.round: a for a in registry.audit(task)}
+    assert audited[0].verified
+    assert audited[1].manifest["model"]["sha256"] == committed[1]["model"]["sha256"]  # as committed
+    assert audited[1].problems == (
+        "its manifest was written 1 more time(s) after the commit (the commit's first version is shown)",
+    )
+    assert audited[2].problems == ("its manifest is hidden behind a delete marker",)
+    assert audited[3].problems == (f"the model version it names ({model['versionId']}) is gone",)

@@ -305,7 +305,8 @@ def test_bad_input_names_the_task_or_version_and_changes_nothing(trained, args, 
 
 def test_a_version_whose_bytes_fail_their_hash_is_refused_everywhere(trained) -> None:
     """An administrator's overwrite of round 0's manifest (a new version naming a wrong SHA-256) stands for
-    a corrupted object: show, get and promote name it and exit 1; nothing is written or recorded."""
+    a corrupted object: list and show name the overwrite, get and promote the mismatch, all exit 1;
+    nothing is written or recorded."""
     from edgefed.steps import layout
     from edgefed.steps.store import get_bytes, put_bytes
     from edgefed.workflows.embedded.store.server import EmbeddedStore
@@ -322,9 +323,17 @@ def test_a_version_whose_bytes_fail_their_hash_is_refused_everywhere(trained) ->
         admin, layout.MODELS_BUCKET, key, json.dumps(manifest).encode(), content_type="application/json"
     )
 
+    # show and list present the round as committed (the manifest's first version) and name the overwrite
     shown = cli("models", "show", TASK, "0", "-o", "json")
     assert shown.returncode == 1 and json.loads(shown.stdout)["model"]["verified"] is False
-    assert "model of round 0 of 'models-cli' is corrupt" in " ".join(shown.stderr.split())
+    assert json.loads(shown.stdout)["model"]["sha256"] != "0" * 64
+    overwritten = "its manifest was written 1 more time(s) after the commit"
+    assert overwritten in " ".join(shown.stderr.split())
+    listed = cli("models", "list", TASK, "-o", "json")
+    assert listed.returncode == 1, listed.stdout + listed.stderr
+    checks = {v["round"]: v["verified"] for v in json.loads(listed.stdout)["versions"]}
+    assert checks == {0: False, 1: True, 2: True, 3: True}
+    assert f"round 0: {overwritten}" in " ".join(listed.stderr.split())
     got = cli("models", "get", TASK, "0", "--to", "r0.npz")
     assert got.returncode == 1 and "corrupt" in got.stderr and not (root / "r0.npz").exists()
     promoted = cli("models", "promote", TASK, "0")

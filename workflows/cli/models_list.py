@@ -18,7 +18,9 @@ def models_list(
     output: Annotated[str, typer.Option("--output", "-o", help="table or json")] = "table",
     home: HomeOption = None,
 ) -> None:
-    """The task's committed model versions with round, metrics and contributing edges."""
+    """The task's committed model versions with round, metrics and contributing edges, each checked
+    against the store (its manifest as committed; the model version it names there, same size and ETag):
+    exit 1 naming any round that is not."""
     from rich.table import Table
 
     from edgefed.steps.layout import CLOUD_IDENTITY, MODELS_BUCKET, latest_key
@@ -28,8 +30,8 @@ def models_list(
     with EmbeddedRuntime(home) as runtime:
         registry = ModelRegistry(runtime.store.client(CLOUD_IDENTITY))
         rows = []
-        for round_ in registry.committed_rounds(task_name):
-            manifest = registry.manifest(task_name, round_)
+        for audited in registry.audit(task_name):  # each round as committed, checked against the store
+            round_, manifest = audited.round, audited.manifest
             evaluation = registry.evaluation(task_name, round_) or {}
             rows.append(
                 {
@@ -44,11 +46,15 @@ def models_list(
                     "examples": manifest["examples"],
                     "privacy": manifest.get("privacy"),
                     "workflow": manifest["workflow"],
+                    "verified": audited.verified,
+                    "problems": list(audited.problems),
                 }
             )
         latest = registry.latest_versions(task_name)
+    problems = [f"round {r['round']}: {p}" for r in rows for p in r["problems"]]
     if output == "json":
         print(json.dumps({"task": task_name, "versions": rows, "latest": latest}, indent=2))
+        _fail_on(problems)
         return
     if not rows:
         err_console.print(f"task {task_name!r} has no committed model")
@@ -64,6 +70,7 @@ def models_list(
         "contributing edges",
         "sat out",
         "workflow",
+        "check",
     ]
     if private:
         columns.insert(4, "ε spent (δ)")
@@ -79,9 +86,19 @@ def models_list(
             ", ".join(r["contributors"]) or "(initial model)",
             ", ".join(m["edge"] for m in r["missing"]) or "-",
             r["workflow"],
+            "ok" if r["verified"] else "[red]NOT AS COMMITTED[/red]",
         ]
         if private:
             cells.insert(4, privacy_text(r["privacy"]).strip() or "-")
         table.add_row(*cells)
     console.print(table)
     console.print(f"latest: s3://{MODELS_BUCKET}/{latest_key(task_name)}, {len(latest)} version(s)")
+    _fail_on(problems)
+
+
+def _fail_on(problems: list[str]) -> None:
+    """Exit 1 naming every round that is not as its commit left it."""
+    if problems:
+        for problem in problems:
+            err_console.print(f"[red]{problem}[/red]")
+        raise typer.Exit(int(ExitCode.FAILED))

@@ -128,12 +128,14 @@ def models_show(
     from edgefed.steps.store import StepError
 
     with _registry(home, task_name, version) as (registry, round_):
-        manifest = registry.manifest(task_name, round_)
+        # the round as committed (its manifest's first version), checked against the store, and its bytes
+        audited = next(r for r in registry.audit(task_name) if r.round == round_)
+        manifest, problems = audited.manifest, list(audited.problems)
         try:
-            registry.model_bytes(task_name, round_)
-            verified = True
+            registry.verified_object(manifest["model"], f"model of round {round_} of {task_name!r}")
         except StepError as err:
-            verified, problem = False, str(err)
+            problems.append(str(err))
+        verified = not problems
         evaluation = registry.evaluation(task_name, round_)
         records = history(registry, task_name)
     serving = records[-1]["round"] if records else None
@@ -146,6 +148,7 @@ def models_show(
             "url": f"s3://{MODELS_BUCKET}/{manifest['model']['key']}",
             "verified": verified,
         },
+        "problems": problems,
         "evaluation": evaluation,
         "parent": manifest.get("parent"),
         "contributors": manifest.get("contributors", []),
@@ -195,7 +198,7 @@ def models_show(
             )
         console.print(table)
     if not verified:
-        raise fail_with(problem, ExitCode.FAILED)
+        raise fail_with("; ".join(problems), ExitCode.FAILED)
 
 
 def models_get(

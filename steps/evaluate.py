@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from edgefed.steps import layout
 from edgefed.steps.context import StepContext
 from edgefed.steps.interface import Outputs, Step
+from edgefed.steps.registry import ModelRegistry
 from edgefed.steps.store import read_parquet
 from edgefed.steps.train import frame_to_arrays
 
 
-def run(argv: list[str]) -> int:
-    ctx = StepContext.from_args(StepContext.parser(Step.EVALUATE).parse_args(argv))
+def evaluate_round(ctx: StepContext, registry: ModelRegistry, round_: int) -> dict[str, Any]:
+    """Score round ``round_``'s committed model on the task's held-out test set and record it."""
     from edgefed.steps.models import trainer_for  # TensorFlow: imported once per (warm) process
 
     started = time.perf_counter()
-    registry = ctx.registry()
-    model = registry.load(ctx.task, ctx.round)
+    model = registry.load(ctx.task, round_)
     dataset = ctx.config["dataset"]
     where = f"s3://{layout.EVAL_BUCKET}/{layout.test_set_key(dataset)}"
     frame = read_parquet(registry.client, layout.EVAL_BUCKET, layout.test_set_key(dataset))
@@ -26,14 +27,29 @@ def run(argv: list[str]) -> int:
     )
     metrics = trainer_for(ctx.config["model"], ctx.config["training"]).evaluate(model.weights, x, y)
     metrics.update(
-        round=ctx.round, workflow=ctx.workflow, testSet=where, seconds=time.perf_counter() - started
+        round=round_,
+        workflow=ctx.workflow,
+        testSet=where,
+        examples=len(y),
+        seconds=time.perf_counter() - started,
     )
-    registry.record_evaluation(ctx.task, ctx.round, metrics)
+    registry.record_evaluation(ctx.task, round_, metrics)
+    return metrics
+
+
+def metrics_text(metrics: dict[str, Any]) -> str:
+    """``accuracy 0.8123, loss 0.4012 on 120 examples``: what an evaluation shows people."""
+    shown = ", ".join(f"{k} {metrics[k]:.4f}" for k in ("accuracy", "mse", "mae", "loss") if k in metrics)
+    return f"{shown} on {metrics.get('examples', '?')} examples"
+
+
+def run(argv: list[str]) -> int:
+    ctx = StepContext.from_args(StepContext.parser(Step.EVALUATE).parse_args(argv))
+    metrics = evaluate_round(ctx, ctx.registry(), ctx.round)
     ctx.output(Outputs.ACCURACY, f"{metrics['accuracy']:.6f}" if "accuracy" in metrics else "")
     ctx.output(Outputs.LOSS, f"{metrics['loss']:.6f}")
-    shown = ", ".join(f"{k} {metrics[k]:.4f}" for k in ("accuracy", "mse", "mae", "loss") if k in metrics)
-    print(f"round {ctx.round}: {shown} on {len(y)} examples")
+    print(f"round {ctx.round}: {metrics_text(metrics)}")
     return 0
 
 
-__all__ = ["run"]
+__all__ = ["evaluate_round", "metrics_text", "run"]

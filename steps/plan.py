@@ -20,6 +20,7 @@ of starting the round again.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +40,19 @@ class RoundNotCommittedError(StepError):
     exit_code = StepExit.ROUND_FAILED
 
 
-def _stop_state(registry: ModelRegistry, task: str, last: int, plan: dict[str, Any]) -> StopState:
+def _stop_state(
+    registry: ModelRegistry,
+    task: str,
+    last: int,
+    plan: dict[str, Any],
+    evaluate_now: Callable[[int], dict[str, Any] | None] | None = None,
+) -> StopState:
     """The stop state after round ``last``: the nearest saved one, brought forward with the evaluations
-    after it, and saved (two reads per round in the steady state, not one per round so far)."""
+    after it, and saved (two reads per round in the steady state, not one per round so far).
+
+    ``evaluate_now(r)``: scores round ``last`` when its evaluation is due and missing (its round's Workflow
+    committed, then stopped before or in its evaluate step), so no round's metrics are lost to an
+    interrupt and the stop conditions see them."""
     cached: dict[int, StopState] = {0: StopState()}
     round_ = last
     while round_ > 0:
@@ -56,6 +67,8 @@ def _stop_state(registry: ModelRegistry, task: str, last: int, plan: dict[str, A
     delta = min_delta(plan)
     for r in range(round_ + 1, last + 1):
         evaluation = registry.evaluation(task, r)
+        if evaluation is None and r == last and evaluate_now is not None and evaluate_due(plan, r):
+            evaluation = evaluate_now(r)
         if evaluation is not None:
             state.observe(r, score(plan, evaluation), delta)
     if last > round_:
@@ -102,6 +115,26 @@ def _new_attempt(ctx: StepContext, registry: ModelRegistry, round_: int, uid: st
     return attempt
 
 
+def _evaluate_missing(ctx: StepContext, registry: ModelRegistry, round_: int) -> dict[str, Any] | None:
+    """Round ``round_``'s metrics, scored now; None (the round still counts as done, as when its own
+    evaluate step failed) when it cannot be scored: the plan goes on and says why."""
+    from edgefed.steps.evaluate import (  # TensorFlow: only when metrics are missing
+        evaluate_round,
+        metrics_text,
+    )
+
+    try:
+        metrics = evaluate_round(ctx, registry, round_)
+    except Exception as err:  # any failure of the scoring: the round stands, unscored
+        print(f"round {round_} was committed but not evaluated, and cannot be evaluated now: {err}")
+        return None
+    print(
+        f"round {round_} was committed but not evaluated (its Workflow stopped after the commit); "
+        f"evaluated now: {metrics_text(metrics)}"
+    )
+    return metrics
+
+
 def _names(items: list[Any]) -> list[str]:
     return [item if isinstance(item, str) else item["name"] for item in items]
 
@@ -119,7 +152,7 @@ def run(argv: list[str]) -> int:
     last = registry.last_committed(ctx.task)
     if last is None:
         raise DataUnavailableError(f"task {ctx.task!r} has no initial model: the init step runs first")
-    state = _stop_state(registry, ctx.task, last, plan)
+    state = _stop_state(registry, ctx.task, last, plan, lambda r: _evaluate_missing(ctx, registry, r))
     reason = stop_reason(plan, last, state) if last > 0 else None
     go = reason is None and args.budget > 0
     next_round = last + 1

@@ -121,13 +121,19 @@ def test_a_failed_round_is_retried_by_the_next_submission_and_no_round_is_traine
     assert result.rounds == [] and result.stop_reason == "all 3 rounds done"
 
 
-def test_a_round_committed_before_its_evaluate_failed_counts_as_done(runtime, faults):
+def test_a_round_committed_before_its_evaluate_failed_counts_as_done_and_keeps_its_metrics(runtime, faults):
+    """Round 2's evaluate fails after its commit (as an interrupt between the two would leave it): the
+    round counts as done, and the next plan step scores it, so its metrics reach the registry and the
+    stop conditions all the same."""
     task = make_task("tw-eval", rounds=3, quorum=3)
     script(faults, [{"step": "evaluate", "task": "tw-eval", "round": 2, "exit": 1}])
     result, registry = run_task(runtime, task)
     assert [r.round for r in result.rounds] == [1, 3]  # round 2's Workflow failed, after its commit
     assert registry.committed_rounds("tw-eval") == [0, 1, 2, 3]
-    assert registry.evaluation("tw-eval", 2) is None and registry.evaluation("tw-eval", 3) is not None
+    caught_up = registry.evaluation("tw-eval", 2)
+    assert caught_up is not None and caught_up["round"] == 2 and 0.0 <= caught_up["accuracy"] <= 1.0
+    assert caught_up["workflow"].startswith("tw-eval-")  # the task Workflow's plan step scored it
+    assert registry.evaluation("tw-eval", 3) is not None
     assert sorted(_trainings(runtime, "tw-eval")[2]) == sorted(HOSPITALS)  # trained once
 
 
@@ -167,7 +173,10 @@ def test_sampled_rounds_ask_the_edges_seed_and_round_choose(runtime):
 
 
 def test_a_slow_edge_sits_the_round_out_at_the_deadline(runtime, faults):
-    task = make_task("tw-slow", rounds=1, quorum=2, deadlines={"edgeSeconds": 15})
+    """The slow edge's train step is killed at the deadline on each of its attempts (retries: 2, backoff
+    5 s then 10 s), so the round takes ~3 deadlines + 15 s. 5 s is still far beyond a healthy step in the
+    warm workers (well under a second), and a healthy attempt that overran it would be retried."""
+    task = make_task("tw-slow", rounds=1, quorum=2, deadlines={"edgeSeconds": 5})
     script(faults, [{"step": "train", "task": "tw-slow", "edge": "switzerland", "sleep": 300}])
     result, registry = run_task(runtime, task)
     (report,) = result.rounds

@@ -26,7 +26,12 @@ from minio.versioningconfig import VersioningConfig
 from edgefed.steps import layout
 from edgefed.workflows.build.generate import write_minio_policies
 from edgefed.workflows.embedded.store import EmbeddedStore
-from edgefed.workflows.embedded.store.identities import CredentialFiles, identity_actions, identity_policies
+from edgefed.workflows.embedded.store.identities import (
+    PROBE_IDENTITY,
+    CredentialFiles,
+    identity_actions,
+    identity_policies,
+)
 from edgefed.workflows.policy import ACCESS, Grant, PolicyError, iam_policy, policy_model, policy_name
 from edgefed.workflows.spec import load_task
 from tests.helpers import REPO
@@ -219,6 +224,14 @@ def test_the_running_store_enforces_the_attached_documents(store: EmbeddedStore)
         assert documents[policy_name(identity)] == document
     attached = {i["name"]: i.get("policyNames") for i in config["identities"]}
     assert attached[layout.ADMIN_IDENTITY] is None
+    # the reload probe holds no right at all: no actions, no document
+    probe = next(i for i in config["identities"] if i["name"] == PROBE_IDENTITY)
+    assert probe["actions"] == [] and attached.pop(PROBE_IDENTITY) is None
+    keys = store._files.probe_credentials()
+    rightless = Minio(store.endpoint, keys.access_key, keys.secret_key, secure=False, region=store.region)
+    for bucket in (M, U, E, "edge-a"):
+        with pytest.raises(S3Error, match="AccessDenied"):
+            list(rightless.list_objects(bucket))
     assert all(attached[i] == [policy_name(i)] for i in attached if i != layout.ADMIN_IDENTITY)
 
 

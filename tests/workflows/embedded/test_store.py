@@ -348,6 +348,40 @@ def test_new_edge_gets_working_credentials_without_restart(store: EmbeddedStore)
         store.client("edge-zz")
 
 
+def test_waiting_for_a_reload_never_tries_a_new_identitys_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SeaweedFS logs every access key it does not know ("attempted key '...' not found", flushed to
+    weed.WARNING within 30 s), so a key tried before the reload lands in its logs. The wait tries only the
+    rightless reload probe's key. Made certain: the config gains an edge the store has not loaded (no
+    reload signal), so the wait runs out trying; every client the store module made meanwhile is recorded."""
+    from edgefed.workflows.embedded.store import server
+
+    store = EmbeddedStore(tmp_path / "store")
+    store.start()
+    files = store._files  # the rendered config, ahead of the running store on purpose
+    tried: list[str] = []
+
+    def recording(endpoint: str, access_key: str, *args: object, **kwargs: object) -> Minio:
+        tried.append(access_key)
+        return Minio(endpoint, access_key, *args, **kwargs)
+
+    try:
+        files.add_edges(["late"])
+        assert files.render_s3_config()
+        late = [layout.edge_identity("late"), layout.site_identity("late")]
+        with monkeypatch.context() as patch:
+            patch.setattr(server, "Minio", recording)
+            assert not store._wait_identities(late, timeout=0.5)
+            assert tried and set(tried) == {files.probe_credentials().access_key}
+            store._apply_identities(store.pid, late)  # the reload ensure_edges would have sent
+        assert set(tried) == {files.probe_credentials().access_key}
+        store.provision(["late"])
+        list(store.client(layout.site_identity("late")).list_objects("edge-late"))  # usable at once
+    finally:
+        store.stop()
+
+
 # ---------------------------------------------------------------------------------------- restart (last)
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import json
 import logging
 import os
@@ -43,6 +44,7 @@ from edgefed.workflows.policy import iam_policy, policy_model, policy_name, seaw
 
 __all__ = [
     "CREDENTIALS_FILE",
+    "PROBE_IDENTITY",
     "S3_CONFIG_FILE",
     "CredentialFiles",
     "Credentials",
@@ -134,6 +136,22 @@ def _json_bytes(document: Any) -> bytes:
     return (json.dumps(document, indent=2) + "\n").encode()
 
 
+#: The identity that tells a reload happened: no rights at all, and keys derived from the rest of the
+#: config, so they change with it. Waiting for a reload means trying *its* key until the store knows it:
+#: SeaweedFS logs every access key it does not know ("attempted key '...' not found"), and it must never
+#: log a real identity's (as it did when the new edge's own key was tried before the reload).
+PROBE_IDENTITY = "reload-probe"
+
+
+def _probe_identity(identities: list[dict[str, Any]], documents: list[dict[str, Any]]) -> dict[str, Any]:
+    digest = hashlib.sha256(_json_bytes({"identities": identities, "policies": documents})).hexdigest()
+    return {
+        "name": PROBE_IDENTITY,
+        "credentials": [{"accessKey": f"edgefed-probe-{digest[:16]}", "secretKey": digest[16:56]}],
+        "actions": [],
+    }
+
+
 class CredentialFiles:
     """``credentials.json`` (every identity's keys, generated once) and the ``s3-identities.json``
     rendered from it, in a store's state directory. The caller serialises changes (the store's lock)."""
@@ -214,6 +232,15 @@ class CredentialFiles:
         pair = identities[identity]
         return Credentials(pair["access_key"], pair["secret_key"])
 
+    def probe_credentials(self) -> Credentials:
+        """The keys of :data:`PROBE_IDENTITY` in the rendered config: known to the store once it loaded it."""
+        config = _read_private_json(self.s3_config)
+        for identity in config["identities"]:
+            if identity["name"] == PROBE_IDENTITY:
+                pair = identity["credentials"][0]
+                return Credentials(pair["accessKey"], pair["secretKey"])
+        raise StoreError(f"{self.s3_config}: no identity {PROBE_IDENTITY!r}; render it again")
+
     def render_s3_config(self) -> bool:
         """Write ``s3-identities.json`` (weed's ``-s3.config``) from the credentials; True if it changed.
 
@@ -235,6 +262,7 @@ class CredentialFiles:
                 }
             )
         documents = [{"name": policy_name(i), "content": json.dumps(doc)} for i, doc in policies.items()]
+        identities.append(_probe_identity(identities, documents))
         data = _json_bytes({"identities": identities, "policies": documents})
         if self.s3_config.exists() and self.s3_config.read_bytes() == data:
             return False

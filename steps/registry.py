@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from minio import Minio
 from minio.error import S3Error
+from minio.helpers import ObjectWriteResult
 
 from edgefed.steps import codec, layout
 from edgefed.steps.store import (
@@ -283,7 +284,9 @@ class ModelRegistry:
         data = codec.encode(weights)
         digest = codec.sha256(data)
         model_key = layout.model_key(task, round_)
-        written = write_object(self.client, self.bucket, model_key, data)
+        written = self._unreferenced_copy(model_key, digest) or write_object(
+            self.client, self.bucket, model_key, data, metadata={"sha256": digest}
+        )
         version = written.version_id
         state_ref: dict[str, Any] = {}
         if server_state is not None:
@@ -342,6 +345,23 @@ class ModelRegistry:
         )
         manifest["latestVersionId"] = latest_version
         return manifest
+
+    def _unreferenced_copy(self, key: str, digest: str) -> ObjectWriteResult | None:
+        """The current version at ``key`` if it holds exactly these bytes (its SHA-256 metadata), else None.
+
+        Called before any manifest of the round exists, so such a version is referenced by none: it was
+        written by an earlier execution of this commit that stopped before its manifest (a killed or lost
+        aggregate pod, retried). Reusing it leaves one model version for the round, not two."""
+        try:
+            stat = self.client.stat_object(self.bucket, key)
+        except S3Error as err:
+            if is_missing(err):
+                return None
+            raise StepError(f"cannot stat s3://{self.bucket}/{key}: {err.code}: {err.message}") from None
+        meta = {k.lower(): v for k, v in (stat.metadata or {}).items()}
+        if meta.get("x-amz-meta-sha256") != digest:
+            return None
+        return ObjectWriteResult(self.bucket, key, stat.version_id, stat.etag, stat.metadata)
 
     def _committed_error(
         self, task: str, round_: int, winner: dict[str, Any] | None = None, *, lost: str | None = None

@@ -191,3 +191,27 @@ def test_the_audit_shows_each_round_as_committed_and_names_what_no_longer_holds(
     )
     assert audited[2].problems == ("its manifest is hidden behind a delete marker",)
     assert audited[3].problems == (f"the model version it names ({model['versionId']}) is gone",)
+
+
+def test_a_commit_stopped_before_its_manifest_and_retried_leaves_one_model_version(store, monkeypatch):
+    """An aggregate killed between the model object and the manifest, then retried with the same updates:
+    the retry finds the model bytes already there (no manifest names them) and commits that version."""
+    client = store.client(layout.CLOUD_IDENTITY)
+    weights = [np.arange(4, dtype=np.float32)]
+    real_put = registry_module.put_bytes
+
+    def killed_before_manifest(client_, bucket, key, data, **kwargs):
+        if kwargs.get("if_absent"):
+            raise SystemExit(137)  # the pod dies here
+        return real_put(client_, bucket, key, data, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(registry_module, "put_bytes", killed_before_manifest)
+        with pytest.raises(SystemExit):
+            ModelRegistry(client).commit("killed", 1, weights, {"workflow": "w"})
+    assert ModelRegistry(client).committed_rounds("killed") == []
+    manifest = ModelRegistry(client).commit("killed", 1, weights, {"workflow": "w"})
+    assert len(versions(client, layout.model_key("killed", 1))) == 1
+    assert ModelRegistry(client).audit("killed")[0].verified
+    other = ModelRegistry(client).commit("killed", 2, [w + 1 for w in weights], {"workflow": "w"})
+    assert other["model"]["versionId"] != manifest["model"]["versionId"]

@@ -8,12 +8,37 @@ Tests that need the store ask for ``store`` (an :class:`EmbeddedStore`, provisio
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import sys
+import tempfile
 from collections.abc import Callable, Iterator
 
 import pytest
 from minio import Minio
 
 from edgefed.workflows.embedded.store import EmbeddedStore
+
+
+def _cache_bytecode() -> None:
+    """Every Python process the suite starts (``edgefed`` commands, warm workers, fork servers) shares one
+    bytecode cache for the session: the venv holds no ``.pyc`` files and ``PYTHONDONTWRITEBYTECODE`` may
+    be set, so each process would otherwise compile TensorFlow, hera and pydantic from source again (a
+    TensorFlow import: ~11 s cold, ~4 s cached). The cache lives outside the source tree and the venv
+    (``PYTHONPYCACHEPREFIX``; one the user set is kept) and is checked against each source's mtime and
+    size like any ``__pycache__``, so no process runs other code than it would have."""
+    prefix = os.environ.get("PYTHONPYCACHEPREFIX")
+    if not prefix:
+        prefix = tempfile.mkdtemp(prefix="edgefed-tests-pycache-")
+        atexit.register(shutil.rmtree, prefix, ignore_errors=True)
+    os.environ["PYTHONPYCACHEPREFIX"] = prefix
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    sys.pycache_prefix = prefix
+    sys.dont_write_bytecode = False
+
+
+_cache_bytecode()
 
 #: Edges the session store is provisioned for (buckets ``edge-a``, ``edge-b``; identities ``edge-a``...).
 STORE_EDGES: tuple[str, ...] = ("a", "b")

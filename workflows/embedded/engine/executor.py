@@ -327,6 +327,7 @@ class _WorkflowRun:
             self.status.finished(phase, message, finished)
         finally:
             self.mutexes.release_all()
+            self.deadline.cancel.close()  # no step of this run waits on it any more
             self.family.ended(self.name)
         children = await self.resources.join()
         stored = self.family.store.get(self.name) or {}

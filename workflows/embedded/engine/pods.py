@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from edgefed.workflows.phases import Phase
 
+from .cancel import Cancel
 from .errors import NodeDeadlineExceededError, NodeError, RunnerError, UnresolvedVariableError
 from .expr import evaluate_bool
 from .nodes import Node, NodeRecord, NodeType, fnv32a
@@ -135,6 +136,8 @@ class WorkflowDeadline:
         #: True once :meth:`expire` ended the run early (rather than the clock).
         self.terminated = False
         self._hit = asyncio.Event()
+        #: Fired by :meth:`expire`: running steps (waited for in threads) are killed at once.
+        self.cancel = Cancel()
 
     def start(self, loop: asyncio.AbstractEventLoop) -> asyncio.TimerHandle | None:
         if self.seconds is None:
@@ -151,6 +154,7 @@ class WorkflowDeadline:
         Call it in the run's event loop."""
         self.terminated = True
         self._hit.set()
+        self.cancel.fire()
 
     def stops(self, exit_handler: bool) -> bool:
         """Whether the deadline keeps a node from starting (the exit handler runs after it)."""
@@ -344,6 +348,7 @@ class Pods:
                 log_path=node.log_path,
                 stdout_path=stdout_path,
                 redact=tuple(secrets),
+                cancel=None if exit_handler else self.deadline.cancel,
             )
             try:
                 rc = await self._threads.run(self.runner.run, execution)

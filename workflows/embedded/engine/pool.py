@@ -548,8 +548,11 @@ class WorkerPool:
         stdout_path: Path,
         deadline: float | None = None,
         redact: Sequence[str] = (),
+        cancel: Any = None,
     ) -> int:
-        """Run ``target(argv)`` in a warm worker; return its exit code."""
+        """Run ``target(argv)`` in a warm worker; return its exit code. Past ``deadline``, or once
+        ``cancel`` (a waitable with ``fileno``, see :class:`~.cancel.Cancel`) is ready, the worker is
+        killed (and replaced) and :class:`NodeDeadlineExceededError` raised."""
         w = self._acquire()
         try:
             w.conn.send(
@@ -568,7 +571,8 @@ class WorkerPool:
             self._replace(w)
             raise RunnerError(f"warm worker (pid {w.pid}) is gone: {exc}") from exc
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-        ready = multiprocessing.connection.wait([w.conn, w.alive], timeout=timeout)
+        waits = [w.conn, w.alive] + ([cancel] if cancel is not None else [])
+        ready = multiprocessing.connection.wait(waits, timeout=timeout)
         if w.conn in ready:
             try:
                 kind, payload = w.conn.recv()
@@ -583,6 +587,9 @@ class WorkerPool:
         if not ready:
             self._replace(w)
             raise NodeDeadlineExceededError("Pod was active on the node longer than the specified deadline")
+        if w.conn not in ready and w.alive not in ready:  # cancelled: the Workflow was terminated
+            self._replace(w)
+            raise NodeDeadlineExceededError("Pod was terminated with the Workflow (argo terminate)")
         w.process.join(timeout=5)
         code = w.exit_code()
         self._replace(w)

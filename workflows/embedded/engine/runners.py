@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from .cancel import Cancel
 from .errors import NodeDeadlineExceededError, RunnerError
 from .logio import pump_lines
 from .pool import WorkerPool
@@ -52,6 +53,8 @@ class NodeExecution:
     stdout_path: Path
     #: Values to mask in the logs (secrets).
     redact: tuple[str, ...] = field(default=(), repr=False)
+    #: Fired when the Workflow is terminated: the node is killed then, as a terminated Workflow's pods are.
+    cancel: Cancel | None = field(default=None, repr=False)
 
 
 @runtime_checkable
@@ -103,10 +106,7 @@ class LocalProcessRunner:
                 t.start()
             timed_out = False
             try:
-                timeout = (
-                    None if execution.deadline is None else max(0.0, execution.deadline - time.monotonic())
-                )
-                rc = proc.wait(timeout=timeout)
+                rc = _wait(proc, execution.deadline, execution.cancel)
             except subprocess.TimeoutExpired:
                 timed_out = True
                 kill_process_group(proc.pid, signal.SIGTERM)
@@ -123,6 +123,19 @@ class LocalProcessRunner:
         if timed_out:
             raise NodeDeadlineExceededError("Pod was active on the node longer than the specified deadline")
         return rc
+
+
+def _wait(proc: subprocess.Popen[bytes], deadline: float | None, cancel: Cancel | None) -> int:
+    """``proc``'s exit code; :class:`subprocess.TimeoutExpired` past ``deadline`` or once ``cancel`` fires."""
+    while True:
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if cancel is None:
+            return proc.wait(timeout=timeout)
+        try:
+            return proc.wait(timeout=0.1 if timeout is None else min(timeout, 0.1))
+        except subprocess.TimeoutExpired:
+            if cancel.fired or (deadline is not None and time.monotonic() >= deadline):
+                raise
 
 
 class WarmPythonRunner:
@@ -157,4 +170,5 @@ class WarmPythonRunner:
             stdout_path=execution.stdout_path,
             deadline=execution.deadline,
             redact=execution.redact,
+            cancel=execution.cancel,
         )

@@ -231,3 +231,55 @@ def test_one_worker_killed_from_two_threads_at_once_is_killed_once(warm_dir: Pat
             pool._replace(w)  # a fresh worker for the next turn (its kill: a no-op now)
             assert len(pool.pids) == 1 and pool.pids[0] != w.pid
     assert not child_pids() - before
+
+
+def test_terminate_kills_running_steps_at_once_in_warm_workers_and_processes(
+    warm_dir: Path, tmp_path: Path
+) -> None:
+    """``argo terminate`` (Ctrl-C of a run): steps that are running end now, a warm worker's (killed and
+    replaced) and a plain process's alike, instead of running to their end or their deadline."""
+    import threading
+
+    before = child_pids()
+    doc = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": "terminated"},
+        "spec": {
+            "entrypoint": "main",
+            "templates": [
+                {
+                    "name": "main",
+                    "dag": {
+                        "failFast": False,
+                        "tasks": [
+                            {"name": "warm", "template": "warm"},
+                            {"name": "plain", "template": "plain"},
+                        ],
+                    },
+                },
+                {
+                    "name": "warm",
+                    "container": {"image": "x", "command": ["edgefed-test-step", "sleep", "60"]},
+                },
+                {"name": "plain", "container": {"image": "x", "command": ["sleep", "60"]}},
+            ],
+        },
+    }
+    with WorkerPool(size=1, initializer=INIT) as pool:
+        runner = WarmPythonRunner(pool=pool, commands={"edgefed-test-step": TARGET})
+        engine = Engine(EngineOptions(run_dir=tmp_path / "runs", runner=runner, parallelism=2))
+        results = []
+        thread = threading.Thread(target=lambda: results.append(engine.run(doc)))
+        thread.start()
+        time.sleep(2)  # both steps are running
+        started = time.monotonic()
+        engine.terminate()
+        thread.join(timeout=30)
+        assert not thread.is_alive() and time.monotonic() - started < 10
+        (result,) = results
+        assert result.phase == "Failed"
+        for name in ("warm", "plain"):
+            assert result.node_by_name(f"terminated.{name}").phase == "Failed", name
+        assert len(pool.pids) == 1  # the killed worker was replaced
+    assert not child_pids() - before

@@ -10,7 +10,7 @@ endif
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: install demo demo-incremental test test-fast lint format bench image clean-state help uv-bootstrap
+.PHONY: install demo demo-incremental test test-fast lint format bench faults image clean-state help uv-bootstrap
 
 help:
 	@echo "make demo     install if needed, seed the heart data across 4 hospitals, train a federated model"
@@ -18,6 +18,7 @@ help:
 	@echo "make test     install if needed and run the whole suite (slow tests included)"
 	@echo "make lint     ruff check + format check"
 	@echo "make bench    orchestration overhead and aggregation throughput"
+	@echo "make faults   inject each fault into real runs; print what was lost, duplicated, kept consistent"
 
 uv-bootstrap:
 	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --user --quiet "uv>=0.5" \
@@ -51,6 +52,10 @@ format: install
 
 bench: install
 	$(RUN) python tests/bench/bench.py
+
+# Each fault injected into real embedded runs; prints fault | what happened | lost | duplicated | consistent.
+faults: install
+	$(RUN) python -m tests.faults.suite
 
 # The step image (images/README.md). PUSH=1: every platform of PLATFORMS, pushed as one manifest list tagged
 # <version> and <version>-<gitsha>. Otherwise the host platform only, loaded into the local engine: `--load`

@@ -7,8 +7,19 @@ named by :data:`FAULTS_ENV` at every call, so a test scripts faults while its ru
      {"step": "train", "task": "t", "edge": "b", "sleep": 120},
      {"step": "aggregate", "task": "t", "round": 2, "exit": 1, "once": "/tmp/x/marker"}]
 
-A fault matches on step, task and (if given) round and edge; ``once``: only while that file exists
-(the first matching call deletes it). ``sleep`` then ``exit`` (or the real step).
+A fault matches on step, task and (if given) round and edge, and ``afterRound``: only while the task's
+last committed round is that one (a plan step: between two rounds); ``once``: only while that file exists
+(the first matching call deletes it). ``sleep`` then ``exit`` (or the real step). Faults that act
+inside the real step (it runs, then):
+
+* ``"signal": 9``: the worker sends itself the signal once it has started (``mark``: a file it writes
+  first, so a test knows the step is under way);
+* ``"twice": true``: the step runs a second time, as when a lost pod's step is executed again;
+* ``"update": "nan" | "inf" | "shape" | "norm" | "flip"``: the train step trains for real and sends a
+  bad update instead (non-finite, a wrong shape, scaled 1e6, or the Byzantine ``w_g - 10 (w - w_g)``);
+  the edge cannot read its update back, so it is rewritten on its way out;
+* ``"beforeManifest": 9``: the aggregate computes and writes its model object, then dies before its
+  manifest (the signal is sent at the commit point).
 """
 
 from __future__ import annotations
@@ -34,12 +45,22 @@ def _matches(fault: dict[str, Any], step: str, flags: dict[str, str]) -> bool:
         return False
     if fault.get("edge") is not None and fault["edge"] != flags.get("--edge"):
         return False
+    if fault.get("afterRound") is not None and _last_committed(flags) != int(fault["afterRound"]):
+        return False
     if fault.get("once"):
         try:
             os.remove(fault["once"])
         except FileNotFoundError:
             return False
     return True
+
+
+def _last_committed(flags: dict[str, str]) -> int | None:
+    """The task's last committed round, read with the step's own identity (a cloud step's)."""
+    from edgefed.steps.registry import ModelRegistry
+    from edgefed.steps.store import Endpoint, client_from_env
+
+    return ModelRegistry(client_from_env(Endpoint.parse(flags["--store"]))).last_committed(flags["--task"])
 
 
 def step(argv: list[str]) -> int:
@@ -50,13 +71,78 @@ def step(argv: list[str]) -> int:
     flags = _flags(argv[1:])
     for fault in faults:
         if _matches(fault, argv[0], flags):
+            if fault.get("mark"):
+                Path(fault["mark"]).write_text(str(os.getpid()))
             if "sleep" in fault:
                 time.sleep(fault["sleep"])
             if "exit" in fault:
                 print(f"scripted fault: {argv[0]} exits {fault['exit']}", file=sys.stderr)
                 return int(fault["exit"])
+            if "signal" in fault:
+                print(f"scripted fault: {argv[0]} gets signal {fault['signal']}", file=sys.stderr, flush=True)
+                os.kill(os.getpid(), int(fault["signal"]))
+            if fault.get("update"):
+                return _bad_update(argv, flags, fault["update"])
+            if fault.get("beforeManifest"):
+                return _dies_before_manifest(argv, int(fault["beforeManifest"]))
+            if fault.get("twice"):
+                first = cli.run(argv)
+                print(f"scripted fault: {argv[0]} runs again (it exited {first})", file=sys.stderr)
             break
     return cli.run(argv)
+
+
+def _bad_update(argv: list[str], flags: dict[str, str], kind: str) -> int:
+    import numpy as np
+
+    from edgefed.steps import cli, codec, layout, train
+    from edgefed.steps.context import StepContext
+
+    ctx = StepContext.from_args(train.parse(argv[1:]))
+    honest_put = train.put_bytes
+
+    def put_bad(client, bucket, key, payload, **kwargs):
+        if bucket == layout.UPDATES_BUCKET and key.endswith("/update.npz"):
+            local, meta = codec.decode(payload)
+            start = ctx.registry().load(ctx.task, ctx.round - 1).weights
+            if kind == "nan":
+                local[0] = local[0].copy()
+                local[0].flat[0] = np.nan
+            elif kind == "inf":
+                local[-1] = np.full_like(local[-1], np.inf)
+            elif kind == "shape":
+                local[0] = np.zeros((local[0].shape[0] + 1, *local[0].shape[1:]), local[0].dtype)
+            elif kind == "norm":
+                local = [(g + 1e6 * (w - g)).astype(w.dtype) for w, g in zip(local, start, strict=True)]
+            elif kind == "flip":
+                local = [(g - 10.0 * (w - g)).astype(w.dtype) for w, g in zip(local, start, strict=True)]
+            payload = codec.encode(local, meta)
+            print(f"scripted fault: edge {flags.get('--edge')} sends a {kind} update", file=sys.stderr)
+        return honest_put(client, bucket, key, payload, **kwargs)
+
+    train.put_bytes = put_bad
+    try:
+        return cli.run(argv)
+    finally:
+        train.put_bytes = honest_put
+
+
+def _dies_before_manifest(argv: list[str], signal_number: int) -> int:
+    from edgefed.steps import cli, registry
+
+    honest_put = registry.put_bytes
+
+    def put_then_die(client, bucket, key, data, **kwargs):
+        if kwargs.get("if_absent"):  # the manifest: the commit point
+            print("scripted fault: aggregate dies before its manifest", file=sys.stderr, flush=True)
+            os.kill(os.getpid(), signal_number)
+        return honest_put(client, bucket, key, data, **kwargs)
+
+    registry.put_bytes = put_then_die
+    try:
+        return cli.run(argv)
+    finally:
+        registry.put_bytes = honest_put
 
 
 def script(path: Path, faults: list[dict[str, Any]]) -> None:

@@ -135,7 +135,9 @@ def test_export_loads_in_a_fresh_process_and_predicts_what_the_evaluation_scored
     from edgefed.workflows.embedded.store.server import EmbeddedStore
 
     cli, root = trained["cli"], trained["root"]
-    exported = _json(cli("models", "export", TASK, "3", "--tflite", "--to", "served", "-o", "json"))
+    done = cli("models", "export", TASK, "3", "--tflite", "--to", "served", "-o", "json")
+    assert f"exporting round 3 of {TASK} (TensorFlow)..." in done.stderr  # progress, in a log too
+    exported = _json(done)
     out = root / "served"
     assert (
         exported["round"] == 3

@@ -32,6 +32,9 @@ def test_virtual_edges_are_seeded_in_bulk_and_their_task_samples_and_trains(tmp_
     test = next(line for line in seeded.stdout.splitlines() if line.strip().startswith("test set"))
     rows = sum(int(line.split()[1]) for line in shards) + int(test.split()[2])
     assert len(shards) == 12 and rows == 1797  # every digit exactly once: the shards and the test set
+    # progress on stderr (not a terminal: a line per tenth of the work, here each of 13 objects)
+    progress = [line for line in seeded.stderr.splitlines() if line.startswith("seeding digits: ")]
+    assert len(progress) == 13 and progress[-1].startswith("seeding digits: 13/13 (100%), "), seeded.stderr
     document = yaml.safe_load(task.read_text())
     edges = [e["name"] for e in document["spec"]["edges"]]
     assert edges == [f"v{i:03d}" for i in range(1, 13)] and document["spec"]["sampling"] == {"fraction": 0.25}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -27,6 +30,7 @@ __all__ = [
     "load_for_cluster",
     "parse_parameters",
     "privacy_text",
+    "progress",
 ]
 
 console = Console()
@@ -102,3 +106,34 @@ def privacy_text(privacy: dict | None) -> str:
     epsilon = privacy.get("epsilon")
     spent = "∞" if epsilon is None else f"{float(epsilon):.3g}"  # None: a round without noise, no guarantee
     return f"  ε {spent} (δ {float(privacy['delta']):.0e})"
+
+
+@contextmanager
+def progress(total: int, what: str) -> Iterator[Callable[[], None]]:
+    """Progress of ``total`` items of long work on stderr; yields ``advance()``, called once per item.
+
+    A bar on a terminal (rich); otherwise (a log, CI) a line at every tenth of the work, so a long
+    seeding or export shows it is moving without one line per item."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    started = time.monotonic()
+    if err_console.is_terminal:
+        with Progress(
+            TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console
+        ) as bar:
+            job = bar.add_task(what, total=total)
+            yield lambda: bar.advance(job)
+        return
+    done = 0
+    step = max(1, total // 10)
+
+    def advance() -> None:
+        nonlocal done
+        done += 1
+        if done % step == 0 or done == total:
+            err_console.print(
+                f"{what}: {done}/{total} ({100 * done // total}%), {time.monotonic() - started:.1f} s",
+                highlight=False,
+            )
+
+    yield advance

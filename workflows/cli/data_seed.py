@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from edgefed.workflows.cli.common import HomeOption, console, fail, fail_with, load
+from edgefed.workflows.cli.common import HomeOption, console, fail, fail_with, load, progress
 from edgefed.workflows.errors import EdgefedError, ExitCode
 
 __all__ = ["data_seed"]
+
+#: Up to this many edges, each shard seeded gets a line of its own; beyond, the progress lines only.
+_EACH_SHARD_SHOWN = 20
 
 
 def data_seed(
@@ -73,18 +76,25 @@ def data_seed(
             for bucket, _ in (locations or {}).values():
                 if not client.bucket_exists(bucket):
                     client.make_bucket(bucket)
-            parts, _ = seed_data(
-                client,
-                name,
-                edges=names,
-                split=split,
-                seed=seed,
-                limit=limit,
-                locations=locations,
-                on_object=lambda o: console.print(
-                    f"{o.edge or 'test set':>14}  {o.rows:>6} rows  -> {o.url}", highlight=False
-                ),
-            )
+            with progress(len(names) + 1, f"seeding {name}") as advance:
+
+                def seeded(o: Any) -> None:
+                    if len(names) <= _EACH_SHARD_SHOWN:  # a few shards: one line each; many: progress only
+                        console.print(
+                            f"{o.edge or 'test set':>14}  {o.rows:>6} rows  -> {o.url}", highlight=False
+                        )
+                    advance()
+
+                parts, _ = seed_data(
+                    client,
+                    name,
+                    edges=names,
+                    split=split,
+                    seed=seed,
+                    limit=limit,
+                    locations=locations,
+                    on_object=seeded,
+                )
     except datasets.DatasetError as err:
         raise fail_with(str(err), ExitCode.INVALID) from None
     except EdgefedError as err:

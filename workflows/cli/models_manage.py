@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from edgefed.workflows.cli.common import HomeOption, console, fail_with
+from edgefed.workflows.cli.common import HomeOption, console, err_console, fail_with
 from edgefed.workflows.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -339,7 +339,10 @@ def models_export(
         command += ["--tflite"] if tflite else []
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
         # TensorFlow runs in a child process: the control plane never imports it (see pyproject's import rules)
-        with console.status(f"exporting round {round_} of {task_name} (TensorFlow)..."):
+        working = f"exporting round {round_} of {task_name} (TensorFlow)..."
+        if not console.is_terminal:  # no spinner in a log: say once what the next seconds are spent on
+            err_console.print(working, highlight=False)
+        with console.status(working):
             done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["the exporter failed"])[-1]

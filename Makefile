@@ -10,7 +10,7 @@ endif
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: install demo demo-incremental test test-fast lint format bench faults image clean-state help uv-bootstrap
+.PHONY: install browser demo demo-incremental test test-fast lint format bench faults image clean-state help uv-bootstrap
 
 help:
 	@echo "make demo     install if needed, seed the heart data across 4 hospitals, train a federated model"
@@ -30,13 +30,20 @@ uv-bootstrap:
 
 install: .venv/.installed
 
+# Debian's Chromium: the report test opens a task's HTML report headless and screenshots it.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing Debian's chromium (the report's browser test)"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
 demo: install
 	$(RUN) edgefed demo
 
 demo-incremental: install
 	$(RUN) edgefed demo --incremental
 
-test: install
+test: install browser
 	$(RUN) pytest $(PYTEST_ARGS)
 
 test-fast: install

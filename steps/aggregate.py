@@ -43,6 +43,7 @@ from minio import Minio
 
 from edgefed.steps import codec, layout, strategies
 from edgefed.steps.context import StepContext
+from edgefed.steps.events import write_round_events
 from edgefed.steps.interface import Flag, Outputs, Step
 from edgefed.steps.registry import ModelRegistry, RoundCommittedError
 from edgefed.steps.store import DataUnavailableError, StepError, get_bytes
@@ -248,6 +249,26 @@ def aggregate(ctx: StepContext, edges: list[str], quorum: int) -> dict[str, Any]
         return winner
 
 
+def training_scalars(manifest: dict[str, Any]) -> dict[str, float]:
+    """What TensorBoard shows of a committed round: training metrics over the contributing edges and
+    per edge, the examples, how many edges contributed and sat out, and ε spent when DP is on."""
+    scalars: dict[str, float] = {
+        "edges/contributing": len(manifest["contributors"]),
+        "edges/missing": len(manifest["missing"]),
+        "examples": manifest["examples"],
+    }
+    for name, value in (manifest.get("metrics") or {}).items():
+        scalars[name.replace("train_", "train/", 1)] = value
+    for contributor in manifest["contributors"]:
+        for name, value in (contributor.get("metrics") or {}).items():
+            scalars[f"edge/{contributor['edge']}/{name}"] = value
+        scalars[f"edge/{contributor['edge']}/examples"] = contributor["examples"]
+    epsilon = (manifest.get("privacy") or {}).get("epsilon")
+    if epsilon is not None:
+        scalars["privacy/epsilon"] = epsilon
+    return scalars
+
+
 def run(argv: list[str]) -> int:
     parser = StepContext.parser(Step.AGGREGATE)
     source = parser.add_mutually_exclusive_group(required=True)
@@ -259,6 +280,10 @@ def run(argv: list[str]) -> int:
     edges = [e["name"] if isinstance(e, dict) else str(e) for e in json.loads(text)]
     quorum = int(ctx.config.get("quorum", 1))
     manifest = aggregate(ctx, edges, quorum)
+    registry = ctx.registry()
+    write_round_events(
+        registry.client, registry.bucket, ctx.task, ctx.round, "aggregate", training_scalars(manifest)
+    )
     ctx.output(Outputs.MODEL_VERSION, manifest["model"]["versionId"] or "")
     ctx.output(Outputs.CONTRIBUTORS, str(len(manifest["contributors"])))
     ctx.output(Outputs.MISSING, json.dumps([m["edge"] for m in manifest["missing"]]))

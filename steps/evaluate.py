@@ -7,6 +7,7 @@ from typing import Any
 
 from edgefed.steps import layout
 from edgefed.steps.context import StepContext
+from edgefed.steps.events import write_round_events
 from edgefed.steps.interface import Outputs, Step
 from edgefed.steps.registry import ModelRegistry
 from edgefed.steps.store import read_parquet
@@ -34,6 +35,8 @@ def evaluate_round(ctx: StepContext, registry: ModelRegistry, round_: int) -> di
         seconds=time.perf_counter() - started,
     )
     registry.record_evaluation(ctx.task, round_, metrics)
+    scalars = {f"eval/{k}": metrics[k] for k in ("accuracy", "loss", "mse", "mae") if k in metrics}
+    write_round_events(registry.client, registry.bucket, ctx.task, round_, "evaluate", scalars)
     return metrics
 
 

@@ -134,6 +134,17 @@ def evaluation_key(task: str, round_: int) -> str:
     return f"{round_prefix(task, round_)}evaluation.json"
 
 
+def events_prefix(task: str) -> str:
+    """The task's TensorBoard event files (``tensorboard --logdir s3://edgefed-models/<task>/tensorboard``)."""
+    return f"{task}/tensorboard/"
+
+
+def events_key(task: str, round_: int, writer: str) -> str:
+    """One event file per round and writing step (``aggregate``, ``evaluate``): TensorBoard reads every
+    file with ``tfevents`` in its name, so each round's scalars are an object of their own."""
+    return f"{events_prefix(task)}events.out.tfevents.{round_:05d}.{writer}"
+
+
 def plan_state_key(task: str, round_: int) -> str:
     """The stop conditions' state after round ``round_`` (derived from the evaluations; the plan step
     keeps it so it reads two objects per round, not every evaluation so far)."""

@@ -24,6 +24,7 @@ from edgefed.workflows.cli import (
     incremental,
     models_list,
     models_manage,
+    report,
     run,
     serve,
     status,
@@ -48,6 +49,7 @@ edges_app = typer.Typer(help="The edges of a task, as each sees itself.", no_arg
 app.command("run")(run.run)
 app.command("demo")(demo.demo)
 app.command("generate")(generate.generate)
+app.command("report")(report.report)
 submit.register(app)
 status.register(app)
 cluster_setup.register(app)

@@ -129,8 +129,23 @@ def run_task(
         runtime.prepare(task)
         registry = ModelRegistry(runtime.store.client(CLOUD_IDENTITY))
         done = registry.last_committed(task.name) or 0
-        with _progress(task.name, task.spec.last_round, done, registry, quiet=quiet) as on_round:
-            return run_task_workflow(runtime, task, on_round=on_round)
+        try:
+            with _progress(task.name, task.spec.last_round, done, registry, quiet=quiet) as on_round:
+                return run_task_workflow(runtime, task, on_round=on_round)
+        finally:  # the rounds committed so far, in TensorBoard (interrupted or failed runs too)
+            _mirror_events(runtime, task.name)
+
+
+def _mirror_events(runtime: Any, task: str) -> None:
+    """The task's TensorBoard event files into ``<home>/tensorboard/<task>/`` (best effort: a store gone
+    by now must not hide why the run ended)."""
+    from edgefed.steps.layout import CLOUD_IDENTITY
+    from edgefed.workflows.report import sync_events
+
+    try:
+        sync_events(runtime.store.client(CLOUD_IDENTITY), task, runtime.home / "tensorboard" / task)
+    except Exception as err:
+        err_console.print(f"(TensorBoard files not copied: {err})", highlight=False)
 
 
 def run_workflow_file(

@@ -96,10 +96,23 @@ def main(
         f"model versions: s3://{layout.MODELS_BUCKET}/{task.name}/ on the embedded store http://{endpoint}\n"
         f"  (data under {state_dir}); list them with: edgefed models list {task.name}"
     )
+    _report(task.name, home=home, console=console)
     if incremental:
         _incremental(task, parts, home=home, console=console)
     if started_here:  # leave the machine as the demo found it; any edgefed command starts the store again
         runtime.store.stop()
+
+
+def _report(task: str, *, home: Path | None, console: Console) -> None:
+    """Where to see the training: the HTML report (written now) and the TensorBoard event files."""
+    from edgefed.workflows.cli.report import write_report
+    from edgefed.workflows.embedded.runtime import EmbeddedRuntime
+
+    with EmbeddedRuntime(home) as runtime:
+        target, events = write_report(runtime, task)
+    console.rule("4. see it")
+    console.print(f"report: {target.resolve()} (open it in a browser)", highlight=False, soft_wrap=True)
+    console.print(f"TensorBoard: tensorboard --logdir {events.resolve()}", highlight=False, soft_wrap=True)
 
 
 def _incremental(task: FederatedTask, parts: Any, *, home: Path | None, console: Console) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -24,10 +25,20 @@ def test_demo_trains_within_three_points_of_centralized_and_cleans_up(tmp_path):
     centralized = float(re.search(r"centralized logistic regression .*: (0\.\d+)", out).group(1))
     assert abs(federated - centralized) <= 0.03, (federated, centralized)
     task = re.search(r"edgefed models list (heart-demo-[\d-]+)", out).group(1)
+    # it ends by pointing to the task's report and TensorBoard files, both written
+    report = Path(re.search(r"^report: (\S+\.html) \(open it in a browser\)$", out, flags=re.M).group(1))
+    assert report == (home / "reports" / f"{task}.html").resolve() and "Model lineage" in report.read_text()
+    events = Path(re.search(r"^TensorBoard: tensorboard --logdir (\S+)$", out, flags=re.M).group(1))
+    # per round: the aggregate's and the evaluation's
+    assert len(list(events.glob("events.out.tfevents.*"))) >= 20
     assert not EmbeddedStore(home / "store").running  # the demo stops the store it started
     listed = edgefed("models", "list", task, "-o", "json", home=home, timeout=120)
     try:
         assert listed.returncode == 0 and f'"task": "{task}"' in listed.stdout
+        again = edgefed("report", task, "--out", str(tmp_path / "again.html"), home=home, timeout=120)
+        assert again.returncode == 0 and (tmp_path / "again.html").read_text().count("data:image/png") == 2
+        missing = edgefed("report", "no-such-task", home=home, timeout=120)
+        assert missing.returncode == 2 and "task 'no-such-task' has no committed model" in missing.stderr
     finally:
         edgefed("store", "stop", home=home, timeout=120)
 

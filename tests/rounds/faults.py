@@ -82,7 +82,7 @@ def step(argv: list[str]) -> int:
                 print(f"scripted fault: {argv[0]} gets signal {fault['signal']}", file=sys.stderr, flush=True)
                 os.kill(os.getpid(), int(fault["signal"]))
             if fault.get("update"):
-                return _bad_update(argv, flags, fault["update"])
+                return bad_update(argv, fault["update"])
             if fault.get("beforeManifest"):
                 return _dies_before_manifest(argv, int(fault["beforeManifest"]))
             if fault.get("twice"):
@@ -92,16 +92,28 @@ def step(argv: list[str]) -> int:
     return cli.run(argv)
 
 
-def _bad_update(argv: list[str], flags: dict[str, str], kind: str) -> int:
+def _run_with_put(argv: list[str], module: Any, rewrite: Any) -> int:
+    """The real step, with ``module.put_bytes`` passing each write through ``rewrite(put, *args, **kw)``."""
+    from edgefed.steps import cli
+
+    honest_put = module.put_bytes
+    module.put_bytes = lambda *args, **kwargs: rewrite(honest_put, *args, **kwargs)
+    try:
+        return cli.run(argv)
+    finally:
+        module.put_bytes = honest_put
+
+
+def bad_update(argv: list[str], kind: str) -> int:
+    """The real train step, sending a ``kind`` update instead of its own (see the module docstring)."""
     import numpy as np
 
-    from edgefed.steps import cli, codec, layout, train
+    from edgefed.steps import codec, layout, train
     from edgefed.steps.context import StepContext
 
     ctx = StepContext.from_args(train.parse(argv[1:]))
-    honest_put = train.put_bytes
 
-    def put_bad(client, bucket, key, payload, **kwargs):
+    def put_bad(put, client, bucket, key, payload, **kwargs):
         if bucket == layout.UPDATES_BUCKET and key.endswith("/update.npz"):
             local, meta = codec.decode(payload)
             start = ctx.registry().load(ctx.task, ctx.round - 1).weights
@@ -117,32 +129,26 @@ def _bad_update(argv: list[str], flags: dict[str, str], kind: str) -> int:
             elif kind == "flip":
                 local = [(g - 10.0 * (w - g)).astype(w.dtype) for w, g in zip(local, start, strict=True)]
             payload = codec.encode(local, meta)
-            print(f"scripted fault: edge {flags.get('--edge')} sends a {kind} update", file=sys.stderr)
-        return honest_put(client, bucket, key, payload, **kwargs)
+            print(f"scripted fault: edge {ctx_edge(argv)} sends a {kind} update", file=sys.stderr)
+        return put(client, bucket, key, payload, **kwargs)
 
-    train.put_bytes = put_bad
-    try:
-        return cli.run(argv)
-    finally:
-        train.put_bytes = honest_put
+    return _run_with_put(argv, train, put_bad)
+
+
+def ctx_edge(argv: list[str]) -> str | None:
+    return _flags(argv[1:]).get("--edge")
 
 
 def _dies_before_manifest(argv: list[str], signal_number: int) -> int:
-    from edgefed.steps import cli, registry
+    from edgefed.steps import registry
 
-    honest_put = registry.put_bytes
-
-    def put_then_die(client, bucket, key, data, **kwargs):
+    def put_then_die(put, client, bucket, key, data, **kwargs):
         if kwargs.get("if_absent"):  # the manifest: the commit point
             print("scripted fault: aggregate dies before its manifest", file=sys.stderr, flush=True)
             os.kill(os.getpid(), signal_number)
-        return honest_put(client, bucket, key, data, **kwargs)
+        return put(client, bucket, key, data, **kwargs)
 
-    registry.put_bytes = put_then_die
-    try:
-        return cli.run(argv)
-    finally:
-        registry.put_bytes = honest_put
+    return _run_with_put(argv, registry, put_then_die)
 
 
 def script(path: Path, faults: list[dict[str, Any]]) -> None:

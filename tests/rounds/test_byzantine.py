@@ -24,11 +24,11 @@ import numpy as np
 import pytest
 
 from edgefed.steps import codec, layout
-from edgefed.steps.context import StepContext
 from edgefed.steps.registry import ModelRegistry
 from edgefed.workflows.embedded.runtime import EmbeddedRuntime
 from edgefed.workflows.spec import parse_task
 from tests.helpers import run_task, seeded_runtime, task_doc
+from tests.rounds.faults import bad_update
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +52,8 @@ RUNS = {
 
 
 def attacked_step(argv: list[str]) -> int:
-    """``edgefed-step`` as a compromised edge runs it: real training, then a poisoned update."""
+    """``edgefed-step`` as a compromised edge runs it: real training, then a poisoned update
+    (:func:`tests.rounds.faults.bad_update`'s ``flip``: ``w_global - 10 (w_local - w_global)``)."""
     from edgefed.steps import cli, train
 
     if argv[:1] != ["train"]:
@@ -60,23 +61,8 @@ def attacked_step(argv: list[str]) -> int:
     args = train.parse(argv[1:])
     if not (args.task.startswith(ATTACKED) and args.edge in ATTACKERS):
         return cli.run(argv)
-    ctx = StepContext.from_args(args)
-    honest_put = train.put_bytes
-
-    def put_poisoned(client, bucket, key, payload, **kwargs):
-        if bucket == layout.UPDATES_BUCKET and key.endswith("/update.npz"):
-            local, meta = codec.decode(payload)
-            start = ctx.registry().load(ctx.task, ctx.round - 1).weights
-            poisoned = [(g - SCALE * (w - g)).astype(w.dtype) for w, g in zip(local, start, strict=True)]
-            payload = codec.encode(poisoned, meta)
-            print(f"ATTACK: edge {args.edge} sends w_global - {SCALE:g} (w_local - w_global)")
-        return honest_put(client, bucket, key, payload, **kwargs)
-
-    train.put_bytes = put_poisoned
-    try:
-        return cli.run(argv)
-    finally:
-        train.put_bytes = honest_put
+    print(f"ATTACK: edge {args.edge} sends w_global - {SCALE:g} (w_local - w_global)")
+    return bad_update(argv, "flip")
 
 
 # -- the runs ---------------------------------------------------------------------------------------

@@ -70,6 +70,20 @@ def alive(pid: int) -> bool:
         return False
 
 
+def parallel_steps(name: str, *templates: dict) -> dict:
+    """A Workflow ``name`` whose DAG runs ``templates`` (each named) side by side, failFast off."""
+    tasks = [{"name": t["name"], "template": t["name"]} for t in templates]
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": name},
+        "spec": {
+            "entrypoint": "main",
+            "templates": [{"name": "main", "dag": {"failFast": False, "tasks": tasks}}, *templates],
+        },
+    }
+
+
 def test_engine_runs_mapped_commands_in_warm_workers(warm_dir: Path, tmp_path: Path) -> None:
     before = child_pids()
     with WorkerPool(size=2, initializer=INIT) as pool:
@@ -156,32 +170,15 @@ def test_crash_is_an_error_and_the_worker_is_replaced(pool: WorkerPool, tmp_path
 
 def test_engine_node_phases_for_warm_deadline_and_crash(warm_dir: Path, tmp_path: Path) -> None:
     before = child_pids()
-    doc = {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Workflow",
-        "metadata": {"name": "warm-failures"},
-        "spec": {
-            "entrypoint": "main",
-            "templates": [
-                {
-                    "name": "main",
-                    "dag": {
-                        "failFast": False,
-                        "tasks": [
-                            {"name": "slow", "template": "slow"},
-                            {"name": "crash", "template": "crash"},
-                        ],
-                    },
-                },
-                {
-                    "name": "slow",
-                    "activeDeadlineSeconds": 1,
-                    "container": {"image": "x", "command": ["edgefed-test-step", "sleep", "30"]},
-                },
-                {"name": "crash", "container": {"image": "x", "command": ["edgefed-test-step", "crash"]}},
-            ],
+    doc = parallel_steps(
+        "warm-failures",
+        {
+            "name": "slow",
+            "activeDeadlineSeconds": 1,
+            "container": {"image": "x", "command": ["edgefed-test-step", "sleep", "30"]},
         },
-    }
+        {"name": "crash", "container": {"image": "x", "command": ["edgefed-test-step", "crash"]}},
+    )
     with WorkerPool(size=2, initializer=INIT) as pool:
         runner = WarmPythonRunner(pool=pool, commands={"edgefed-test-step": TARGET})
         result = Engine(EngineOptions(run_dir=tmp_path / "runs", runner=runner)).run(doc)
@@ -241,31 +238,11 @@ def test_terminate_kills_running_steps_at_once_in_warm_workers_and_processes(
     import threading
 
     before = child_pids()
-    doc = {
-        "apiVersion": "argoproj.io/v1alpha1",
-        "kind": "Workflow",
-        "metadata": {"name": "terminated"},
-        "spec": {
-            "entrypoint": "main",
-            "templates": [
-                {
-                    "name": "main",
-                    "dag": {
-                        "failFast": False,
-                        "tasks": [
-                            {"name": "warm", "template": "warm"},
-                            {"name": "plain", "template": "plain"},
-                        ],
-                    },
-                },
-                {
-                    "name": "warm",
-                    "container": {"image": "x", "command": ["edgefed-test-step", "sleep", "60"]},
-                },
-                {"name": "plain", "container": {"image": "x", "command": ["sleep", "60"]}},
-            ],
-        },
-    }
+    doc = parallel_steps(
+        "terminated",
+        {"name": "warm", "container": {"image": "x", "command": ["edgefed-test-step", "sleep", "60"]}},
+        {"name": "plain", "container": {"image": "x", "command": ["sleep", "60"]}},
+    )
     with WorkerPool(size=1, initializer=INIT) as pool:
         runner = WarmPythonRunner(pool=pool, commands={"edgefed-test-step": TARGET})
         engine = Engine(EngineOptions(run_dir=tmp_path / "runs", runner=runner, parallelism=2))

@@ -25,7 +25,7 @@ uv-bootstrap:
 		|| python3 -m pip install --quiet "uv>=0.5"
 
 .venv/.installed: pyproject.toml uv.lock | $(UV_BOOTSTRAP)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 	@touch $@
 
 install: .venv/.installed

@@ -45,6 +45,8 @@ from edgefed.steps.store import (
     get_bytes,
     is_missing,
     put_bytes,
+    stat,
+    user_metadata,
     write_object,
 )
 
@@ -140,14 +142,10 @@ class ModelRegistry:
         """:meth:`last_round` in two or three requests however many rounds there are: the round the
         ``latest`` object's metadata names, then forward while a later manifest exists (a commit
         writes its manifest before ``latest``: a crash between the two leaves ``latest`` behind)."""
-        try:
-            stat = self.client.stat_object(self.bucket, layout.latest_key(task))
-        except S3Error as err:
-            if is_missing(err):
-                return self.last_round(task)
-            raise StepError(f"cannot stat s3://{self.bucket}/{layout.latest_key(task)}: {err.code}") from None
-        meta = {k.lower(): v for k, v in (stat.metadata or {}).items()}
-        round_ = int(meta.get("x-amz-meta-round", "-1"))
+        latest = stat(self.client, self.bucket, layout.latest_key(task))
+        if latest is None:
+            return self.last_round(task)
+        round_ = int(user_metadata(latest).get("x-amz-meta-round", "-1"))
         if round_ < 0:
             return self.last_round(task)
         while exists(self.client, self.bucket, layout.manifest_key(task, round_ + 1)):
@@ -250,8 +248,7 @@ class ModelRegistry:
         for obj in self.client.list_objects(self.bucket, prefix=key, include_version=True):
             if obj.object_name != key or obj.is_delete_marker:
                 continue
-            stat = self.client.stat_object(self.bucket, key, version_id=obj.version_id)
-            meta = {k.lower(): v for k, v in (stat.metadata or {}).items()}
+            meta = user_metadata(self.client.stat_object(self.bucket, key, version_id=obj.version_id))
             out.append(
                 {
                     "versionId": obj.version_id,
@@ -352,16 +349,10 @@ class ModelRegistry:
         Called before any manifest of the round exists, so such a version is referenced by none: it was
         written by an earlier execution of this commit that stopped before its manifest (a killed or lost
         aggregate pod, retried). Reusing it leaves one model version for the round, not two."""
-        try:
-            stat = self.client.stat_object(self.bucket, key)
-        except S3Error as err:
-            if is_missing(err):
-                return None
-            raise StepError(f"cannot stat s3://{self.bucket}/{key}: {err.code}: {err.message}") from None
-        meta = {k.lower(): v for k, v in (stat.metadata or {}).items()}
-        if meta.get("x-amz-meta-sha256") != digest:
+        current = stat(self.client, self.bucket, key)
+        if current is None or user_metadata(current).get("x-amz-meta-sha256") != digest:
             return None
-        return ObjectWriteResult(self.bucket, key, stat.version_id, stat.etag, stat.metadata)
+        return ObjectWriteResult(self.bucket, key, current.version_id, current.etag, current.metadata)
 
     def _committed_error(
         self, task: str, round_: int, winner: dict[str, Any] | None = None, *, lost: str | None = None

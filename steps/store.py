@@ -241,14 +241,23 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def exists(client: Minio, bucket: str, key: str) -> bool:
+def stat(client: Minio, bucket: str, key: str) -> Any:
+    """The object's current version as the store describes it (``minio``'s ``Object``), None if absent."""
     try:
-        client.stat_object(bucket, key)
+        return client.stat_object(bucket, key)
     except S3Error as err:
         if is_missing(err):
-            return False
+            return None
         raise StepError(f"cannot stat s3://{bucket}/{key}: {err.code}: {err.message}") from None
-    return True
+
+
+def exists(client: Minio, bucket: str, key: str) -> bool:
+    return stat(client, bucket, key) is not None
+
+
+def user_metadata(described: Any) -> dict[str, str]:
+    """An object's user metadata (``x-amz-meta-*``), keys lower-cased (stores differ in their case)."""
+    return {k.lower(): v for k, v in (described.metadata or {}).items()}
 
 
 def read_parquet(client: Minio, bucket: str, key: str):  # -> pandas.DataFrame (pandas imported lazily)
@@ -296,7 +305,9 @@ __all__ = [
     "put_json",
     "read_parquet",
     "read_parquet_object",
+    "stat",
     "unreachable_store",
+    "user_metadata",
     "utc_now",
     "write_object",
 ]

@@ -21,6 +21,7 @@ whole run process suffers (SIGKILL, SIGINT) run it as a process of its own (:mod
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -42,7 +43,7 @@ from edgefed.steps.registry import ModelRegistry
 from edgefed.workflows.build import step_config
 from edgefed.workflows.embedded.runtime import EmbeddedRuntime
 from edgefed.workflows.errors import RoundFailedError
-from edgefed.workflows.spec import FederatedTask, parse_task
+from edgefed.workflows.spec import FederatedTask, dump_task, parse_task
 from tests.helpers import REPO, run_task, task_doc
 from tests.rounds.faults import FAULTS_ENV, script
 
@@ -373,24 +374,23 @@ class Suite:
     def corrupt_data(self) -> Row:
         import pandas as pd
 
-        from edgefed.steps.store import parquet_bytes
+        from edgefed.steps.store import get_bytes, parquet_bytes, put_bytes
 
         task = self.task("f-data")
         key = "digits/train.parquet"
         bad = ("e5", "e6")
-        originals = {e: self.admin.get_object(f"edge-{e}", key).read() for e in bad}
+        originals = {e: get_bytes(self.admin, f"edge-{e}", key) for e in bad}
         sat_out: list[bool] = []
 
         def inject() -> str:
-            self.admin.put_object("edge-e5", key, _stream(b"garbage, not parquet" * 50), 1000)
-            frame = pd.read_parquet(_stream(originals["e6"]))
-            broken = parquet_bytes(frame.drop(columns=[frame.columns[3]]))
-            self.admin.put_object("edge-e6", key, _stream(broken), len(broken))
+            put_bytes(self.admin, "edge-e5", key, b"garbage, not parquet" * 50)
+            frame = pd.read_parquet(io.BytesIO(originals["e6"]))
+            put_bytes(self.admin, "edge-e6", key, parquet_bytes(frame.drop(columns=[frame.columns[3]])))
             try:
                 happened = self._run(task)
             finally:
                 for edge, data in originals.items():
-                    self.admin.put_object(f"edge-{edge}", key, _stream(data), len(data))
+                    put_bytes(self.admin, f"edge-{edge}", key, data)
             missing = {m["edge"] for m in self.registry.manifest(task.name, 1)["missing"]}
             sat_out.append(missing == set(bad))
             return "e5 holds garbage bytes, e6 a column short; " + happened
@@ -438,7 +438,7 @@ class Suite:
         """One task, run by successive processes, each stopped by a signal at a held point."""
         task = self.task("f-process", rounds=6)
         task_file = self.home / "f-process.yaml"
-        task_file.write_text(yaml.safe_dump(task_doc_of(task)))
+        task_file.write_text(yaml.safe_dump(dump_task(task)))
         rows = []
         plan = [
             ("the task run SIGKILLed mid-round", signal.SIGKILL, {"step": "train", "round": 2, "edge": "e0"}),
@@ -518,18 +518,6 @@ class Suite:
                     f"the last run did not complete the task: {done.stdout[-300:]}{done.stderr[-300:]}"
                 )
         return rows
-
-
-def task_doc_of(task: FederatedTask) -> dict[str, Any]:
-    from edgefed.workflows.spec import dump_task
-
-    return dump_task(task)
-
-
-def _stream(data: bytes):
-    import io
-
-    return io.BytesIO(data)
 
 
 def _stop_orphans(mark: Path) -> None:

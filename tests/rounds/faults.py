@@ -129,14 +129,13 @@ def bad_update(argv: list[str], kind: str) -> int:
             elif kind == "flip":
                 local = [(g - 10.0 * (w - g)).astype(w.dtype) for w, g in zip(local, start, strict=True)]
             payload = codec.encode(local, meta)
-            print(f"scripted fault: edge {ctx_edge(argv)} sends a {kind} update", file=sys.stderr)
+            print(
+                f"scripted fault: edge {_flags(argv[1:]).get('--edge')} sends a {kind} update",
+                file=sys.stderr,
+            )
         return put(client, bucket, key, payload, **kwargs)
 
     return _run_with_put(argv, train, put_bad)
-
-
-def ctx_edge(argv: list[str]) -> str | None:
-    return _flags(argv[1:]).get("--edge")
 
 
 def _dies_before_manifest(argv: list[str], signal_number: int) -> int:

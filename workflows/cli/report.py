@@ -3,31 +3,49 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
 
 from edgefed.workflows.cli.common import HomeOption, console, fail_with
 from edgefed.workflows.errors import ExitCode
 
-__all__ = ["report", "write_report"]
+if TYPE_CHECKING:
+    from edgefed.workflows.embedded.runtime import EmbeddedRuntime
+
+__all__ = ["mirror_events", "report", "show_paths", "write_report"]
 
 
-def write_report(runtime: object, task: str, out: Path | None = None) -> tuple[Path, Path]:
+def mirror_events(runtime: EmbeddedRuntime, task: str) -> Path:
+    """The task's TensorBoard event files, copied into ``<home>/tensorboard/<task>/`` (returned)."""
+    from edgefed.steps.layout import CLOUD_IDENTITY
+    from edgefed.workflows.report import sync_events
+
+    events = runtime.home / "tensorboard" / task
+    sync_events(runtime.store.client(CLOUD_IDENTITY), task, events)
+    return events
+
+
+def write_report(runtime: EmbeddedRuntime, task: str, out: Path | None = None) -> tuple[Path, Path]:
     """Write ``task``'s report (default ``<home>/reports/<task>.html``) and mirror its TensorBoard event
-    files into ``<home>/tensorboard/<task>/``; returns both paths."""
+    files (:func:`mirror_events`); returns both paths."""
     from edgefed.steps.layout import CLOUD_IDENTITY
     from edgefed.steps.registry import ModelRegistry
-    from edgefed.workflows.report import render_report, sync_events
+    from edgefed.workflows.report import render_report
 
-    client = runtime.store.client(CLOUD_IDENTITY)  # type: ignore[attr-defined]
-    events = runtime.home / "tensorboard" / task  # type: ignore[attr-defined]
-    sync_events(client, task, events)
-    page = render_report(ModelRegistry(client), task)
-    target = out or runtime.home / "reports" / f"{task}.html"  # type: ignore[attr-defined]
+    events = mirror_events(runtime, task)
+    page = render_report(ModelRegistry(runtime.store.client(CLOUD_IDENTITY)), task)
+    target = out or runtime.home / "reports" / f"{task}.html"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(page, encoding="utf-8")
     return target, events
+
+
+def show_paths(out: Console, target: Path, events: Path) -> None:
+    """Where to look: the report, and the ``tensorboard`` command for the event files."""
+    out.print(f"report: {target.resolve()} (open it in a browser)", highlight=False, soft_wrap=True)
+    out.print(f"TensorBoard: tensorboard --logdir {events.resolve()}", highlight=False, soft_wrap=True)
 
 
 def report(
@@ -47,5 +65,4 @@ def report(
             target, events = write_report(runtime, task_name, out)
         except ValueError as err:
             raise fail_with(str(err), ExitCode.INVALID) from None
-    console.print(f"report: {target.resolve()} (open it in a browser)", highlight=False, soft_wrap=True)
-    console.print(f"TensorBoard: tensorboard --logdir {events.resolve()}", highlight=False, soft_wrap=True)
+    show_paths(console, target, events)

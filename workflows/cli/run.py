@@ -137,13 +137,12 @@ def run_task(
 
 
 def _mirror_events(runtime: Any, task: str) -> None:
-    """The task's TensorBoard event files into ``<home>/tensorboard/<task>/`` (best effort: a store gone
-    by now must not hide why the run ended)."""
-    from edgefed.steps.layout import CLOUD_IDENTITY
-    from edgefed.workflows.report import sync_events
+    """The task's TensorBoard event files into the state directory (best effort: a store gone by now
+    must not hide why the run ended)."""
+    from edgefed.workflows.cli.report import mirror_events
 
     try:
-        sync_events(runtime.store.client(CLOUD_IDENTITY), task, runtime.home / "tensorboard" / task)
+        mirror_events(runtime, task)
     except Exception as err:
         err_console.print(f"(TensorBoard files not copied: {err})", highlight=False)
 

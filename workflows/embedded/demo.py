@@ -105,14 +105,13 @@ def main(
 
 def _report(task: str, *, home: Path | None, console: Console) -> None:
     """Where to see the training: the HTML report (written now) and the TensorBoard event files."""
-    from edgefed.workflows.cli.report import write_report
+    from edgefed.workflows.cli.report import show_paths, write_report
     from edgefed.workflows.embedded.runtime import EmbeddedRuntime
 
     with EmbeddedRuntime(home) as runtime:
         target, events = write_report(runtime, task)
     console.rule("4. see it")
-    console.print(f"report: {target.resolve()} (open it in a browser)", highlight=False, soft_wrap=True)
-    console.print(f"TensorBoard: tensorboard --logdir {events.resolve()}", highlight=False, soft_wrap=True)
+    show_paths(console, target, events)
 
 
 def _incremental(task: FederatedTask, parts: Any, *, home: Path | None, console: Console) -> None:

@@ -41,7 +41,7 @@ from typing import Any
 
 from minio import Minio
 
-from edgefed.steps import codec, layout, strategies
+from edgefed.steps import codec, layout, secure, strategies
 from edgefed.steps.context import StepContext
 from edgefed.steps.events import write_round_events
 from edgefed.steps.interface import Flag, Outputs, Step
@@ -59,15 +59,22 @@ class AggregationError(StepError):
     number): nothing is committed."""
 
 
-def _missing_reason(client: Minio, edge: str, ctx: StepContext) -> str:
+def _reported_reason(client: Minio, edge: str, ctx: StepContext) -> str | None:
+    """Why ``edge`` said it sends no update this round, or None when it said nothing."""
     key = layout.edge_status_key(edge, ctx.task, ctx.round, ctx.workflow)
     try:
         status = json.loads(get_bytes(client, layout.UPDATES_BUCKET, key))
     except DataUnavailableError:
-        # Nothing reported: the step never ended on its own (past its deadline, the pod evicted,
-        # the node lost) or never started (not scheduled before its pending timeout).
-        return "no update and no report: the edge's step did not finish (deadline, eviction or a lost node)"
+        return None
     return str(status.get("reason", "the edge's step failed"))
+
+
+def _missing_reason(client: Minio, edge: str, ctx: StepContext) -> str:
+    # Nothing reported: the step never ended on its own (past its deadline, the pod evicted,
+    # the node lost) or never started (not scheduled before its pending timeout).
+    return _reported_reason(client, edge, ctx) or (
+        "no update and no report: the edge's step did not finish (deadline, eviction or a lost node)"
+    )
 
 
 #: Updates fetched ahead of the one being added: the store serves the next ones while this process
@@ -152,7 +159,22 @@ def aggregate(ctx: StepContext, edges: list[str], quorum: int) -> dict[str, Any]
     update_bytes = 0
     strategy.begin(global_weights, state)
     keys = {edge: layout.update_key(edge, ctx.task, ctx.round, ctx.workflow) for edge in edges}
+    secure_report: dict[str, Any] | None = None
     try:
+        if secure.enabled(ctx.config):
+            # the edges' updates are masked: the strategy gets their weighted mean, one "update"
+            summed = secure.secure_sum(ctx, client, edges, parent, lambda e: _reported_reason(client, e, ctx))
+            contributors, missing, secure_report = summed.contributors, summed.missing, summed.report
+            update_bytes = summed.update_bytes
+            if len(contributors) >= quorum:
+                try:
+                    strategy.add(summed.point, summed.weight, "secure-sum")
+                except UpdateRejectedError as err:
+                    raise AggregationError(f"the secure sum was rejected: {err}") from None
+            for contributor in contributors:
+                for name, value in (contributor.get("metrics") or {}).items():
+                    metric_sums[name] = metric_sums.get(name, 0.0) + float(value) * contributor["examples"]
+            keys = {}
         for edge, data in _fetched(client, keys):
             key = keys[edge]
             if data is None:
@@ -229,6 +251,8 @@ def aggregate(ctx: StepContext, edges: list[str], quorum: int) -> dict[str, Any]
     }
     if state_source:
         lineage["serverStateFrom"] = state_source
+    if secure_report is not None:
+        lineage["secureAggregation"] = secure_report
     privacy = strategy.privacy_spent(new_state)
     if privacy is not None:
         # the rounds the ledger accounts for: all of them unless the task switched to DP midway

@@ -30,6 +30,10 @@ STEPS = {
     Step.PROBE: "edgefed.steps.incremental",
     Step.DECIDE: "edgefed.steps.incremental",
     Step.PROMOTE_IF_BETTER: "edgefed.steps.incremental",
+    Step.SECAGG_KEYS: "edgefed.steps.secure",
+    Step.SECAGG_SHARE: "edgefed.steps.secure",
+    Step.SECAGG_ROSTER: "edgefed.steps.secure",
+    Step.SECAGG_UNMASK: "edgefed.steps.secure",
 }
 
 

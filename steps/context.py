@@ -100,6 +100,8 @@ class StepContext:
         try:
             yield
         except Exception as err:
+            if not getattr(err, "report", True):  # the edge gave its reason in an earlier step
+                raise
             if isinstance(err, StepError):
                 self.report_edge_failure(cloud, edge, str(err), err.exit_code)
             else:

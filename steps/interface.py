@@ -19,6 +19,7 @@ __all__ = [
     "CLOUD_SECRET",
     "EDGES_FILE",
     "EDGE_SECRET_PREFIX",
+    "KEPT_FILE",
     "NOTIFY_SECRET_PREFIX",
     "NOT_RETRIED",
     "OUTPUTS_DIR",
@@ -45,6 +46,9 @@ OUTPUTS_DIR = "/tmp/outputs"
 #: Where the aggregate step finds the round's edge list (a raw input artifact: it may exceed what
 #: one command-line argument holds).
 EDGES_FILE = "/tmp/inputs/edges.json"
+#: Where the aggregate step finds which edges kept their update at the edge this round (a raw input
+#: artifact of the train steps' aggregated ``kept`` outputs, :data:`Outputs.KEPT`).
+KEPT_FILE = "/tmp/inputs/kept.json"
 
 
 class Step:
@@ -64,6 +68,11 @@ class Step:
     PROMOTE_IF_BETTER: Final = (
         "promote-if-better"  # cloud: the candidate serves only if it beats the served model
     )
+    # a secure-aggregation round (aggregation.secure): edge key exchange and sharing, cloud relaying
+    SECAGG_KEYS: Final = "secagg-keys"  # at an edge: draw the round's secrets, advertise public keys
+    SECAGG_SHARE: Final = "secagg-share"  # at an edge: encrypted shares of its secrets, one per edge
+    SECAGG_ROSTER: Final = "secagg-roster"  # cloud: publish who takes part next, relay the shares
+    SECAGG_UNMASK: Final = "secagg-unmask"  # at an edge: the shares that unmask the survivors' sum
     ALL: Final = (
         INIT,
         VALIDATE,
@@ -76,6 +85,10 @@ class Step:
         PROBE,
         DECIDE,
         PROMOTE_IF_BETTER,
+        SECAGG_KEYS,
+        SECAGG_SHARE,
+        SECAGG_ROSTER,
+        SECAGG_UNMASK,
     )
 
 
@@ -98,6 +111,9 @@ class Flag:
     # aggregate
     EDGES: Final = "--edges"
     EDGES_FILE: Final = "--edges-file"
+    KEPT_FILE: Final = "--kept-file"  # JSON list: the edges whose train step kept its update at the edge
+    # secagg-roster
+    PHASE: Final = "--phase"  # keys | shares | masked: which phase of the secure round it closes
     # plan
     BUDGET: Final = "--budget"  # rounds this chain of the task Workflow may still start
     SINCE: Final = "--since"  # the last round committed before the task Workflow started
@@ -118,6 +134,7 @@ class Outputs:
     EXAMPLES: Final = "examples"
     LOSS: Final = "loss"  # train: local loss; evaluate: central loss
     TRAIN_SECONDS: Final = "train-seconds"
+    KEPT: Final = "kept"  # the edge's name when it could not reach the cloud and kept its update at the edge
     # init, aggregate
     MODEL_VERSION: Final = "model-version"
     CONTRIBUTORS: Final = "contributors"

@@ -9,6 +9,9 @@ Buckets:
 - ``edgefed-updates``: model updates; edge ``E`` may write only under ``E/``.
 - ``edgefed-models``: versioned global models, manifests and lineage; written by the cloud identity.
 - ``edgefed-eval``: held-out test sets for central evaluation; read by the cloud identity.
+- ``edgefed-secagg``: the messages of a secure-aggregation round (:mod:`edgefed.steps.secagg`), all of
+  them safe for every participant to read: public keys, encrypted shares, masked inputs, unmasking
+  answers. Edge ``E`` writes only under ``E/``, the cloud only under ``_server/``; both read and list.
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ from __future__ import annotations
 UPDATES_BUCKET = "edgefed-updates"
 MODELS_BUCKET = "edgefed-models"
 EVAL_BUCKET = "edgefed-eval"
+SECAGG_BUCKET = "edgefed-secagg"
 EDGE_BUCKET_PREFIX = "edge-"
+#: The cloud's prefix in :data:`SECAGG_BUCKET` (no edge name starts with ``_``: names are DNS labels).
+SECAGG_SERVER_PREFIX = "_server/"
 
 #: Default retention of every object version in ``edgefed-models`` (S3 Object Lock, GOVERNANCE mode):
 #: no identity the steps hold can delete a committed model, manifest or server state before it ends;
@@ -170,6 +176,23 @@ def promotion_key(task: str, seq: int) -> str:
     return f"{promotions_prefix(task)}{seq:06d}.json"
 
 
+def secagg_edge_key(edge: str, task: str, round_: int, workflow: str, name: str) -> str:
+    """In :data:`SECAGG_BUCKET`: what ``edge`` sends in a secure round (``keys.json``, ``shares.json``,
+    ``masked.npz``, ``unmask.json``), under the prefix only it may write."""
+    return f"{update_prefix(edge)}{task}/round-{round_:05d}/{workflow}/{name}"
+
+
+def secagg_server_key(task: str, round_: int, workflow: str, name: str) -> str:
+    """In :data:`SECAGG_BUCKET`: what the cloud publishes in a secure round (``roster.json``,
+    ``sharers.json``, ``survivors.json``, ``inbox/<edge>.json``)."""
+    return f"{SECAGG_SERVER_PREFIX}{task}/round-{round_:05d}/{workflow}/{name}"
+
+
+def secagg_secrets_key(task: str, round_: int, workflow: str) -> str:
+    """In an edge's OWN bucket: its private keys and self-mask seed for one secure round (never leave it)."""
+    return f"edgefed/secagg/{task}/round-{round_:05d}/{workflow}/secrets.json"
+
+
 def deployed_model_key(task: str, round_: int) -> str:
     """In an edge's OWN bucket: the model of ``round_`` of ``task`` deployed there (the ``.npz`` as committed)."""
     return f"models/{task}/{round_:05d}/model.npz"
@@ -247,6 +270,8 @@ __all__ = [
     "EVAL_BUCKET",
     "MODELS_BUCKET",
     "REGION",
+    "SECAGG_BUCKET",
+    "SECAGG_SERVER_PREFIX",
     "UPDATES_BUCKET",
     "attempt_key",
     "attempts_prefix",
@@ -282,6 +307,9 @@ __all__ = [
     "update_key",
     "update_prefix",
     "update_round_prefix",
+    "secagg_edge_key",
+    "secagg_secrets_key",
+    "secagg_server_key",
     "validation_cache_key",
     "validation_prefix",
     "validation_result_key",

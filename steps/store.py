@@ -33,6 +33,8 @@ class StepError(Exception):
     """
 
     exit_code: int = StepExit.FAILED
+    #: Whether an edge step records it as the edge's reason for sitting the round out.
+    report: bool = True
 
 
 class DataUnavailableError(StepError):

@@ -15,7 +15,7 @@ import zlib
 
 import numpy as np
 
-from edgefed.steps import codec, layout
+from edgefed.steps import codec, layout, secure
 from edgefed.steps.context import StepContext
 from edgefed.steps.datasets import LABEL
 from edgefed.steps.interface import Outputs, Step
@@ -143,6 +143,8 @@ def _train(ctx: StepContext, cloud, args: argparse.Namespace) -> int:
 
     bucket, _, key = args.dataset.removeprefix("s3://").partition("/")
     started = time.perf_counter()
+    # a secure round: only an edge that shared its keys masks and sends (else it sits out, untrained)
+    roster = secure.sharers_of(ctx, cloud, args.edge) if secure.enabled(ctx.config) else None
     parent = ctx.registry().load(ctx.task, ctx.round - 1)
     edge_store = client_from_env(Endpoint.parse(args.dataset_store), site=True)
     frame, read = read_parquet_object(edge_store, bucket, key)
@@ -187,10 +189,19 @@ def _train(ctx: StepContext, cloud, args: argparse.Namespace) -> int:
         "trainSeconds": train_seconds,
         "loadSeconds": load_seconds,
     }
-    data = codec.encode(weights, meta)
-    put_bytes(
-        cloud, layout.UPDATES_BUCKET, layout.update_key(args.edge, ctx.task, ctx.round, ctx.workflow), data
-    )
+    if roster is not None:  # the update never leaves the edge: its masked input does
+        data = secure.masked_input(
+            ctx, edge_store, args.edge, parent.weights, weights, meta, roster=roster[0], sharers=roster[1]
+        )
+        secure.send_masked_input(ctx, cloud, args.edge, data)
+    else:
+        data = codec.encode(weights, meta)
+        put_bytes(
+            cloud,
+            layout.UPDATES_BUCKET,
+            layout.update_key(args.edge, ctx.task, ctx.round, ctx.workflow),
+            data,
+        )
     ctx.output(Outputs.EXAMPLES, str(len(y)))
     ctx.output(Outputs.LOSS, f"{metrics.get('loss', float('nan')):.6f}")
     ctx.output(Outputs.TRAIN_SECONDS, f"{train_seconds:.4f}")

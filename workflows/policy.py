@@ -16,7 +16,9 @@ and tags models (no delete: a committed model version is never removed, and a PU
 bucket adds a version, it cannot replace one); each edge holds two identities, one per store it talks
 to: ``edge-<e>`` in the cloud store writes under ``edgefed-updates/<e>/`` only (it cannot read updates
 back) and reads and lists models; ``site-<e>`` in the edge's own store reads, lists and writes its
-own bucket (the dataset, the cached contract verdicts) and nothing else. On a cluster the two live in
+own bucket (the dataset, the cached contract verdicts) and nothing else. Secure aggregation's bucket
+``edgefed-secagg`` holds only what every participant may see (public keys, ciphertexts, masked inputs):
+edges and cloud read and list it, edge ``e`` writes under ``e/``, the cloud under ``_server/``. On a cluster the two live in
 different MinIOs; the embedded store holds every bucket and both, with the same separation. An incremental
 learning job's EventSource holds a third identity per edge, ``notify-<e>`` (:func:`notification_model`):
 bucket notifications of that edge's bucket only.
@@ -103,12 +105,18 @@ def policy_model(edges: Iterable[str]) -> dict[str, tuple[Grant, ...]]:
             Grant(access=("read", "list"), bucket=layout.UPDATES_BUCKET),
             Grant(access=("read", "write", "list", "tagging"), bucket=layout.MODELS_BUCKET),
             Grant(access=("read", "list"), bucket=layout.EVAL_BUCKET),
+            # secure aggregation: it relays the edges' messages and publishes rosters (never their secrets)
+            Grant(access=("read", "list"), bucket=layout.SECAGG_BUCKET),
+            Grant(access=("write",), bucket=layout.SECAGG_BUCKET, prefix=layout.SECAGG_SERVER_PREFIX),
         ),
     }
     for edge in edges:
         model[layout.edge_identity(edge)] = (
             Grant(access=("write",), bucket=layout.UPDATES_BUCKET, prefix=layout.update_prefix(edge)),
             Grant(access=("read", "list"), bucket=layout.MODELS_BUCKET),
+            # secure aggregation: every message there is public keys, ciphertexts or masked (noise)
+            Grant(access=("write",), bucket=layout.SECAGG_BUCKET, prefix=layout.update_prefix(edge)),
+            Grant(access=("read", "list"), bucket=layout.SECAGG_BUCKET),
         )
         model[layout.site_identity(edge)] = (
             Grant(access=("read", "list", "write"), bucket=layout.edge_bucket(edge)),

@@ -28,7 +28,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
     for cls in (FedAvg, FedAvgM, FedAdagrad, FedYogi, FedAdam, FedProx, Median, TrimmedMean, Krum, DPFedAvg)
 }
 #: Keys of the ``aggregation`` section that are not strategy parameters.
-STEP_KEYS = ("algorithm", "maxUpdateNorm")
+STEP_KEYS = ("algorithm", "maxUpdateNorm", "secure", "secureThreshold")
 
 for _cls in STRATEGIES.values():  # a parameter without its declaration would be missing from the spec
     if params.undeclared(_cls):

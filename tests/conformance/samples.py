@@ -65,9 +65,20 @@ def incremental_manifests(task: FederatedTask) -> dict[str, dict[str, Any]]:
     return job_manifests(incremental_job(task), task)
 
 
-def make_task(edges: int, *, custom: bool = False) -> FederatedTask:
-    """A task with ``edges`` edges; ``custom``: every edge departs from the conventions (largest items)."""
+def make_task(edges: int, *, custom: bool | str = False) -> FederatedTask:
+    """A task with ``edges`` edges; ``custom``: every edge departs from the conventions (largest items);
+    ``"secure"``: conventional edges, secure aggregation (FedAdam: its rounds have the protocol's steps)."""
     names = tuple(f"edge-{i}" for i in range(edges))
+    if custom == "secure":
+        return parse_task(
+            task_doc(
+                "secure-demo",
+                names,
+                aggregation={"algorithm": "fedadam", "secure": True, "secureThreshold": 0.75},
+                quorum=3,
+                deadlines={"edgeSeconds": 900},
+            )
+        )
     if custom:
         doc = task_doc("heart-demo", tuple(f"hospital-{i:04d}" for i in range(edges)))
         for i, edge in enumerate(doc["spec"]["edges"]):
@@ -97,9 +108,10 @@ def make_task(edges: int, *, custom: bool = False) -> FederatedTask:
 
 
 #: Test id -> (edges, custom).
-TASKS_UNDER_TEST: dict[str, tuple[int, bool]] = {
+TASKS_UNDER_TEST: dict[str, tuple[int, bool | str]] = {
     "1-edge": (1, False),
     "10-edges": (10, False),
+    "5-secure-edges": (5, "secure"),
     "1000-edges": (1000, False),
     "1000-custom-edges": (1000, True),
 }

@@ -17,7 +17,15 @@ from edgefed.workflows.spec import FederatedTask
 from tests.conformance.pss import Pod, pods_of, restricted_problems, schema_problems
 from tests.conformance.samples import generated_manifests, make_task
 
-EDGE_STEPS = {Step.VALIDATE, Step.TRAIN, Step.DEPLOY, Step.PROBE}
+EDGE_STEPS = {
+    Step.VALIDATE,
+    Step.TRAIN,
+    Step.DEPLOY,
+    Step.PROBE,
+    Step.SECAGG_KEYS,
+    Step.SECAGG_SHARE,
+    Step.SECAGG_UNMASK,
+}
 
 
 def _pods(docs: list[dict[str, Any]]) -> list[Pod]:

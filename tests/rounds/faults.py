@@ -19,7 +19,9 @@ inside the real step (it runs, then):
   bad update instead (non-finite, a wrong shape, scaled 1e6, or the Byzantine ``w_g - 10 (w - w_g)``);
   the edge cannot read its update back, so it is rewritten on its way out;
 * ``"beforeManifest": 9``: the aggregate computes and writes its model object, then dies before its
-  manifest (the signal is sent at the commit point).
+  manifest (the signal is sent at the commit point);
+* ``"dropAfterMasking": true``: a secure round's train step trains and masks its input, then drops
+  before the input reaches the store (the edge is gone once it has shared its keys).
 """
 
 from __future__ import annotations
@@ -83,6 +85,8 @@ def step(argv: list[str]) -> int:
                 os.kill(os.getpid(), int(fault["signal"]))
             if fault.get("update"):
                 return bad_update(argv, fault["update"])
+            if fault.get("dropAfterMasking"):
+                return _drops_after_masking(argv)
             if fault.get("beforeManifest"):
                 return _dies_before_manifest(argv, int(fault["beforeManifest"]))
             if fault.get("twice"):
@@ -136,6 +140,25 @@ def bad_update(argv: list[str], kind: str) -> int:
         return put(client, bucket, key, payload, **kwargs)
 
     return _run_with_put(argv, train, put_bad)
+
+
+def _drops_after_masking(argv: list[str]) -> int:
+    from edgefed.steps import cli, secure
+    from edgefed.steps.store import StepError
+
+    sent = secure.send_masked_input
+
+    def dropped(ctx, cloud, edge, data) -> None:
+        assert secure.codec.read_meta(data)["masked"]  # it did mask
+        gone = StepError(f"scripted fault: edge {edge} dropped after masking its input")
+        gone.exit_code = 3  # gone for the round: not retried
+        raise gone
+
+    secure.send_masked_input = dropped
+    try:
+        return cli.run(argv)
+    finally:
+        secure.send_masked_input = sent
 
 
 def _dies_before_manifest(argv: list[str], signal_number: int) -> int:

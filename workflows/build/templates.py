@@ -14,6 +14,10 @@ One round::
 * ``aggregate`` (like every cloud step: the cloud ServiceAccount, never on an edge node) runs once every edge is done, whatever each edge's outcome: failed edges sit the
   round out, and the step itself enforces the quorum (failing the round when it does not hold).
 * ``evaluate`` scores the committed model every ``spec.evaluation.everyRounds`` rounds.
+* With ``aggregation.secure``, the edge DAG advertises keys instead of training, and the protocol's phases
+  follow, each an edge fan-out opened by a cloud ``secagg-roster`` step (:mod:`edgefed.steps.secure`)::
+
+      edge ─► roster-keys ─► secagg-share ─► roster-shares ─► train ─► roster-masked ─► secagg-unmask ─► aggregate
 
 Every step runs ``edgefed-step <step>`` with the flags and outputs of :mod:`edgefed.steps.interface`.
 Store credentials appear only as ``secretKeyRef``s, never as values. Run-time facts (round number,
@@ -321,7 +325,7 @@ def edge_dataset_args(fields: tuple[str, ...]) -> list[str]:
     return [flag(Flag.EDGE, _EDGE), flag(Flag.DATASET, dataset), _edge_store(fields)]
 
 
-def over_edges(name: str, template: Any, fields: tuple[str, ...]) -> Task:
+def over_edges(name: str, template: Any, fields: tuple[str, ...], *, depends: str | None = None) -> Task:
     """A DAG task fanned out over ``{{workflow.parameters.edges}}``, each item's fields as the template's inputs."""
     return Task(
         name=name,
@@ -331,6 +335,7 @@ def over_edges(name: str, template: Any, fields: tuple[str, ...]) -> Task:
             "edge": "{{item}}" if not fields else "{{item.name}}",
             **{f: f"{{{{item.{f}}}}}" for f in fields},
         },
+        depends=depends,
     )
 
 
@@ -422,12 +427,13 @@ def add_round_templates(
     tolerations: list[dict],
     edge_seconds: int | None = None,
     pending_seconds: int | None = None,
+    secure: bool = False,
 ) -> None:
     """Create the round's templates inside the current Hera Workflow/WorkflowTemplate context.
 
     ``fields``: the per-edge fields the edge items carry (the rest follow the conventions).
     ``edge_seconds``/``pending_seconds``: the task's round deadlines for each edge step (default: the
-    settings' train deadline, no pending timeout).
+    settings' train deadline, no pending timeout). ``secure``: the round of :func:`add_secure_round`.
     """
 
     def edge_step(step: str, outputs: list[Parameter]) -> Container:
@@ -454,10 +460,8 @@ def add_round_templates(
         Step.AGGREGATE,
         image=image,
         cloud_secret=cloud_secret,
-        # The edge list can exceed what one command-line argument may hold (128 KiB on Linux): it
-        # reaches the step as a file, through a raw artifact.
         args=[*round_args(), flag(Flag.EDGES_FILE, EDGES_FILE)],
-        inputs=[RawArtifact(name="edges", path=EDGES_FILE, data="{{workflow.parameters.edges}}")],
+        inputs=[_edges_file()],
         outputs=[
             output(Outputs.MODEL_VERSION, global_name=WorkflowOutputs.MODEL_VERSION),
             output(Outputs.CONTRIBUTORS, global_name=WorkflowOutputs.CONTRIBUTORS),
@@ -489,22 +493,80 @@ def add_round_templates(
             f"{{{{outputs.parameters.{Outputs.ACCURACY}}}}}",
         ),
     )
-    # One DAG per edge: its data is checked against the contract where it lives, then it trains.
-    # (Argo cannot pair the items of two fanned-out tasks, so the pair is one template, fanned out.)
+    # One DAG per edge: its data is checked against the contract where it lives, then it trains (in a
+    # secure round: it advertises its keys). (Argo cannot pair the items of two fanned-out tasks, so the
+    # pair is one template, fanned out.)
     forward = {p.name: f"{{{{inputs.parameters.{p.name}}}}}" for p in edge_inputs(fields)}
+    after_check = edge_step(Step.SECAGG_KEYS, []) if secure else train
     with DAG(name="edge", inputs=edge_inputs(fields)) as edge_dag:
         validate_task = Task(name=Step.VALIDATE, template=validate, arguments=forward)
-        Task(name=Step.TRAIN, template=train, arguments=forward, depends=validate_task.name)
+        Task(name=after_check.name, template=after_check, arguments=forward, depends=validate_task.name)
     with DAG(name="round"):
         edge_task = over_edges("edge", edge_dag, fields)
+        last = edge_task
+        if secure:
+            last = _secure_phases(
+                edge_task,
+                roster=cloud_step(
+                    Step.SECAGG_ROSTER,
+                    image=image,
+                    cloud_secret=cloud_secret,
+                    args=[
+                        *round_args(),
+                        flag(Flag.PHASE, "{{inputs.parameters.phase}}"),
+                        flag(Flag.EDGES_FILE, EDGES_FILE),
+                    ],
+                    inputs=[Parameter(name="phase"), _edges_file()],
+                    outputs=[],
+                    settings=settings,
+                    deadline_seconds=settings.aggregate_deadline_seconds,
+                ),
+                share=edge_step(Step.SECAGG_SHARE, []),
+                train=train,
+                unmask=edge_step(Step.SECAGG_UNMASK, []),
+                fields=fields,
+            )
         # the aggregate enforces the quorum over whatever the edges did
-        aggregate_task = Task(name=Step.AGGREGATE, template=aggregate, depends=every_outcome(edge_task.name))
+        aggregate_task = Task(name=Step.AGGREGATE, template=aggregate, depends=every_outcome(last.name))
         Task(
             name=Step.EVALUATE,
             template=evaluate,
             depends=aggregate_task.name,
             when="{{workflow.parameters.evaluate}} == true",
         )
+
+
+def _edges_file() -> RawArtifact:
+    """The round's edge list as a file: it can exceed what one command-line argument may hold (128 KiB on
+    Linux), so it reaches a cloud step through a raw artifact."""
+    return RawArtifact(name="edges", path=EDGES_FILE, data="{{workflow.parameters.edges}}")
+
+
+def _secure_phases(
+    edges: Task,
+    *,
+    roster: Container,
+    share: Container,
+    train: Container,
+    unmask: Container,
+    fields: tuple[str, ...],
+) -> Task:
+    """The phases of a secure round after the edges advertised their keys (:mod:`edgefed.steps.secure`)::
+
+        edge ─► roster-keys ─► secagg-share ─► roster-shares ─► train ─► roster-masked ─► secagg-unmask
+
+    Each roster step closes a phase whatever each edge did in it (every outcome); the next fan-out runs
+    only once its roster is published (a failed roster, too few edges, fails the round)."""
+    last = edges
+    for phase, template in (("keys", share), ("shares", train), ("masked", unmask)):
+        closed = Task(
+            name=f"roster-{phase}",
+            template=roster,
+            arguments={"phase": phase},
+            depends=every_outcome(last.name),
+        )
+        last = over_edges(template.name, template, fields, depends=closed.name)
+    return last
 
 
 def _uniform_tolerations(task: FederatedTask, fields: tuple[str, ...]) -> list[dict]:
@@ -527,6 +589,7 @@ def add_task_round_templates(task: FederatedTask, settings: ClusterSettings) -> 
         tolerations=_uniform_tolerations(task, fields),
         edge_seconds=task.spec.deadlines.edge_seconds,
         pending_seconds=task.spec.deadlines.pending_seconds,
+        secure=task.spec.aggregation.secure,
     )
 
 

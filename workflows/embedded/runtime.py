@@ -213,6 +213,10 @@ class EmbeddedRuntime:
         )
 
 
+#: The steps of a round at which an edge sits out without failing the round (the aggregate decides).
+EDGE_ROUND_STEPS = (Step.TRAIN, Step.SECAGG_KEYS, Step.SECAGG_SHARE, Step.SECAGG_UNMASK)
+
+
 def last_log_line(node: Any) -> str:
     """A failed node's reason as a person reads it: the last non-empty line of its log, else its message."""
     path = node.log_path
@@ -227,7 +231,7 @@ def deciding_failures(nodes: list[Any]) -> str:
     """``step: reason; ...`` for the failed pods that decided a run: not the edges that sat out, unless
     nothing else failed (e.g. every edge failed and nothing ran after them)."""
     failed = [n for n in nodes if Phase.is_failure(n.phase)]
-    deciding = [n for n in failed if n.template_name != Step.TRAIN] or failed
+    deciding = [n for n in failed if n.template_name not in EDGE_ROUND_STEPS] or failed
     return "; ".join(f"{n.display_name}: {last_log_line(n)}" for n in deciding)
 
 

@@ -37,7 +37,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Discriminator, Field, Tag, ValidationError, WrapValidator, create_model, model_validator
 from pydantic.alias_generators import to_camel
 
-from edgefed.steps.aggregators import AGGREGATORS
+from edgefed.steps.aggregators import AGGREGATORS, Mean
 from edgefed.steps.aggregators.params import declared
 from edgefed.steps.documents import FieldErrors
 from edgefed.steps.strategies import STRATEGIES, Strategy, StrategyError, from_config
@@ -123,6 +123,21 @@ class _AggregationSpec(SpecModel):
         gt=0,
         description="reject an update whose L2 distance to the global model exceeds this (screening)",
     )
+    # (absent from the steps' config when off, so a plain task's documents do not change)
+    secure: bool = Field(
+        default=False,
+        exclude_if=lambda v: not v,
+        description="secure aggregation (Bonawitz et al. 2017): the cloud learns only the sum of the "
+        "edges' updates, never one edge's; each edge screens its own update",
+    )
+    secure_threshold: float | None = Field(
+        default=None,
+        gt=0.5,
+        le=1,
+        exclude_if=lambda v: v is None,
+        description="share of a round's edges whose answers unmask the sum (default 2/3): up to the rest "
+        "may drop after sharing their keys",
+    )
 
     def strategy_config(self) -> dict[str, Any]:
         """The section as the steps receive it (``step_config``): camelCase, defaults included."""
@@ -135,11 +150,25 @@ class _AggregationSpec(SpecModel):
     @model_validator(mode="after")
     def _strategy_rules(self) -> _AggregationSpec:
         try:
-            self.strategy()
+            strategy = self.strategy()
         except StrategyError as err:
             names = list(type(self).model_fields)
             path: tuple[str | int, ...] = (to_camel(err.param),) if err.param in names else ()
             raise FieldErrors([(path, _camel_message(str(err), names))]) from None
+        if self.secure_threshold is not None and not self.secure:
+            raise FieldErrors([(("secureThreshold",), "applies only with secure: true")])
+        if self.secure and not isinstance(strategy.composition.aggregator, Mean):
+            raise FieldErrors(
+                [
+                    (
+                        ("secure",),
+                        f"secure aggregation computes the (weighted) mean of the updates and nothing else; "
+                        f"{self.algorithm}{' with an aggregator section' if getattr(self, 'aggregator', None) else ''} "
+                        f"needs every update in the clear. Use one of {', '.join(SECURE_ALGORITHMS)} "
+                        "without an aggregator section",
+                    )
+                ]
+            )
         return self
 
 
@@ -178,6 +207,10 @@ MedianSpec = _BY_NAME["median"]
 TrimmedMeanSpec = _BY_NAME["trimmed-mean"]
 KrumSpec = _BY_NAME["krum"]
 DPFedAvgSpec = _BY_NAME["dp-fedavg"]
+
+
+#: The algorithms secure aggregation can run: a server optimizer over the plain (weighted) mean.
+SECURE_ALGORITHMS: tuple[str, ...] = ("fedavg", "fedavgm", "fedadagrad", "fedyogi", "fedadam", "fedprox")
 
 
 def _algorithm_tag(value: Any) -> str | None:
@@ -245,6 +278,7 @@ __all__ = [
     "AGGREGATOR_NAMES",
     "AGGREGATOR_SPECS",
     "ALGORITHMS",
+    "SECURE_ALGORITHMS",
     "AggregationSpec",
     "AggregatorSpec",
     "DPFedAvgSpec",

@@ -41,6 +41,7 @@ from pydantic import (
 from edgefed.steps import documents
 from edgefed.steps.documents import FieldErrors
 from edgefed.steps.interface import CLOUD_SECRET, edge_secret, site_secret
+from edgefed.steps.secagg import MIN_EDGES as MIN_SECURE_EDGES
 from edgefed.workflows.errors import SpecError
 from edgefed.workflows.inputs import read_task_document
 from edgefed.workflows.spec.aggregation import (
@@ -486,6 +487,14 @@ class FederatedTaskSpec(SpecModel):
             n = len(self.edges)
             problems.append((("quorum",), f"quorum {self.quorum} is above the number of edges ({n})"))
         problems.extend(quorum_problems(self.aggregation, self.quorum))
+        if self.aggregation.secure and len(self.edges) < MIN_SECURE_EDGES:
+            problems.append(
+                (
+                    ("aggregation", "secure"),
+                    f"secure aggregation needs at least {MIN_SECURE_EDGES} edges (with two, each would learn "
+                    f"the other's update from the sum); the task has {len(self.edges)}",
+                )
+            )
         metrics = METRICS[self.model.task]
         if self.evaluation.metric is not None and self.evaluation.metric not in metrics:
             problems.append(

@@ -39,6 +39,7 @@ from tests.workflows.embedded.s3 import get as _get
 from tests.workflows.embedded.s3 import put as _put
 
 U, M, E = layout.UPDATES_BUCKET, layout.MODELS_BUCKET, layout.EVAL_BUCKET
+S = layout.SECAGG_BUCKET
 TASK = "policy-test"
 MODEL_KEY = layout.model_key(TASK, 1)
 
@@ -85,6 +86,7 @@ def seeded(store: EmbeddedStore) -> dict[str, str | None]:
             f"rows of {edge}".encode(),
         )
         _put(store.client(_id(edge)), U, layout.update_key(edge, TASK, 1, "wf"), f"delta {edge}".encode())
+        _put(store.client(_id(edge)), S, layout.secagg_edge_key(edge, TASK, 1, "wf", "keys.json"), b"{}")
     _put(admin, E, layout.test_set_key(TASK), b"held out")
     return {"model": _put(cloud, M, MODEL_KEY, b"w1")}
 
@@ -125,10 +127,22 @@ def test_every_forbidden_operation_of_an_edge_is_refused(
         "suspend model versioning": lambda: edge_a.set_bucket_versioning(M, VersioningConfig("Suspended")),
         "delete a bucket": lambda: edge_a.remove_bucket(E),
         "create a bucket": lambda: edge_a.make_bucket("edge-a-extra"),
+        # secure aggregation's messages: its own in, everyone's readable, nothing of another's or the cloud's
+        "send a secagg message as another edge": lambda: _put(
+            edge_a, S, layout.secagg_edge_key("b", TASK, 1, "wf", "masked.npz")
+        ),
+        "publish a secagg roster": lambda: _put(
+            edge_a, S, layout.secagg_server_key(TASK, 1, "wf", "roster.json")
+        ),
+        "delete its own secagg message": lambda: edge_a.remove_object(
+            S, layout.secagg_edge_key("a", TASK, 1, "wf", "keys.json")
+        ),
     }
     refused, other = _refusals(forbidden)
     assert (refused, other) == (len(forbidden), {})
-    assert {b.name for b in edge_a.list_buckets()} <= {U, M}  # foreign buckets are not listed
+    assert {b.name for b in edge_a.list_buckets()} <= {U, M, S}  # foreign buckets are not listed
+    assert _get(edge_a, S, layout.secagg_edge_key("b", TASK, 1, "wf", "keys.json")) == b"{}"
+    assert len(list(edge_a.list_objects(S, recursive=True))) >= 2
 
     # what the model grants works
     _put(edge_a, U, layout.update_key("a", TASK, 2, "wf"))
@@ -197,10 +211,18 @@ def test_every_forbidden_operation_of_the_cloud_is_refused(
         "set a bucket policy": lambda: cloud.set_bucket_policy(
             M, json.dumps(iam_policy(policy_model([])["admin"]))
         ),
+        "forge an edge's secagg message": lambda: _put(
+            cloud, S, layout.secagg_edge_key("a", TASK, 1, "wf", "masked.npz")
+        ),
+        "delete an edge's secagg message": lambda: cloud.remove_object(
+            S, layout.secagg_edge_key("a", TASK, 1, "wf", "keys.json")
+        ),
     }
     refused, other = _refusals(forbidden)
     assert (refused, other) == (len(forbidden), {})
-    assert {b.name for b in cloud.list_buckets()} <= {U, M, E}
+    assert {b.name for b in cloud.list_buckets()} <= {U, M, E, S}
+    _put(cloud, S, layout.secagg_server_key(TASK, 1, "wf", "roster.json"), b"{}")
+    assert _get(cloud, S, layout.secagg_edge_key("a", TASK, 1, "wf", "keys.json")) == b"{}"
 
     # what the model grants works, and a PUT onto a committed key adds a version, never replaces one
     assert _get(cloud, U, layout.update_key("b", TASK, 1, "wf")) == b"delta b"
@@ -318,8 +340,9 @@ def test_no_document_grants_a_delete_and_edges_write_only_their_prefix() -> None
             for r in s["Resource"]
         }
 
-    assert writes(_id("a")) == {f"arn:aws:s3:::{U}/a/*"}
+    assert writes(_id("a")) == {f"arn:aws:s3:::{U}/a/*", f"arn:aws:s3:::{S}/a/*"}
     assert writes(_site("a")) == {"arn:aws:s3:::edge-a/*"}
+    assert writes(layout.CLOUD_IDENTITY) == {f"arn:aws:s3:::{M}/*", f"arn:aws:s3:::{S}/_server/*"}
 
 
 def test_rendered_store_config_attaches_each_identity_its_document(tmp_path: Path) -> None:

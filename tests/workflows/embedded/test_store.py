@@ -133,10 +133,20 @@ def test_identity_model_matches_the_layout() -> None:
             "Tagging:edgefed-models",
             "Read:edgefed-eval",
             "List:edgefed-eval",
+            "Read:edgefed-secagg",
+            "List:edgefed-secagg",
+            "Write:edgefed-secagg/_server/*",
         ]
     )
     assert sorted(actions[layout.edge_identity("a")]) == sorted(
-        ["Write:edgefed-updates/a/*", "Read:edgefed-models", "List:edgefed-models"]
+        [
+            "Write:edgefed-updates/a/*",
+            "Read:edgefed-models",
+            "List:edgefed-models",
+            "Write:edgefed-secagg/a/*",
+            "Read:edgefed-secagg",
+            "List:edgefed-secagg",
+        ]
     )
     assert sorted(actions[layout.site_identity("a")]) == sorted(
         ["Read:edge-a", "List:edge-a", "Write:edge-a"]

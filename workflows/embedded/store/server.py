@@ -254,7 +254,7 @@ class EmbeddedStore:
             raise StoreError(f"cannot provision buckets: the store in {self._state} is not running")
         admin = self.client(layout.ADMIN_IDENTITY)
         buckets = [layout.edge_bucket(e) for e in edges]
-        buckets += [layout.UPDATES_BUCKET, layout.EVAL_BUCKET, layout.MODELS_BUCKET]
+        buckets += [layout.UPDATES_BUCKET, layout.EVAL_BUCKET, layout.MODELS_BUCKET, layout.SECAGG_BUCKET]
         for bucket in buckets:
             try:
                 if not admin.bucket_exists(bucket):

@@ -201,6 +201,11 @@ def _agree(private: bytes, peer_public_hex: str, *, purpose: str, context: str, 
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(shared)
 
 
+def _peer_key(private: bytes, roster: Roster, me: str, peer: str, purpose: str) -> bytes:
+    """The key ``me`` agrees with ``peer`` in this round from its ``purpose`` key pair (share or mask)."""
+    return _agree(private, roster.keys[peer][purpose], purpose=purpose, context=roster.context, a=me, b=peer)
+
+
 # -- Shamir's secret sharing over GF(PRIME) -----------------------------------------------------------
 def split(secret: bytes, xs: Sequence[int], threshold: int) -> dict[int, int]:
     """Shares of ``secret`` at the points ``xs`` (distinct, non-zero), any ``threshold`` of which rebuild it:
@@ -256,14 +261,7 @@ def encrypt_shares(edge: str, own: EdgeSecrets, roster: Roster) -> dict[str, str
     out = {}
     for recipient in roster.edges:
         x = roster.index(recipient)
-        key = _agree(
-            own.share_key,
-            roster.keys[recipient]["share"],
-            purpose="share",
-            context=roster.context,
-            a=edge,
-            b=recipient,
-        )
+        key = _peer_key(own.share_key, roster, edge, recipient, "share")
         plain = json.dumps({"self": f"{self_shares[x]:x}", "mask": f"{mask_shares[x]:x}"}).encode()
         nonce = _random.token_bytes(12)
         sealed = AESGCM(key).encrypt(nonce, plain, _aad(roster, edge, recipient))
@@ -281,14 +279,7 @@ def decrypt_shares(
         if sender not in roster.keys:
             raise SecAggError(f"a share from {sender!r}, which is not in the round's roster")
         raw = base64.b64decode(blob)
-        key = _agree(
-            own.share_key,
-            roster.keys[sender]["share"],
-            purpose="share",
-            context=roster.context,
-            a=sender,
-            b=edge,
-        )
+        key = _peer_key(own.share_key, roster, edge, sender, "share")
         try:
             doc = json.loads(AESGCM(key).decrypt(raw[:12], raw[12:], _aad(roster, sender, edge)))
         except InvalidTag:
@@ -334,10 +325,7 @@ def decode(total: np.ndarray, roster: Roster) -> np.ndarray:
 
 
 def _pair_mask(own_mask_key: bytes, peer: str, me: str, roster: Roster, size: int) -> np.ndarray:
-    seed = _agree(
-        own_mask_key, roster.keys[peer]["mask"], purpose="mask", context=roster.context, a=me, b=peer
-    )
-    return prg(seed, size)
+    return prg(_peer_key(own_mask_key, roster, me, peer, "mask"), size)
 
 
 def mask(

@@ -201,6 +201,11 @@ def mc_commands(model: Mapping[str, Iterable[Grant]], *, file_prefix: str = "") 
             "# the steps hold can delete a committed model; an admin only by bypassing governance.",
             f"mc mb --ignore-existing --with-lock CLOUD/{layout.MODELS_BUCKET}",
             f"mc retention set --default GOVERNANCE {layout.MODEL_RETENTION_DAYS}d CLOUD/{layout.MODELS_BUCKET}",
+            "# The updates, the held-out sets and secure aggregation's messages.",
+            *(
+                f"mc mb --ignore-existing CLOUD/{bucket}"
+                for bucket in (layout.UPDATES_BUCKET, layout.EVAL_BUCKET, layout.SECAGG_BUCKET)
+            ),
         ]
     for identity in model:
         alias = mc_alias(identity)

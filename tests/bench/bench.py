@@ -253,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only-reference", action="store_true", help="section 8 alone")
     parser.add_argument("--reps", type=int, default=3, help="section 8: interleaved repetitions")
     parser.add_argument("--only-scale", action="store_true", help="section 9 alone")
+    parser.add_argument("--only-secure", action="store_true", help="section 10 alone")
     args = parser.parse_args(argv)
 
     if args.only_inference:
@@ -261,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
         return _reference(args.reps)
     if args.only_scale:
         return _scale()
+    if args.only_secure:
+        return _secure()
     if not args.skip_demo:
         print(f"1. demo task (heart, 4 edges), {args.rounds} rounds x 2 on the embedded engine")
         runs = bench_demo(args.rounds, args.parallelism)
@@ -318,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     _inference()
     _scale()
+    _secure()
     return _reference(args.reps)
 
 
@@ -329,6 +333,17 @@ def _scale() -> int:
         "per-round time, overhead and memory at 10, 100 and 1,000 edges"
     )
     return scale()
+
+
+def _secure() -> int:
+    from tests.bench.secure import ROUNDS
+    from tests.bench.secure import main as secure
+
+    print(
+        f"10. secure aggregation (Bonawitz et al.: keys, shares, masked inputs, unmasking) beside plain FedAvg: "
+        f"mnist virtual edges, logistic model, {ROUNDS} rounds each, median round 2.."
+    )
+    return secure()
 
 
 def _reference(reps: int) -> int:

@@ -77,44 +77,69 @@ def _tree(root: int) -> list[int]:
     return out
 
 
-def run_size(edges: int, sampling: float | None, rounds: int, scratch: Path) -> ScaleRun:
-    home = scratch / f"edges-{edges}"
+def _env(home: Path) -> dict[str, str]:
+    return {**os.environ, "EDGEFED_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2", "COLUMNS": "200"}
+
+
+def seed_virtual(home: Path, edges: int, sampling: float | None, rounds: int) -> tuple[Path, float]:
+    """``edgefed data seed mnist --virtual N`` into ``home``: the task file it writes, and its seconds."""
     home.mkdir()
-    env = {**os.environ, "EDGEFED_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2", "COLUMNS": "200"}
     task = home / "task.yaml"
     seed = [*EDGEFED, "data", "seed", "mnist", "--virtual", str(edges), "--task-out", str(task)]
     seed += ["--rounds", str(rounds)] + (["--sampling", str(sampling)] if sampling else [])
     started = time.perf_counter()
-    seeded = subprocess.run(seed, env=env, capture_output=True, text=True)
-    seed_seconds = time.perf_counter() - started
+    seeded = subprocess.run(seed, env=_env(home), capture_output=True, text=True)
     if seeded.returncode != 0:
         raise RuntimeError(f"seeding {edges} edges failed:\n{seeded.stdout}{seeded.stderr}")
+    return task, time.perf_counter() - started
+
+
+def run_measured(
+    home: Path, task: Path, rounds: int
+) -> tuple[list[tuple[int, float, float]], dict[str, float]]:
+    """``edgefed run TASK`` in ``home``: each round's (round, seconds, overhead) from its round lines, and
+    the peak PSS of the orchestrator and of its process tree (MB). The store keeps running."""
     peak = {"orchestrator": 0.0, "tree": 0.0}
-    try:
-        proc = subprocess.Popen(
-            [*EDGEFED, "run", str(task)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        stop = threading.Event()
+    proc = subprocess.Popen(
+        [*EDGEFED, "run", str(task)],
+        env=_env(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    stop = threading.Event()
 
-        def sample() -> None:
-            while not stop.wait(0.5):
-                pids = _tree(proc.pid)
-                peak["orchestrator"] = max(peak["orchestrator"], _pss_mb(proc.pid))
-                peak["tree"] = max(peak["tree"], sum(_pss_mb(p) for p in pids))
+    def sample() -> None:
+        while not stop.wait(0.5):
+            pids = _tree(proc.pid)
+            peak["orchestrator"] = max(peak["orchestrator"], _pss_mb(proc.pid))
+            peak["tree"] = max(peak["tree"], sum(_pss_mb(p) for p in pids))
 
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        output, _ = proc.communicate()
-        stop.set()
-        sampler.join()
-        if proc.returncode != 0:
-            raise RuntimeError(f"edgefed run of {edges} edges failed:\n{output[-3000:]}")
-    finally:
-        subprocess.run([*EDGEFED, "store", "stop"], env=env, capture_output=True)
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    output, _ = proc.communicate()
+    stop.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"edgefed run of {task} failed:\n{output[-3000:]}")
     found = [_ROUND.match(line) for line in output.splitlines()]
     measured = [(int(m[1]), float(m[2]), float(m[3])) for m in found if m]
     if len(measured) != rounds:
         raise RuntimeError(f"expected {rounds} round lines from edgefed run, found:\n{output[-3000:]}")
+    return measured, peak
+
+
+def stop_store(home: Path) -> None:
+    subprocess.run([*EDGEFED, "store", "stop"], env=_env(home), capture_output=True)
+
+
+def run_size(edges: int, sampling: float | None, rounds: int, scratch: Path) -> ScaleRun:
+    home = scratch / f"edges-{edges}"
+    try:
+        task, seed_seconds = seed_virtual(home, edges, sampling, rounds)
+        measured, peak = run_measured(home, task, rounds)
+    finally:
+        stop_store(home)
     asked = edges if sampling is None else max(1, int(edges * sampling))
     return ScaleRun(edges, asked, seed_seconds, measured, peak["orchestrator"], peak["tree"])
 

@@ -175,8 +175,10 @@ def _containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_generated_templates_run_the_step_script() -> None:
     task = parse_task(task_doc("image-check", edges=("a", "b", "c")))
+    secure = parse_task(task_doc("image-check", edges=("a", "b", "c"), aggregation={"secure": True}))
     docs = [
         to_document(round_workflow(task, 1)),
+        to_document(round_workflow(secure, 1)),
         to_document(init_workflow(task)),
         to_document(task_workflow(task)),
         to_document(deploy_workflow(task, 1)),

@@ -23,6 +23,9 @@ Every step runs ``edgefed-step <step>`` with the flags and outputs of :mod:`edge
 Store credentials appear only as ``secretKeyRef``s, never as values. Run-time facts (round number,
 store endpoint, which edges take part) are workflow parameters, so the embedded engine runs the very
 document a cluster would, with parameters set as ``argo submit -p`` would set them.
+
+Why this module is long: it is every template of a round (the secure round's included) and the pieces they
+share (credentials, retries, the edge pinning), built in one place so their names and wiring cannot drift.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ def test_every_strategy_has_a_spec_member_with_its_parameters_and_defaults():
         fields = {
             (f.alias or n): f.default
             for n, f in spec.model_fields.items()
-            if n not in ("algorithm", "max_update_norm")
+            if n not in ("algorithm", "max_update_norm", "secure", "secure_threshold")
         }
         assert fields == parameters(STRATEGIES[name]), name
         assert spec.model_fields["max_update_norm"].default is None

@@ -158,7 +158,6 @@ def aggregate(ctx: StepContext, edges: list[str], quorum: int) -> dict[str, Any]
     started = time.perf_counter()
     update_bytes = 0
     strategy.begin(global_weights, state)
-    keys = {edge: layout.update_key(edge, ctx.task, ctx.round, ctx.workflow) for edge in edges}
     secure_report: dict[str, Any] | None = None
     try:
         if secure.enabled(ctx.config):
@@ -171,45 +170,44 @@ def aggregate(ctx: StepContext, edges: list[str], quorum: int) -> dict[str, Any]
                     strategy.add(summed.point, summed.weight, "secure-sum")
                 except UpdateRejectedError as err:
                     raise AggregationError(f"the secure sum was rejected: {err}") from None
-            for contributor in contributors:
-                for name, value in (contributor.get("metrics") or {}).items():
-                    metric_sums[name] = metric_sums.get(name, 0.0) + float(value) * contributor["examples"]
-            keys = {}
-        for edge, data in _fetched(client, keys):
-            key = keys[edge]
-            if data is None:
-                missing.append({"edge": edge, "reason": _missing_reason(client, edge, ctx)})
-                continue
-            try:
-                weights, meta = codec.decode_views(data)  # read-only views: no copy of the update
-                examples = int(meta.get("examples", 0))
-            except (codec.CodecError, TypeError, ValueError) as err:
-                missing.append({"edge": edge, "reason": f"update rejected: unreadable update ({err})"})
-                continue
-            if meta.get("parentSha256") != parent.manifest["model"]["sha256"]:
-                missing.append(
-                    {"edge": edge, "reason": "update was trained from another model than the round's parent"}
+        else:
+            keys = {edge: layout.update_key(edge, ctx.task, ctx.round, ctx.workflow) for edge in edges}
+            for edge, data in _fetched(client, keys):
+                key = keys[edge]
+                if data is None:
+                    missing.append({"edge": edge, "reason": _missing_reason(client, edge, ctx)})
+                    continue
+                try:
+                    weights, meta = codec.decode_views(data)  # read-only views: no copy of the update
+                    examples = int(meta.get("examples", 0))
+                except (codec.CodecError, TypeError, ValueError) as err:
+                    missing.append({"edge": edge, "reason": f"update rejected: unreadable update ({err})"})
+                    continue
+                if meta.get("parentSha256") != parent.manifest["model"]["sha256"]:
+                    missing.append(
+                        {
+                            "edge": edge,
+                            "reason": "update was trained from another model than the round's parent",
+                        }
+                    )
+                    continue
+                try:
+                    strategy.add(weights, examples, edge)
+                except UpdateRejectedError as err:
+                    missing.append({"edge": edge, "reason": f"update rejected: {err}"})
+                    continue
+                del weights
+                update_bytes += len(data)
+                contributors.append(
+                    {
+                        "edge": edge,
+                        "examples": examples,
+                        "sha256": codec.sha256(data),
+                        "update": f"s3://{layout.UPDATES_BUCKET}/{key}",
+                        "metrics": meta.get("metrics", {}),
+                        "dataset": meta.get("dataset"),
+                    }
                 )
-                continue
-            try:
-                strategy.add(weights, examples, edge)
-            except UpdateRejectedError as err:
-                missing.append({"edge": edge, "reason": f"update rejected: {err}"})
-                continue
-            del weights
-            update_bytes += len(data)
-            contributors.append(
-                {
-                    "edge": edge,
-                    "examples": examples,
-                    "sha256": codec.sha256(data),
-                    "update": f"s3://{layout.UPDATES_BUCKET}/{key}",
-                    "metrics": meta.get("metrics", {}),
-                    "dataset": meta.get("dataset"),
-                }
-            )
-            for name, value in (meta.get("metrics") or {}).items():
-                metric_sums[name] = metric_sums.get(name, 0.0) + float(value) * examples
         if len(contributors) < quorum:
             reasons = "; ".join(f"{m['edge']}: {m['reason']}" for m in missing) or "none"
             raise QuorumError(
@@ -226,6 +224,9 @@ def aggregate(ctx: StepContext, edges: list[str], quorum: int) -> dict[str, Any]
     finally:
         strategy.close()
     total = sum(c["examples"] for c in contributors)
+    for contributor in contributors:
+        for name, value in (contributor.get("metrics") or {}).items():
+            metric_sums[name] = metric_sums.get(name, 0.0) + float(value) * contributor["examples"]
     lineage = {
         "workflow": ctx.workflow,
         "aggregation": config,

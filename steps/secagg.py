@@ -43,7 +43,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 __all__ = [
     "DEFAULT_FRACTION_BITS",
@@ -105,8 +105,6 @@ class EdgeSecrets:
     @classmethod
     def generate(cls) -> EdgeSecrets:
         def raw(key: X25519PrivateKey) -> bytes:
-            from cryptography.hazmat.primitives.serialization import NoEncryption, PrivateFormat
-
             return key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
 
         return cls(

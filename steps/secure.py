@@ -28,7 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +40,7 @@ from minio import Minio
 from edgefed.steps import codec, layout
 from edgefed.steps.context import StepContext
 from edgefed.steps.interface import Flag, Step, StepExit
+from edgefed.steps.registry import LoadedModel
 from edgefed.steps.secagg import (
     DEFAULT_THRESHOLD,
     EdgeSecrets,
@@ -208,11 +209,10 @@ def run_secagg_share(argv: list[str]) -> int:
         raise SatOutError(f"edge {args.edge} is not in the secure round's roster (it advertised no keys)")
     with ctx.reporting_failures(cloud, args.edge):
         own = _secrets(ctx, site, args.edge)
-        existing = _edge_key(ctx, args.edge, "shares.json")
-        if not exists(cloud, layout.SECAGG_BUCKET, existing):  # fresh shares differ: a retry keeps the first
-            shares = encrypt_shares(args.edge, own, roster)
-            message = json.dumps({"edge": args.edge, "shares": shares}, sort_keys=True).encode()
-            _write_once(cloud, layout.SECAGG_BUCKET, existing, message)
+        shares = encrypt_shares(args.edge, own, roster)
+        message = json.dumps({"edge": args.edge, "shares": shares}, sort_keys=True).encode()
+        # fresh shares differ from a first run's: written once, a retry keeps the first
+        _write_once(cloud, layout.SECAGG_BUCKET, _edge_key(ctx, args.edge, "shares.json"), message)
     print(f"edge {args.edge} round {ctx.round}: sent its key shares to {len(roster.keys)} edges")
     return 0
 
@@ -395,7 +395,11 @@ def _sat_out_reason(edge: str, roster: Roster, sharers: list[str], reported: str
 
 
 def secure_sum(
-    ctx: StepContext, cloud: Minio, edges: list[str], parent: Any, missing_reason: Any
+    ctx: StepContext,
+    cloud: Minio,
+    edges: list[str],
+    parent: LoadedModel,
+    missing_reason: Callable[[str], str | None],
 ) -> SecureSum:
     """Sum the survivors' masked inputs, remove the masks from ``t`` unmasking answers, decode: the
     weighted mean of their models. ``missing_reason(edge)``: what an edge reported, or None."""

@@ -41,7 +41,6 @@ from pydantic import (
 from edgefed.steps import documents
 from edgefed.steps.documents import FieldErrors
 from edgefed.steps.interface import CLOUD_SECRET, edge_secret, site_secret
-from edgefed.steps.secagg import MIN_EDGES as MIN_SECURE_EDGES
 from edgefed.workflows.errors import SpecError
 from edgefed.workflows.inputs import read_task_document
 from edgefed.workflows.spec.aggregation import (
@@ -487,14 +486,8 @@ class FederatedTaskSpec(SpecModel):
             n = len(self.edges)
             problems.append((("quorum",), f"quorum {self.quorum} is above the number of edges ({n})"))
         problems.extend(quorum_problems(self.aggregation, self.quorum))
-        if self.aggregation.secure and len(self.edges) < MIN_SECURE_EDGES:
-            problems.append(
-                (
-                    ("aggregation", "secure"),
-                    f"secure aggregation needs at least {MIN_SECURE_EDGES} edges (with two, each would learn "
-                    f"the other's update from the sum); the task has {len(self.edges)}",
-                )
-            )
+        if self.aggregation.secure:
+            problems.extend(self._secure_problems())
         metrics = METRICS[self.model.task]
         if self.evaluation.metric is not None and self.evaluation.metric not in metrics:
             problems.append(
@@ -524,6 +517,20 @@ class FederatedTaskSpec(SpecModel):
         if problems:
             raise FieldErrors(problems)
         return self
+
+    def _secure_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        # imported here: the protocol's cryptography is paid for only by tasks that use it
+        from edgefed.steps.secagg import MIN_EDGES
+
+        if len(self.edges) >= MIN_EDGES:
+            return []
+        return [
+            (
+                ("aggregation", "secure"),
+                f"secure aggregation needs at least {MIN_EDGES} edges (with two, each would learn "
+                f"the other's update from the sum); the task has {len(self.edges)}",
+            )
+        ]
 
     def _sampling_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
         sampling, n = self.sampling, len(self.edges)

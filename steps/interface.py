@@ -19,7 +19,6 @@ __all__ = [
     "CLOUD_SECRET",
     "EDGES_FILE",
     "EDGE_SECRET_PREFIX",
-    "KEPT_FILE",
     "NOTIFY_SECRET_PREFIX",
     "NOT_RETRIED",
     "OUTPUTS_DIR",
@@ -46,9 +45,6 @@ OUTPUTS_DIR = "/tmp/outputs"
 #: Where the aggregate step finds the round's edge list (a raw input artifact: it may exceed what
 #: one command-line argument holds).
 EDGES_FILE = "/tmp/inputs/edges.json"
-#: Where the aggregate step finds which edges kept their update at the edge this round (a raw input
-#: artifact of the train steps' aggregated ``kept`` outputs, :data:`Outputs.KEPT`).
-KEPT_FILE = "/tmp/inputs/kept.json"
 
 
 class Step:
@@ -111,7 +107,6 @@ class Flag:
     # aggregate
     EDGES: Final = "--edges"
     EDGES_FILE: Final = "--edges-file"
-    KEPT_FILE: Final = "--kept-file"  # JSON list: the edges whose train step kept its update at the edge
     # secagg-roster
     PHASE: Final = "--phase"  # keys | shares | masked: which phase of the secure round it closes
     # plan
@@ -134,7 +129,6 @@ class Outputs:
     EXAMPLES: Final = "examples"
     LOSS: Final = "loss"  # train: local loss; evaluate: central loss
     TRAIN_SECONDS: Final = "train-seconds"
-    KEPT: Final = "kept"  # the edge's name when it could not reach the cloud and kept its update at the edge
     # init, aggregate
     MODEL_VERSION: Final = "model-version"
     CONTRIBUTORS: Final = "contributors"
@@ -221,6 +215,7 @@ class StepExit(IntEnum):
     DATA_UNAVAILABLE = 3  # the edge's dataset is missing or unreadable: nothing to retry
     CONTRACT_FAILED = 4  # the data broke its contract: the edge's train step must not run
     ROUND_FAILED = 5  # plan: the round this task Workflow started did not commit; retrying cannot help
+    OFFLINE = 6  # an edge could not reach the cloud: it trained offline, its update waits at its site
 
 
 #: Exit statuses a retry cannot fix: the step's input is wrong, not the platform or the network.
@@ -229,6 +224,7 @@ NOT_RETRIED: Final = (
     StepExit.DATA_UNAVAILABLE,
     StepExit.CONTRACT_FAILED,
     StepExit.ROUND_FAILED,
+    StepExit.OFFLINE,  # the edge's work for the round is done and kept; it delivers it next time
 )
 
 

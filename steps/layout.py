@@ -5,7 +5,8 @@ agree on a single layout. Pure constants and string functions: no I/O, no third-
 
 Buckets:
 - ``edge-<edge>``: one per edge, that edge's dataset (in production: the edge's own MinIO), and what
-  stays at the edge: full contract-check results and their cache under ``edgefed/validation/``.
+  stays at the edge: full contract-check results and their cache under ``edgefed/validation/``, and under
+  ``edgefed/autonomy/`` the last global model it received and the updates it trained offline (its outbox).
 - ``edgefed-updates``: model updates; edge ``E`` may write only under ``E/``.
 - ``edgefed-models``: versioned global models, manifests and lineage; written by the cloud identity.
 - ``edgefed-eval``: held-out test sets for central evaluation; read by the cloud identity.
@@ -85,6 +86,35 @@ def edge_status_key(edge: str, task: str, round_: int, workflow: str) -> str:
 def verdict_key(edge: str, task: str, round_: int, workflow: str) -> str:
     """The contract verdict of ``edge`` for a round: all of the check that leaves the edge."""
     return f"{update_round_prefix(edge, task, round_)}{workflow}/verdict.json"
+
+
+def late_update_key(edge: str, task: str, round_: int, workflow: str, trained_round: int) -> str:
+    """An update ``edge`` trained in round ``trained_round`` while it could not reach the cloud, delivered in
+    ``round_`` beside its update of that round (which names it: the aggregate reads no other)."""
+    return f"{update_round_prefix(edge, task, round_)}{workflow}/late-{trained_round:05d}.npz"
+
+
+def autonomy_prefix(task: str) -> str:
+    """Prefix, in the edge's OWN bucket, of what lets it train without the cloud: ``parent.npz`` (the last
+    global model it received) and ``outbox/`` (updates it trained offline, until the cloud has them)."""
+    return f"edgefed/autonomy/{task}/"
+
+
+def site_parent_key(task: str) -> str:
+    """The edge's copy of the last global model of ``task`` it received (its round and SHA-256 in metadata)."""
+    return f"{autonomy_prefix(task)}parent.npz"
+
+
+def outbox_prefix(task: str) -> str:
+    """The edge's outbox for ``task``: ``round-NNNNN.npz`` (an update trained offline), ``.verdict.json`` (its
+    contract verdict), ``.delivery.json`` (when it was sent), ``.done.json`` (what became of it)."""
+    return f"{autonomy_prefix(task)}outbox/"
+
+
+def outbox_key(task: str, trained_round: int, kind: str = "npz") -> str:
+    """One record of the outbox entry of ``trained_round`` (``kind``: npz, verdict, delivery or done)."""
+    suffix = "npz" if kind == "npz" else f"{kind}.json"
+    return f"{outbox_prefix(task)}round-{trained_round:05d}.{suffix}"
 
 
 def validation_prefix(task: str, round_: int, workflow: str) -> str:
@@ -275,6 +305,7 @@ __all__ = [
     "UPDATES_BUCKET",
     "attempt_key",
     "attempts_prefix",
+    "autonomy_prefix",
     "deployed_current_key",
     "deployed_manifest_key",
     "deployed_model_key",
@@ -290,10 +321,13 @@ __all__ = [
     "hard_examples_ledger_key",
     "hard_examples_prefix",
     "incremental_key",
+    "late_update_key",
     "latest_key",
     "manifest_key",
     "model_key",
     "notify_identity",
+    "outbox_key",
+    "outbox_prefix",
     "plan_state_key",
     "probe_key",
     "promotion_key",
@@ -305,6 +339,7 @@ __all__ = [
     "secagg_server_key",
     "server_state_key",
     "site_identity",
+    "site_parent_key",
     "test_set_key",
     "train_set_key",
     "update_key",

@@ -67,9 +67,18 @@ STORE_RETRY = urllib3.Retry(
 )
 
 
-def _http_client(endpoint: Endpoint) -> urllib3.PoolManager:
-    """minio's pool with :data:`STORE_RETRY`; for HTTPS with :data:`Env.CA_FILE` set, trusting those CAs
-    (else the system's)."""
+def bounded_retry(seconds: float) -> urllib3.Retry:
+    """:data:`STORE_RETRY`'s backoff, cut to about ``seconds`` of waiting in all."""
+    waited, attempts = 0.0, 0
+    while attempts < STORE_RETRY.total and waited < seconds:
+        attempts += 1
+        waited += min(STORE_RETRY.backoff_max, STORE_RETRY.backoff_factor * 2**attempts)
+    return STORE_RETRY.new(total=attempts, connect=attempts, read=min(attempts, 3))
+
+
+def _http_client(endpoint: Endpoint, wait_seconds: float | None = None) -> urllib3.PoolManager:
+    """minio's pool with :data:`STORE_RETRY` (or, with ``wait_seconds``, :func:`bounded_retry` and a connect
+    timeout no longer than it); for HTTPS with :data:`Env.CA_FILE` set, trusting those CAs (else the system's)."""
     ca_file = os.environ.get(Env.CA_FILE)
     tls: dict[str, Any] = {}
     if endpoint.secure:
@@ -81,8 +90,10 @@ def _http_client(endpoint: Endpoint) -> urllib3.PoolManager:
             "cert_reqs": "CERT_REQUIRED",
             "ca_certs": ca_file or os.environ.get("SSL_CERT_FILE") or certifi.where(),
         }
+    retries = STORE_RETRY if wait_seconds is None else bounded_retry(wait_seconds)
+    connect = 60 if wait_seconds is None else min(60.0, max(1.0, wait_seconds))
     return urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=60, read=300), maxsize=10, retries=STORE_RETRY, **tls
+        timeout=urllib3.Timeout(connect=connect, read=300), maxsize=10, retries=retries, **tls
     )
 
 
@@ -104,12 +115,13 @@ def unreachable_store(err: urllib3.exceptions.HTTPError) -> str:
     )
 
 
-_CLIENTS: dict[tuple[str, bool, str, str, str | None], Minio] = {}
+_CLIENTS: dict[tuple[str, bool, str, str, str | None, float | None], Minio] = {}
 
 
-def client_from_env(endpoint: Endpoint, *, site: bool = False) -> Minio:
+def client_from_env(endpoint: Endpoint, *, site: bool = False, wait_seconds: float | None = None) -> Minio:
     """A client for ``endpoint`` with the identity in the step's environment: the cloud store's, or
-    (``site``) the edge's identity in its own site's store.
+    (``site``) the edge's identity in its own site's store. ``wait_seconds``: give up on a store that does
+    not answer after about that long (default: :data:`STORE_RETRY`'s ~30 s).
 
     One client per (endpoint, identity, CA) per process: in a warm worker that runs many steps, later steps
     reuse its pooled keep-alive connections instead of opening new ones (every request is still made)."""
@@ -122,7 +134,7 @@ def client_from_env(endpoint: Endpoint, *, site: bool = False) -> Minio:
             f"store credentials missing: environment variable {missing.args[0]} is not set "
             f"(the workflow sets it from the edge's {which})"
         ) from None
-    key = (endpoint.address, endpoint.secure, access, secret, os.environ.get(Env.CA_FILE))
+    key = (endpoint.address, endpoint.secure, access, secret, os.environ.get(Env.CA_FILE), wait_seconds)
     client = _CLIENTS.get(key)
     if client is None:
         client = _CLIENTS[key] = Minio(
@@ -131,7 +143,7 @@ def client_from_env(endpoint: Endpoint, *, site: bool = False) -> Minio:
             secret_key=secret,
             secure=endpoint.secure,
             region=REGION,
-            http_client=_http_client(endpoint),
+            http_client=_http_client(endpoint, wait_seconds),
         )
     return client
 
@@ -297,6 +309,7 @@ __all__ = [
     "ObjectExistsError",
     "ObjectRead",
     "StepError",
+    "bounded_retry",
     "client_from_env",
     "exists",
     "get_bytes",

@@ -178,3 +178,15 @@ def test_run_refuses_a_factory_that_is_not_one_before_anything_starts(tmp_path) 
     assert result.returncode == ExitCode.INVALID and "module 'os' is not Python source" in result.stderr
     assert "Traceback" not in result.stderr
     assert not home.exists() or list(home.iterdir()) == []  # no store, no run directory
+
+
+def test_the_autonomy_section_has_defaults_and_names_a_bad_field() -> None:
+    spec = parse_task(task_doc("t", ("a", "b"))).spec.autonomy
+    assert spec.enabled and spec.cloud_wait_seconds == 30 and spec.late_updates == "use"
+    assert spec.max_staleness == 3 and spec.staleness_exponent == 0.5
+    for bad, field in (
+        ({"cloudWaitSeconds": 0}, "cloudWaitSeconds"),
+        ({"lateUpdates": "keep"}, "lateUpdates"),
+    ):
+        with pytest.raises(SpecError, match=rf"spec\.autonomy\.{field}"):
+            parse_task(task_doc("t", ("a", "b"), autonomy=bad))

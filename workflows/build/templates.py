@@ -129,6 +129,7 @@ def step_config(task: FederatedTask) -> dict[str, Any]:
         "training": spec.training.model_dump(mode="json", by_alias=True, exclude_none=True),
         "aggregation": spec.aggregation.model_dump(mode="json", by_alias=True),
         "quorum": spec.quorum,
+        "autonomy": spec.autonomy.model_dump(mode="json", by_alias=True),
         "dataset": spec.dataset,
         "contract": spec.contract or spec.dataset,
         **({"columns": spec.columns.model_dump(mode="json", by_alias=True)} if spec.columns else {}),

@@ -50,6 +50,7 @@ from edgefed.workflows.spec.aggregation import (
     plan_privacy,
     quorum_problems,
 )
+from edgefed.workflows.spec.autonomy import AutonomySpec
 from edgefed.workflows.spec.base import SpecModel
 
 API_VERSION = "edgefed.io/v1alpha1"
@@ -449,6 +450,10 @@ class FederatedTaskSpec(SpecModel):
     rounds: int = Field(gt=0, le=MAX_ROUNDS)
     sampling: SamplingSpec | None = Field(default=None, description="ask a subset of the edges each round")
     deadlines: DeadlinesSpec = Field(default_factory=DeadlinesSpec)
+    autonomy: AutonomySpec = Field(
+        default_factory=AutonomySpec,
+        description="an edge that cannot reach the cloud: train offline, deliver later",
+    )
     quorum: int = Field(default=1, gt=0, description="minimum edges whose updates a round needs")
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     stop: StopSpec = Field(default_factory=StopSpec)

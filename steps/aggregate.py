@@ -23,6 +23,11 @@ DP-FedAvg) stream: memory does not grow with the number of edges. Median, trimme
 need every update at once; their kernels spool them to a local temporary file and work in
 coordinate blocks (peak RAM O(n x block), disk n x model; see their docstrings).
 
+Late updates (:mod:`edgefed.steps.autonomy`): an update may name updates its edge trained in earlier
+rounds while it could not reach the cloud; they are read after the round's own, used or dropped by the
+spec's ``autonomy`` rules, and recorded in the manifest's ``lateUpdates``. The quorum counts the round's own
+updates only.
+
 Server state (optimizer moments, the adaptive DP clip and privacy ledger) is read from the parent
 round's ``server-state.npz`` (named, with its SHA-256, in the parent's manifest) and the new state
 is committed beside the new model, so a resumed task continues from exactly the state it left.
@@ -41,7 +46,7 @@ from typing import Any
 
 from minio import Minio
 
-from edgefed.steps import codec, layout, secure, strategies
+from edgefed.steps import autonomy, codec, layout, secure, strategies
 from edgefed.steps.context import StepContext
 from edgefed.steps.events import write_round_events
 from edgefed.steps.interface import Flag, Outputs, Step
@@ -73,7 +78,8 @@ def _missing_reason(client: Minio, edge: str, ctx: StepContext) -> str:
     # Nothing reported: the step never ended on its own (past its deadline, the pod evicted,
     # the node lost) or never started (not scheduled before its pending timeout).
     return _reported_reason(client, edge, ctx) or (
-        "no update and no report: the edge's step did not finish (deadline, eviction or a lost node)"
+        "no update and no report: the edge's step did not finish (deadline, eviction or a lost node) "
+        "or it could not reach the cloud (it delivers an update it kept at its site later)"
     )
 
 
@@ -159,6 +165,8 @@ def aggregate(ctx: StepContext, edges: list[str], quorum: int) -> dict[str, Any]
     update_bytes = 0
     strategy.begin(global_weights, state)
     secure_report: dict[str, Any] | None = None
+    late_named: list[tuple[str, list[int]]] = []  # (edge, trained rounds of the late updates it sent)
+    late: list[dict[str, Any]] = []
     try:
         if secure.enabled(ctx.config):
             # the edges' updates are masked: the strategy gets their weighted mean, one "update"
@@ -197,6 +205,8 @@ def aggregate(ctx: StepContext, edges: list[str], quorum: int) -> dict[str, Any]
                     missing.append({"edge": edge, "reason": f"update rejected: {err}"})
                     continue
                 del weights
+                if meta.get("late"):
+                    late_named.append((edge, [int(r) for r in meta["late"]]))
                 update_bytes += len(data)
                 contributors.append(
                     {
@@ -208,6 +218,9 @@ def aggregate(ctx: StepContext, edges: list[str], quorum: int) -> dict[str, Any]
                         "dataset": meta.get("dataset"),
                     }
                 )
+        if late_named:
+            late, read = autonomy.add_late_updates(ctx, client, registry, strategy, parent, late_named)
+            update_bytes += read
         if len(contributors) < quorum:
             reasons = "; ".join(f"{m['edge']}: {m['reason']}" for m in missing) or "none"
             raise QuorumError(
@@ -250,6 +263,8 @@ def aggregate(ctx: StepContext, edges: list[str], quorum: int) -> dict[str, Any]
         "aggregationSeconds": time.perf_counter() - started,
         "updateBytes": update_bytes,
     }
+    if late:
+        lineage["lateUpdates"] = late  # also the record a delivering edge closes its outbox entry by
     if state_source:
         lineage["serverStateFrom"] = state_source
     if secure_report is not None:
@@ -280,6 +295,7 @@ def training_scalars(manifest: dict[str, Any]) -> dict[str, float]:
     scalars: dict[str, float] = {
         "edges/contributing": len(manifest["contributors"]),
         "edges/missing": len(manifest["missing"]),
+        "edges/late": sum(1 for u in manifest.get("lateUpdates") or [] if u["used"]),
         "examples": manifest["examples"],
     }
     for name, value in (manifest.get("metrics") or {}).items():
@@ -315,6 +331,13 @@ def run(argv: list[str]) -> int:
     ctx.output(Outputs.MISSING_COUNT, str(len(manifest["missing"])))
     for m in manifest["missing"]:
         print(f"edge {m['edge']} sat round {ctx.round} out: {m['reason']}")
+    for u in manifest.get("lateUpdates") or []:
+        what = (
+            f"used (staleness {u['staleness']}, weight {u['weight']:.4g})"
+            if u["used"]
+            else f"dropped: {u['reason']}"
+        )
+        print(f"edge {u['edge']}'s late update trained in round {u['trainedRound']}: {what}")
     algorithm = manifest["aggregation"].get("algorithm", "fedavg")
     print(
         f"round {ctx.round}: aggregated {len(manifest['contributors'])}/{len(edges)} updates "

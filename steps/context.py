@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import urllib3
 from minio import Minio
 
 from edgefed.steps import layout
@@ -81,7 +82,8 @@ class StepContext:
         """Record why ``edge`` sends no update this round, beside where its update would have been
         (the aggregate step names the reason in the manifest). Best effort: the log has it too."""
         status = {"edge": edge, "status": "failed", "reason": reason, "exitCode": int(exit_code)}
-        with contextlib.suppress(StepError):  # the reason still reaches the step's log
+        # the reason still reaches the step's log (also when the cloud is what failed)
+        with contextlib.suppress(StepError, urllib3.exceptions.HTTPError):
             put_bytes(
                 cloud,
                 layout.UPDATES_BUCKET,

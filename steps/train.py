@@ -5,6 +5,10 @@ trains for the configured local epochs, and writes only the update (weights, exa
 training metrics) under the edge's prefix of the updates bucket. When it cannot train (dataset
 missing or unreadable), it records why beside where the update would have been, so the round's
 manifest can name the reason, and exits non-zero.
+
+When the cloud store does not answer (for the spec's ``autonomy.cloudWaitSeconds``), the edge trains from
+its own copy of the last global model and keeps the update at its site, exit status 6
+(:mod:`edgefed.steps.autonomy`); the next round it reaches the cloud it delivers it as a late update.
 """
 
 from __future__ import annotations
@@ -12,14 +16,23 @@ from __future__ import annotations
 import argparse
 import time
 import zlib
+from dataclasses import dataclass
 
 import numpy as np
+from minio import Minio
 
-from edgefed.steps import codec, layout, secure
+from edgefed.steps import autonomy, codec, layout, secure
 from edgefed.steps.context import StepContext
 from edgefed.steps.datasets import LABEL
-from edgefed.steps.interface import Outputs, Step
-from edgefed.steps.store import Endpoint, StepError, client_from_env, put_bytes, read_parquet_object
+from edgefed.steps.interface import Outputs, Step, StepExit
+from edgefed.steps.store import (
+    Endpoint,
+    StepError,
+    client_from_env,
+    put_bytes,
+    read_parquet_object,
+    unreachable_store,
+)
 
 
 def frame_to_arrays(
@@ -121,7 +134,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def run(argv: list[str]) -> int:
     args = parse(argv)
     ctx = StepContext.from_args(args)
-    cloud = ctx.cloud()
+    cloud = autonomy.cloud_client(ctx)
     with ctx.reporting_failures(cloud, args.edge):
         return _train(ctx, cloud, args)
 
@@ -138,15 +151,141 @@ def training_settings(config: dict) -> dict:
     return {**config["training"], **extra}
 
 
-def _train(ctx: StepContext, cloud, args: argparse.Namespace) -> int:
+def _train(ctx: StepContext, cloud: Minio, args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    edge_store = client_from_env(Endpoint.parse(args.dataset_store), site=True)
+    if secure.enabled(ctx.config):
+        # a secure round: only an edge that shared its keys masks and sends (else it sits out, untrained)
+        roster = secure.sharers_of(ctx, cloud, args.edge)
+        parent = ctx.registry().load(ctx.task, ctx.round - 1)
+        fit = _fit(ctx, args, edge_store, parent.weights, started)
+        meta = fit.meta(ctx, args, parent.round, parent.manifest["model"]["sha256"])
+        data = secure.masked_input(
+            ctx, edge_store, args.edge, parent.weights, fit.weights, meta, roster=roster[0], sharers=roster[1]
+        )
+        secure.send_masked_input(ctx, cloud, args.edge, data)
+        return fit.report(ctx, args)
+    outbox = autonomy.Outbox(edge_store, args.edge, ctx.task) if autonomy.works_offline(ctx.config) else None
+    try:
+        parent = autonomy.load_parent(ctx, cloud, edge_store if outbox else None, args.edge)
+        late = outbox.deliver(ctx, cloud) if outbox else []
+    except autonomy.Unreachable as err:
+        if outbox is None:
+            raise
+        return _train_offline(ctx, args, edge_store, outbox, err, started)
+    fit = _fit(ctx, args, edge_store, parent.weights, started)
+    meta = fit.meta(ctx, args, parent.round, parent.sha256)
+    if late:
+        meta["late"] = late  # the aggregate reads exactly these late updates beside this one
+    data = codec.encode(fit.weights, meta)
+    try:
+        put_bytes(
+            cloud,
+            layout.UPDATES_BUCKET,
+            layout.update_key(args.edge, ctx.task, ctx.round, ctx.workflow),
+            data,
+        )
+    except autonomy.Unreachable as err:
+        if outbox is None:
+            raise
+        # the cloud went away after the edge read the parent: the update waits at the edge; what it
+        # delivered as late updates this round is sent again next time (this round's manifest will not
+        # name them)
+        meta.pop("late", None)
+        outbox.keep(ctx.round, codec.encode(fit.weights, meta))
+        return _kept(ctx, args, outbox, err)
+    return fit.report(ctx, args)
+
+
+def _train_offline(
+    ctx: StepContext,
+    args: argparse.Namespace,
+    edge_store: Minio,
+    outbox: autonomy.Outbox,
+    err: Exception,
+    started: float,
+) -> int:
+    """The cloud is out of reach: train from the edge's copy of the last global model it received and keep
+    the update in its outbox (delivered the next round the cloud answers)."""
+    parent = autonomy.site_parent(edge_store, args.edge, ctx.task)
+    if parent is None:
+        raise StepError(
+            f"edge {args.edge} cannot reach the cloud store ({unreachable_store(err)}) and holds no copy of a "
+            "global model to train from"
+        )
+    fit = _fit(ctx, args, edge_store, parent.weights, started)
+    meta = fit.meta(ctx, args, parent.round, parent.sha256)
+    meta["offline"] = True
+    verdict = outbox.verdict(ctx.round)
+    if verdict is not None:
+        meta["verdict"] = verdict
+    outbox.keep(ctx.round, codec.encode(fit.weights, meta))
+    fit.report(ctx, args)
+    return _kept(ctx, args, outbox, err, parent_round=parent.round)
+
+
+def _kept(
+    ctx: StepContext,
+    args: argparse.Namespace,
+    outbox: autonomy.Outbox,
+    err: Exception,
+    *,
+    parent_round: int | None = None,
+) -> int:
+    source = f" from its copy of round {parent_round}'s model" if parent_round is not None else ""
+    print(
+        f"edge {args.edge} round {ctx.round}: the cloud store is out of reach ({type(err).__name__}); it "
+        f"trained{source} and keeps the update at its site ({outbox.url(ctx.round)}) until it can deliver it"
+    )
+    return StepExit.OFFLINE
+
+
+@dataclass
+class _Fit:
+    """One edge's local training: the new weights and what its update's metadata says of them."""
+
+    weights: list[np.ndarray]
+    metrics: dict[str, float]
+    examples: int
+    dataset: dict[str, object]
+    train_seconds: float
+    load_seconds: float
+
+    def meta(self, ctx: StepContext, args: argparse.Namespace, parent_round: int, parent_sha: str) -> dict:
+        return {
+            "edge": args.edge,
+            "task": ctx.task,
+            "round": ctx.round,
+            "workflow": ctx.workflow,
+            "examples": self.examples,
+            # which bytes it learned from: the manifest names each edge's dataset by these
+            "dataset": self.dataset,
+            "parentRound": parent_round,
+            "parentSha256": parent_sha,
+            "metrics": self.metrics,
+            "trainSeconds": self.train_seconds,
+            "loadSeconds": self.load_seconds,
+        }
+
+    def report(self, ctx: StepContext, args: argparse.Namespace) -> int:
+        ctx.output(Outputs.EXAMPLES, str(self.examples))
+        ctx.output(Outputs.LOSS, f"{self.metrics.get('loss', float('nan')):.6f}")
+        ctx.output(Outputs.TRAIN_SECONDS, f"{self.train_seconds:.4f}")
+        print(
+            f"edge {args.edge} round {ctx.round}: {self.examples} examples, "
+            + ", ".join(f"{k} {v:.4f}" for k, v in self.metrics.items())
+            + f", trained in {self.train_seconds:.3f}s"
+        )
+        return 0
+
+
+def _fit(
+    ctx: StepContext, args: argparse.Namespace, edge_store: Minio, start: list[np.ndarray], started: float
+) -> _Fit:
+    """Read the edge's dataset from its own store and train from ``start``."""
     from edgefed.steps.models import trainer_for  # TensorFlow: imported once per (warm) process
 
     bucket, _, key = args.dataset.removeprefix("s3://").partition("/")
-    started = time.perf_counter()
-    # a secure round: only an edge that shared its keys masks and sends (else it sits out, untrained)
-    roster = secure.sharers_of(ctx, cloud, args.edge) if secure.enabled(ctx.config) else None
-    parent = ctx.registry().load(ctx.task, ctx.round - 1)
-    edge_store = client_from_env(Endpoint.parse(args.dataset_store), site=True)
     frame, read = read_parquet_object(edge_store, bucket, key)
     x, y = frame_to_arrays(
         frame,
@@ -168,49 +307,18 @@ def _train(ctx: StepContext, cloud, args: argparse.Namespace) -> int:
     else:
         order = seed
     if settings.get("step"):
-        weights, metrics = run_user_step(
-            settings["step"], parent.weights, x, y, ctx.config["model"], settings, seed
-        )
+        weights, metrics = run_user_step(settings["step"], start, x, y, ctx.config["model"], settings, seed)
     else:
         trainer = trainer_for(ctx.config["model"], settings)
-        weights, metrics = trainer.fit(parent.weights, x, y, epochs=int(settings["localEpochs"]), seed=order)
-    train_seconds = time.perf_counter() - fit_started
-    meta = {
-        "edge": args.edge,
-        "task": ctx.task,
-        "round": ctx.round,
-        "workflow": ctx.workflow,
-        "examples": len(y),
-        # which bytes it learned from: the manifest names each edge's dataset by these
-        "dataset": {"url": args.dataset, "etag": read.etag, "versionId": read.version_id, "rows": len(frame)},
-        "parentRound": parent.round,
-        "parentSha256": parent.manifest["model"]["sha256"],
-        "metrics": metrics,
-        "trainSeconds": train_seconds,
-        "loadSeconds": load_seconds,
-    }
-    if roster is not None:  # the update never leaves the edge: its masked input does
-        data = secure.masked_input(
-            ctx, edge_store, args.edge, parent.weights, weights, meta, roster=roster[0], sharers=roster[1]
-        )
-        secure.send_masked_input(ctx, cloud, args.edge, data)
-    else:
-        data = codec.encode(weights, meta)
-        put_bytes(
-            cloud,
-            layout.UPDATES_BUCKET,
-            layout.update_key(args.edge, ctx.task, ctx.round, ctx.workflow),
-            data,
-        )
-    ctx.output(Outputs.EXAMPLES, str(len(y)))
-    ctx.output(Outputs.LOSS, f"{metrics.get('loss', float('nan')):.6f}")
-    ctx.output(Outputs.TRAIN_SECONDS, f"{train_seconds:.4f}")
-    print(
-        f"edge {args.edge} round {ctx.round}: {len(y)} examples, "
-        + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
-        + f", trained in {train_seconds:.3f}s"
+        weights, metrics = trainer.fit(start, x, y, epochs=int(settings["localEpochs"]), seed=order)
+    return _Fit(
+        weights=weights,
+        metrics=metrics,
+        examples=len(y),
+        dataset={"url": args.dataset, "etag": read.etag, "versionId": read.version_id, "rows": len(frame)},
+        train_seconds=time.perf_counter() - fit_started,
+        load_seconds=load_seconds,
     )
-    return 0
 
 
 __all__ = ["frame_to_arrays", "run", "run_user_step", "training_settings"]

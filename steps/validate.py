@@ -18,6 +18,8 @@ Output parameters: ``passed`` (``true``/``false``), ``failed`` (JSON list of nam
 
 Exit status: 0 the data passed; 4 the data broke the contract (the edge's train step must not run);
 3 the dataset is missing or unreadable; 1 anything else (a malformed or unknown contract, the store).
+When the cloud store is out of reach and the task's ``autonomy`` lets the edge work offline, the verdict is
+kept in the edge's outbox (:mod:`edgefed.steps.autonomy`) and the status is that of the check.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any
 from minio import Minio
 from minio.error import S3Error
 
-from edgefed.steps import layout
+from edgefed.steps import autonomy, layout
 from edgefed.steps.context import StepContext
 from edgefed.steps.contracts import (
     Contract,
@@ -70,7 +72,7 @@ def contract_from_config(config: dict[str, Any], override: str | None = None) ->
 def run(argv: list[str]) -> int:
     args = parse(argv)
     ctx = StepContext.from_args(args)
-    cloud = ctx.cloud()
+    cloud = autonomy.cloud_client(ctx)
     with ctx.reporting_failures(cloud, args.edge):
         return _validate(ctx, cloud, args)
 
@@ -105,13 +107,7 @@ def _validate(ctx: StepContext, cloud: Minio, args: argparse.Namespace) -> int:
     cached = _cached_verdict(edge_store, own_bucket, etag, contract) if etag else None
     if cached is not None:
         cached.update(edge=args.edge, task=ctx.task, round=ctx.round, workflow=ctx.workflow, cached=True)
-        put_bytes(
-            cloud,
-            layout.UPDATES_BUCKET,
-            layout.verdict_key(args.edge, ctx.task, ctx.round, ctx.workflow),
-            json.dumps(cached, sort_keys=True).encode(),
-            content_type="application/json",
-        )
+        _send_verdict(ctx, cloud, edge_store, args.edge, cached)
         ctx.output(Outputs.PASSED, "true")
         ctx.output(Outputs.FAILED, "[]")
         ctx.output(Outputs.ROWS, str(cached.get("rows", "")))
@@ -149,13 +145,7 @@ def _validate(ctx: StepContext, cloud: Minio, args: argparse.Namespace) -> int:
     document = verdict.to_json(
         edge=args.edge, task=ctx.task, round=ctx.round, workflow=ctx.workflow, datasetUrl=args.dataset
     )
-    put_bytes(
-        cloud,
-        layout.UPDATES_BUCKET,
-        layout.verdict_key(args.edge, ctx.task, ctx.round, ctx.workflow),
-        document.encode(),
-        content_type="application/json",
-    )
+    _send_verdict(ctx, cloud, edge_store, args.edge, json.loads(document))
     if verdict.passed and etag:
         put_bytes(
             edge_store,
@@ -175,6 +165,28 @@ def _validate(ctx: StepContext, cloud: Minio, args: argparse.Namespace) -> int:
         cloud, args.edge, f"data contract {contract.name} failed: {', '.join(names)}", CONTRACT_FAILED
     )
     return CONTRACT_FAILED
+
+
+def _send_verdict(ctx: StepContext, cloud: Minio, edge_store: Minio, edge: str, verdict: dict) -> None:
+    """The verdict to the cloud; when the cloud is out of reach and the edge may work offline, into the edge's
+    outbox (its train step then trains offline and its update carries the verdict)."""
+    try:
+        put_bytes(
+            cloud,
+            layout.UPDATES_BUCKET,
+            layout.verdict_key(edge, ctx.task, ctx.round, ctx.workflow),
+            json.dumps(verdict, sort_keys=True).encode(),
+            content_type="application/json",
+        )
+    except autonomy.Unreachable as err:
+        if not autonomy.works_offline(ctx.config):
+            raise
+        outbox = autonomy.Outbox(edge_store, edge, ctx.task)
+        outbox.keep_verdict(ctx.round, verdict)
+        print(
+            f"edge {edge} round {ctx.round}: the cloud store is out of reach ({type(err).__name__}); the "
+            f"verdict waits at the edge ({outbox.url(ctx.round, 'verdict')})"
+        )
 
 
 def _summary_line(edge: str, round_: int, contract: Contract, verdict: Verdict) -> str:

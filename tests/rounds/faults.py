@@ -20,6 +20,9 @@ inside the real step (it runs, then):
   the edge cannot read its update back, so it is rewritten on its way out;
 * ``"beforeManifest": 9``: the aggregate computes and writes its model object, then dies before its
   manifest (the signal is sent at the commit point);
+* ``"cloudRefused": true``: the step runs with its cloud endpoint (``--store``) pointed at a port of this
+  host nothing listens on, so every cloud request is refused (an edge cut off from the cloud; its own
+  site's store still answers);
 * ``"dropAfterMasking": true``: a secure round's train step trains and masks its input, then drops
   before the input reaches the store (the edge is gone once it has shared its keys).
 """
@@ -30,6 +33,8 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +90,10 @@ def step(argv: list[str]) -> int:
                 os.kill(os.getpid(), int(fault["signal"]))
             if fault.get("update"):
                 return bad_update(argv, fault["update"])
+            if fault.get("cloudRefused"):
+                argv = [f"--store={_refused_endpoint()}" if a.startswith("--store=") else a for a in argv]
+                print(f"scripted fault: {argv[0]} cannot reach the cloud store", file=sys.stderr)
+                break
             if fault.get("dropAfterMasking"):
                 return _drops_after_masking(argv)
             if fault.get("beforeManifest"):
@@ -94,6 +103,15 @@ def step(argv: list[str]) -> int:
                 print(f"scripted fault: {argv[0]} runs again (it exited {first})", file=sys.stderr)
             break
     return cli.run(argv)
+
+
+def _refused_endpoint() -> str:
+    """``http://127.0.0.1:PORT`` with nothing listening (a port the OS just handed out and took back)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
 
 
 def _run_with_put(argv: list[str], module: Any, rewrite: Any) -> int:
@@ -176,3 +194,28 @@ def _dies_before_manifest(argv: list[str], signal_number: int) -> int:
 def script(path: Path, faults: list[dict[str, Any]]) -> None:
     """Replace the scripted faults (``[]``: none)."""
     path.write_text(json.dumps(faults))
+
+
+@contextmanager
+def scripted_runtime(
+    store: Any, home: Path, dataset: str, edges: tuple[str, ...], **options: Any
+) -> Iterator[Any]:
+    """:func:`tests.helpers.seeded_runtime` whose warm workers run every step through :func:`step`; the faults
+    file is ``runtime.faults`` (none scripted at first)."""
+    from tests.helpers import seeded_runtime
+
+    faults = home / "faults.json"
+    script(faults, [])
+    previous = os.environ.get(FAULTS_ENV)
+    os.environ[FAULTS_ENV] = str(faults)  # inherited by the warm workers
+    try:
+        with seeded_runtime(
+            store, home, dataset, edges, step_target="tests.rounds.faults:step", **options
+        ) as rt:
+            rt.faults = faults
+            yield rt
+    finally:
+        if previous is None:
+            os.environ.pop(FAULTS_ENV, None)
+        else:
+            os.environ[FAULTS_ENV] = previous

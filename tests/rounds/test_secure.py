@@ -22,8 +22,8 @@ from edgefed.steps import codec, layout
 from edgefed.steps.registry import ModelRegistry
 from edgefed.workflows.embedded.runtime import EmbeddedRuntime
 from edgefed.workflows.spec import parse_task
-from tests.helpers import run_task, seeded_runtime, task_doc
-from tests.rounds.faults import FAULTS_ENV, script
+from tests.helpers import run_task, task_doc
+from tests.rounds.faults import script, scripted_runtime
 
 pytestmark = pytest.mark.slow
 
@@ -33,19 +33,8 @@ ROUNDS = 2
 
 @pytest.fixture(scope="module")
 def runtime(store, tmp_path_factory) -> Iterator[EmbeddedRuntime]:
-    home = tmp_path_factory.mktemp("home")
-    faults = home / "faults.json"
-    script(faults, [])
-    mp = pytest.MonkeyPatch()
-    mp.setenv(FAULTS_ENV, str(faults))
-    try:
-        with seeded_runtime(
-            store, home, "digits", EDGES, split="iid", step_target="tests.rounds.faults:step"
-        ) as rt:
-            rt.faults = faults
-            yield rt
-    finally:
-        mp.undo()
+    with scripted_runtime(store, tmp_path_factory.mktemp("home"), "digits", EDGES, split="iid") as rt:
+        yield rt
 
 
 def _run(

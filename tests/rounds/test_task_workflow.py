@@ -19,29 +19,21 @@ from edgefed.workflows.build import round_template, task_workflow, to_document
 from edgefed.workflows.embedded.runtime import EmbeddedRuntime
 from edgefed.workflows.errors import RoundFailedError
 from edgefed.workflows.spec import parse_task
-from tests.helpers import run_task, seeded_runtime, task_doc
-from tests.rounds.faults import FAULTS_ENV, script
+from tests.helpers import run_task, task_doc
+from tests.rounds.faults import script, scripted_runtime
 
 HOSPITALS = ("cleveland", "hungary", "switzerland")
 
 
 @pytest.fixture(scope="module")
-def faults(tmp_path_factory):
-    return tmp_path_factory.mktemp("faults") / "faults.json"
+def runtime(store, tmp_path_factory) -> Iterator[EmbeddedRuntime]:
+    with scripted_runtime(store, tmp_path_factory.mktemp("home"), "heart", HOSPITALS) as rt:
+        yield rt
 
 
 @pytest.fixture(scope="module")
-def runtime(store, tmp_path_factory, faults) -> Iterator[EmbeddedRuntime]:
-    mp = pytest.MonkeyPatch()
-    mp.setenv(FAULTS_ENV, str(faults))  # inherited by the warm workers
-    script(faults, [])
-    try:
-        with seeded_runtime(
-            store, tmp_path_factory.mktemp("home"), "heart", HOSPITALS, step_target="tests.rounds.faults:step"
-        ) as rt:
-            yield rt
-    finally:
-        mp.undo()
+def faults(runtime):
+    return runtime.faults
 
 
 @pytest.fixture(autouse=True)

@@ -155,6 +155,24 @@ def render_report(registry: ModelRegistry, task: str) -> str:
     sat_out = [
         [r["round"], m["edge"], m.get("reason", "")] for r in rounds for m in r["manifest"].get("missing", [])
     ]
+    late = [
+        [
+            r["round"],
+            u["edge"],
+            u["trainedRound"],
+            u.get("staleness", "-"),
+            "used" if u.get("used") else "dropped",
+            f"{u['weight']:.4g}" if u.get("used") else u.get("reason", ""),
+        ]
+        for r in rounds
+        for u in r["manifest"].get("lateUpdates", [])
+    ]
+    late_section = (
+        "<h2>Late updates (trained while an edge could not reach the cloud)</h2>"
+        + _table(["round", "edge", "trained in round", "staleness", "", "weight or reason"], late)
+        if late
+        else ""
+    )
     lineage = []
     for r in rounds:
         manifest = r["manifest"]
@@ -198,6 +216,7 @@ s3://{layout.MODELS_BUCKET}/{html.escape(task)}/.</p>
 <img alt="examples each edge contributed per round" src="{plots["contributions"]}">
 <h2>Edges that sat a round out, and why</h2>
 {_table(["round", "edge", "reason"], sat_out) if sat_out else "<p>None: every asked edge contributed to every round.</p>"}
+{late_section}
 <h2>Model lineage</h2>
 {_table(["round", "version", "sha256", "parent", "edges", "examples", "workflow", "committed", "check"], lineage)}
 </body></html>

@@ -227,6 +227,7 @@ class Suite:
             self.bad_updates(),
             self.corrupt_data(),
             self.straggler(),
+            self.cut_off_edge(),
             self.byzantine(),
         ]
 
@@ -403,6 +404,29 @@ class Suite:
         task = self.task("f-straggler", deadlines={"edgeSeconds": 3, "pendingSeconds": 120})
         fired = self.arm([{"step": "train", "task": task.name, "round": 2, "edge": "e7", "sleep": 300}])
         return self.scenario("a straggler past the edge deadline (3 s)", task, lambda: self._run(task), fired)
+
+    def cut_off_edge(self) -> Row:
+        task = self.task("f-offline", autonomy={"cloudWaitSeconds": 1})
+        fired = self.arm(
+            [
+                {"step": step, "task": task.name, "round": 2, "edge": "e4", "cloudRefused": True}
+                for step in ("validate", "train")
+            ]
+        )
+        delivered: list[bool] = []
+
+        def inject() -> str:
+            happened = self._run(task)
+            late = self.registry.manifest(task.name, 3).get("lateUpdates") or []
+            delivered.append([(u["edge"], u["trainedRound"], u["used"]) for u in late] == [("e4", 2, True)])
+            return f"{happened}; round 3 used e4's update of round 2, kept at its site: {delivered[0]}"
+
+        return self.scenario(
+            "an edge cut off from the cloud for a round (trains offline, delivers late)",
+            task,
+            inject,
+            lambda: fired() and delivered == [True],
+        )
 
     def byzantine(self) -> Row:
         task = self.task(

@@ -18,6 +18,7 @@ FAULTS = (
     "NaN / Inf / wrong-shape / huge-norm updates",
     "corrupt edge data (garbage bytes, a missing column)",
     "a straggler past the edge deadline (3 s)",
+    "an edge cut off from the cloud for a round (trains offline, delivers late)",
     "2 of 10 Byzantine edges (sign-flipped x10, Multi-Krum)",
     "the task run SIGKILLed mid-round",
     "the task run SIGINTed between rounds",

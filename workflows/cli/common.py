@@ -26,6 +26,7 @@ __all__ = [
     "err_console",
     "fail",
     "fail_with",
+    "late_text",
     "load",
     "load_for_cluster",
     "parse_parameters",
@@ -106,6 +107,15 @@ def privacy_text(privacy: dict | None) -> str:
     epsilon = privacy.get("epsilon")
     spent = "∞" if epsilon is None else f"{float(epsilon):.3g}"  # None: a round without noise, no guarantee
     return f"  ε {spent} (δ {float(privacy['delta']):.0e})"
+
+
+def late_text(late: list[dict] | None) -> str:
+    """``  late: b from round 2 (used)`` for a round that received updates edges kept while offline."""
+    if not late:
+        return ""
+    return "  late: " + ", ".join(
+        f"{u['edge']} from round {u['trainedRound']} ({'used' if u.get('used') else 'dropped'})" for u in late
+    )
 
 
 @contextmanager

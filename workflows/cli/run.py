@@ -22,6 +22,7 @@ from edgefed.workflows.cli.common import (
     err_console,
     fail,
     fail_with,
+    late_text,
     load,
     privacy_text,
 )
@@ -104,7 +105,8 @@ def _progress(
             loss = f"{report.loss:.4f}" if report.loss is not None else "-"
             progress.update(bar, completed=report.round, acc=acc, loss=loss)
             missing = f"  (sat out: {', '.join(report.missing)})" if report.missing else ""
-            privacy = privacy_text(registry.manifest(name, report.round).get("privacy"))
+            manifest = registry.manifest(name, report.round)
+            privacy = privacy_text(manifest.get("privacy")) + late_text(manifest.get("lateUpdates"))
             progress.console.print(
                 f"round {report.round:>3}  accuracy {acc}  loss {loss}  edges {report.contributors}"
                 f"{privacy}  {report.cycle_seconds or report.seconds:.2f}s (overhead {report.overhead:.2f}s)"

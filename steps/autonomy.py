@@ -263,8 +263,8 @@ def add_late_updates(
     A used late update enters the strategy as ``w_parent + (w - w_base)``, ``w_base`` the committed model it
     was trained from, weighted by ``examples * (1 + staleness) ** -stalenessExponent``; the strategy screens it
     as any update. Dropped: ``lateUpdates: drop``, more than ``maxStaleness`` versions behind, DP-FedAvg (an
-    edge contributes once a round: the privacy ledger counts no second contribution), or not trained from a
-    committed model of the task."""
+    edge contributes once a round: the privacy ledger counts no second contribution), not trained from a
+    committed model of the task, or already counted (the edge's update of that round did arrive)."""
     from edgefed.steps.strategies import DPFedAvg, UpdateRejectedError
 
     rules = settings(ctx.config)
@@ -307,12 +307,7 @@ def add_late_updates(
                 record["verdict"] = meta["verdict"]
             reason = _drop_reason(rules, algorithm == DPFedAvg.name, meta, edge, int(trained), staleness)
             if reason is None:
-                try:
-                    base_manifest = registry.manifest(ctx.task, base_round)
-                except DataUnavailableError:
-                    base_manifest = None
-                if base_manifest is None or base_manifest["model"]["sha256"] != meta.get("parentSha256"):
-                    reason = f"trained from a model that is not the task's committed round {base_round}"
+                reason = _committed_problem(registry, ctx.task, edge, int(trained), base_round, meta)
             if reason is not None:
                 record["reason"] = reason
                 continue
@@ -334,6 +329,26 @@ def add_late_updates(
                 continue
             record.update(used=True, weight=weight)
     return records, read
+
+
+def _committed_problem(
+    registry: ModelRegistry, task: str, edge: str, trained: int, base_round: int, meta: Mapping[str, Any]
+) -> str | None:
+    """Why the registry rules a late update out: not trained from a committed model of the task, or the
+    edge's update of that round reached the cloud after all (an answer lost, not the request) and counted."""
+    try:
+        base = registry.manifest(task, base_round)
+    except DataUnavailableError:
+        base = None
+    if base is None or base["model"]["sha256"] != meta.get("parentSha256"):
+        return f"trained from a model that is not the task's committed round {base_round}"
+    try:
+        own = registry.manifest(task, trained)
+    except DataUnavailableError:
+        return None
+    if any(c.get("edge") == edge for c in own.get("contributors") or []):
+        return f"edge {edge}'s update of round {trained} reached the cloud in time and counted in that round"
+    return None
 
 
 def _drop_reason(

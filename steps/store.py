@@ -78,7 +78,7 @@ def bounded_retry(seconds: float) -> urllib3.Retry:
 
 def _http_client(endpoint: Endpoint, wait_seconds: float | None = None) -> urllib3.PoolManager:
     """minio's pool with :data:`STORE_RETRY` (or, with ``wait_seconds``, :func:`bounded_retry` and a connect
-    timeout no longer than it); for HTTPS with :data:`Env.CA_FILE` set, trusting those CAs (else the system's)."""
+    and read timeout of its share of the wait); for HTTPS with :data:`Env.CA_FILE` set, trusting those CAs (else the system's)."""
     ca_file = os.environ.get(Env.CA_FILE)
     tls: dict[str, Any] = {}
     if endpoint.secure:
@@ -91,10 +91,14 @@ def _http_client(endpoint: Endpoint, wait_seconds: float | None = None) -> urlli
             "ca_certs": ca_file or os.environ.get("SSL_CERT_FILE") or certifi.where(),
         }
     retries = STORE_RETRY if wait_seconds is None else bounded_retry(wait_seconds)
-    connect = 60 if wait_seconds is None else min(60.0, max(1.0, wait_seconds))
-    return urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=connect, read=300), maxsize=10, retries=retries, **tls
-    )
+    if wait_seconds is None:
+        timeout = urllib3.Timeout(connect=60, read=300)
+    else:
+        # each attempt gets its share of the wait: a store whose packets are dropped (silence, not a
+        # refusal) is given up after a few times the wait, not after attempts x 60 s (or x 300 s unanswered)
+        share = max(2.0, wait_seconds / max(1, retries.total))
+        timeout = urllib3.Timeout(connect=min(60.0, share), read=min(300.0, max(2.0, wait_seconds)))
+    return urllib3.PoolManager(timeout=timeout, maxsize=10, retries=retries, **tls)
 
 
 def unreachable_store(err: urllib3.exceptions.HTTPError) -> str:

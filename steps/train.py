@@ -190,9 +190,9 @@ def _train(ctx: StepContext, cloud: Minio, args: argparse.Namespace) -> int:
             raise
         # the cloud went away after the edge read the parent: the update waits at the edge; what it
         # delivered as late updates this round is sent again next time (this round's manifest will not
-        # name them)
-        meta.pop("late", None)
-        outbox.keep(ctx.round, codec.encode(fit.weights, meta))
+        # name them). Had the PUT in fact arrived (an answer lost, not the request), the aggregate that
+        # receives this entry finds the edge among that round's contributors and drops it.
+        outbox.keep(ctx.round, data)
         return _kept(ctx, args, outbox, err)
     return fit.report(ctx, args)
 

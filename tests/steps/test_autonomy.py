@@ -131,16 +131,16 @@ def test_an_entry_is_sent_until_a_manifest_records_it_then_closed(store, task):
     assert "supersededBy" in done
 
 
-def _fold(store, name, registry, manifests, named, **rules):
-    """The aggregate's late-update pass of round 2 (parent: round 1) under ``rules``; (records, weights)."""
-    ctx = _ctx(name, 2, **rules)
+def _fold(store, name, registry, named, round_: int = 2, **rules):
+    """The aggregate's late-update pass of ``round_`` (parent: the round before) under ``rules``;
+    (records, the aggregated weights or None when none was used)."""
+    ctx = _ctx(name, round_, **rules)
     strategy = strategies.from_config({"algorithm": "fedavg"}, screening=True)
-    parent = SimpleNamespace(round=1, weights=registry.load(name, 1).weights)
+    parent = SimpleNamespace(round=round_ - 1, weights=registry.load(name, round_ - 1).weights)
     strategy.begin(parent.weights, None)
     try:
-        records, _ = autonomy.add_late_updates(
-            ctx, store.client(layout.CLOUD_IDENTITY), registry, strategy, parent, named
-        )
+        cloud = store.client(layout.CLOUD_IDENTITY)
+        records, _ = autonomy.add_late_updates(ctx, cloud, registry, strategy, parent, named)
         used = [r for r in records if r["used"]]
         weights = strategy.finish()[0] if used else None
     finally:
@@ -159,7 +159,7 @@ def test_a_late_update_enters_as_its_change_applied_to_the_round_parent(store, t
     _deliver_as(
         store, name, 1, _update(1, [np.full((2, 3), 5, np.float32), np.full(3, 5, np.float32)], manifests[0])
     )
-    [record], weights = _fold(store, name, registry, manifests, [(EDGE, [1])])
+    [record], weights = _fold(store, name, registry, [(EDGE, [1])])
     assert record["used"] is True and record["staleness"] == 1
     assert record["weight"] == pytest.approx(40 * 2**-0.5)
     assert np.allclose(weights[0], 6.0) and np.allclose(weights[1], 6.0)
@@ -186,6 +186,19 @@ def test_a_late_update_is_dropped_by_rule_with_its_reason(store, task, rules, ta
         weights[0] = np.zeros((3, 3), np.float32)
     if tamper != "absent":
         _deliver_as(store, name, 1, _update(1, weights, parent, edge="b" if tamper == "edge" else EDGE))
-    [record], folded = _fold(store, name, registry, manifests, [(EDGE, [1])], **rules)
+    [record], folded = _fold(store, name, registry, [(EDGE, [1])], **rules)
     assert record["used"] is False and reason in record["reason"], record
+    assert folded is None
+
+
+def test_a_late_update_whose_round_counted_it_after_all_is_dropped(store, task):
+    """The edge's PUT arrived but its answer was lost: it kept the update too; the round that delivers it
+    finds the edge among that round's contributors and does not count it twice."""
+    name, registry, manifests = task
+    zeros = [np.zeros((2, 3), np.float32), np.zeros(3, np.float32)]
+    registry.commit(name, 2, zeros, {"workflow": "w", "contributors": [{"edge": EDGE, "examples": 40}]})
+    weights = [np.full((2, 3), 5, np.float32), np.full(3, 5, np.float32)]
+    _deliver_as(store, name, 2, _update(2, weights, manifests[1]), round_=3)
+    [record], folded = _fold(store, name, registry, [(EDGE, [2])], round_=3)
+    assert record["used"] is False and "counted in that round" in record["reason"], record
     assert folded is None

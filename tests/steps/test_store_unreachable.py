@@ -69,3 +69,23 @@ def test_an_unreachable_store_is_named_in_a_sentence(monkeypatch: pytest.MonkeyP
     assert code == StepExit.FAILED
     assert "edgefed-step evaluate: error: the store at http://127.0.0.1:9 cannot be reached" in err, err
     assert "is it running?" in err and "MaxRetryError" not in err and "Traceback" not in err
+
+
+def test_a_bounded_client_gives_up_on_a_silent_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store that accepts connections and never answers (packets dropped past the handshake): the client
+    an edge step uses when it may work offline gives up within a few times its wait, where the steps' usual
+    client would wait 300 s per attempt."""
+    import socket
+
+    monkeypatch.setattr(store, "_CLIENTS", {})
+    monkeypatch.setenv(Env.ACCESS_KEY, "k")
+    monkeypatch.setenv(Env.SECRET_KEY, "s")
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        endpoint = Endpoint.parse(f"http://127.0.0.1:{silent.getsockname()[1]}")
+        client = store.client_from_env(endpoint, wait_seconds=1)
+        started = time.monotonic()
+        with pytest.raises(urllib3.exceptions.HTTPError):
+            get_bytes(client, layout.MODELS_BUCKET, "anything")
+        assert time.monotonic() - started < 30

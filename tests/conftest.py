@@ -9,11 +9,13 @@ Tests that need the store ask for ``store`` (an :class:`EmbeddedStore`, provisio
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from minio import Minio
@@ -69,3 +71,25 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     mp.setenv("EDGEFED_HOME", str(tmp_path_factory.mktemp("edgefed-home")))
     yield
     mp.undo()
+    leaked = _leaked_stores(str(tmp_path_factory.getbasetemp()))
+    if leaked:  # a test started a store (edgefed's CLI detaches one) and never stopped it
+        raise RuntimeError("stores left running by the suite (killed now): " + "; ".join(leaked))
+
+
+def _leaked_stores(basetemp: str) -> list[str]:
+    """Kill the SeaweedFS processes whose command line names this session's temp dir; their data dirs."""
+    import signal
+
+    leaked = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"weed") and any(basetemp.encode() in a for a in argv):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(entry), signal.SIGKILL)
+            leaked += [a.decode().removeprefix("-dir=") for a in argv if a.startswith(b"-dir=")]
+    return leaked

@@ -13,6 +13,11 @@ own session, so killing it takes any processes it started along.
 * the worker died -> it is replaced, :class:`RunnerError` (node Error).
 
 :meth:`WorkerPool.close` (or leaving the ``with`` block) stops every worker and leaves no process behind.
+
+Why this module is long: a worker's whole life is here and each part depends on the others: the fork
+server that preloads TensorFlow once and may be released while its workers run (they are then adopted and
+reaped here), start-up and readiness, calls with their log redirection, deadlines and cancellation, and
+killing and replacing workers safely from two threads (an interrupt and a busy call).
 """
 
 from __future__ import annotations
@@ -329,6 +334,21 @@ def _adopt_orphans() -> None:
         libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 
 
+def _reap(pid: int, *, timeout: float) -> None:
+    """Reap an adopted child that was sent SIGKILL. Its pipes close before it becomes a zombie, so a single
+    ``waitpid(WNOHANG)`` right after can miss it (and leave a zombie): poll until it is reaped or gone."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return
+        except (ChildProcessError, OSError):
+            return  # not our child (any more): reaped elsewhere
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.005)
+
+
 def _stop_fork_server() -> None:
     """Stop multiprocessing's fork server; its children (the workers) keep running. Its ``_stop`` is the
     one multiprocessing's own tests use: a private API, so its absence only keeps the server."""
@@ -437,8 +457,7 @@ class WorkerPool:
                 w.process.kill()
                 multiprocessing.connection.wait([w.alive], timeout=10)
                 if w.server_generation is not None:  # adopted after its server left: reap it here
-                    with contextlib.suppress(ChildProcessError, OSError):
-                        os.waitpid(w.pid, os.WNOHANG)
+                    _reap(w.pid, timeout=5)
                 w.process.join(timeout=10)
             w.close_handle()
             w.conn.close()

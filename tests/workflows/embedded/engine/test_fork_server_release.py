@@ -55,6 +55,12 @@ with WorkerPool(size=2, initializer="tests.workflows.embedded.engine.warm_target
     out["parents_after"] = [parent(p) for p in pool.pids]
     out["calls_after"] = [call(pool, "cache") for _ in range(4)]
 out["left"] = sorted(child_pids())
+out["left_what"] = {}
+for pid in out["left"]:  # what a process left running is, for the assertion's message
+    try:
+        out["left_what"][pid] = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode()[:300]
+    except OSError:
+        pass
 zombies = []
 for entry in filter(str.isdigit, os.listdir("/proc")):
     try:
@@ -92,4 +98,5 @@ def test_released_fork_server_keeps_workers_in_the_tree_and_replaces_a_dead_one(
     assert out["parents_after"] == [out["me"], out["me"]]
     assert all(rc == 0 for rc, _ in out["calls_after"])
     assert (tmp_path / "init.log").read_text().split().__len__() == 3  # 2 workers + the replacement
-    assert out["left"] == [] and out["zombies"] == []  # nothing left running, nothing left unreaped
+    # nothing left running, nothing left unreaped
+    assert out["left"] == [] and out["zombies"] == [], out["left_what"]

@@ -88,6 +88,23 @@ def task_doc(
     return doc
 
 
+def digits_task_doc(
+    name: str, edges: tuple[str, ...], *, hidden: int | None = None, **spec: Any
+) -> dict[str, Any]:
+    """:func:`task_doc` on the digits data (64 features, 10 classes); ``hidden``: an MLP with one hidden layer
+    of that width (the model's seed from ``seed``, default 0) instead of the logistic model."""
+    seed = spec.pop("seed", 0)
+    if hidden is not None:
+        spec["model"] = {
+            "name": "mlp",
+            "inputShape": [64],
+            "classes": 10,
+            "params": {"hidden": [hidden]},
+            "seed": seed,
+        }
+    return task_doc(name, edges, dataset="digits", input_shape=(64,), classes=10, **spec)
+
+
 def write_task(path: Path, doc: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path

@@ -44,7 +44,7 @@ from edgefed.workflows.build import step_config
 from edgefed.workflows.embedded.runtime import EmbeddedRuntime
 from edgefed.workflows.errors import RoundFailedError
 from edgefed.workflows.spec import FederatedTask, dump_task, parse_task
-from tests.helpers import REPO, run_task, task_doc
+from tests.helpers import REPO, digits_task_doc, run_task
 from tests.rounds.faults import FAULTS_ENV, script
 
 EDGES = tuple(f"e{i}" for i in range(10))
@@ -115,7 +115,7 @@ class Suite:
             "aggregation": {"algorithm": "fedavg", "maxUpdateNorm": 100.0},
             **spec,
         }
-        doc = task_doc(name, EDGES, dataset="digits", input_shape=(64,), classes=10, rounds=rounds, **spec)
+        doc = digits_task_doc(name, EDGES, rounds=rounds, **spec)
         return parse_task(doc)
 
     def mark(self, name: str) -> Path:

@@ -22,7 +22,7 @@ from edgefed.steps.registry import ModelRegistry
 from edgefed.workflows.embedded.runtime import EmbeddedRuntime
 from edgefed.workflows.report import render_report
 from edgefed.workflows.spec import parse_task
-from tests.helpers import run_task, task_doc
+from tests.helpers import digits_task_doc, run_task
 from tests.rounds.faults import script, scripted_runtime
 
 pytestmark = pytest.mark.slow
@@ -47,13 +47,11 @@ def _run(runtime: EmbeddedRuntime, name: str, *, late_updates: str = "use") -> M
             for step in ("validate", "train")
         ],
     )
-    doc = task_doc(
+    doc = digits_task_doc(
         name,
         EDGES,
-        dataset="digits",
-        input_shape=(64,),
-        classes=10,
-        model={"name": "mlp", "inputShape": [64], "classes": 10, "params": {"hidden": [16]}, "seed": 5},
+        hidden=16,
+        seed=5,
         training={"batchSize": 16, "learningRate": 0.1, "localEpochs": 1},
         rounds=ROUNDS,
         quorum=2,

@@ -27,7 +27,7 @@ from edgefed.steps import codec, layout
 from edgefed.steps.registry import ModelRegistry
 from edgefed.workflows.embedded.runtime import EmbeddedRuntime
 from edgefed.workflows.spec import parse_task
-from tests.helpers import run_task, seeded_runtime, task_doc
+from tests.helpers import digits_task_doc, run_task, seeded_runtime
 from tests.rounds.faults import bad_update
 
 pytestmark = pytest.mark.slow
@@ -77,12 +77,9 @@ def runtime(store, tmp_path_factory) -> Iterator[EmbeddedRuntime]:
 
 
 def run(runtime: EmbeddedRuntime, name: str, aggregation: dict) -> float:
-    doc = task_doc(
+    doc = digits_task_doc(
         name,
         EDGES,
-        dataset="digits",
-        input_shape=(64,),
-        classes=10,
         training=TRAINING,
         aggregation=aggregation,
         rounds=ROUNDS,

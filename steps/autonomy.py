@@ -54,9 +54,9 @@ from edgefed.steps.store import (
 __all__ = [
     "Outbox",
     "Parent",
+    "Unreachable",
     "add_late_updates",
     "cloud_client",
-    "is_unreachable",
     "load_parent",
     "settings",
     "works_offline",
@@ -76,10 +76,6 @@ def settings(config: Mapping[str, Any]) -> dict[str, Any]:
 def works_offline(config: Mapping[str, Any]) -> bool:
     """Whether an edge of this task trains when the cloud is out of reach (not in a secure round)."""
     return bool(settings(config).get("enabled")) and not (config.get("aggregation") or {}).get("secure")
-
-
-def is_unreachable(err: BaseException) -> bool:
-    return isinstance(err, Unreachable)
 
 
 def cloud_client(ctx: Any) -> Minio:

@@ -107,7 +107,7 @@ def _validate(ctx: StepContext, cloud: Minio, args: argparse.Namespace) -> int:
     cached = _cached_verdict(edge_store, own_bucket, etag, contract) if etag else None
     if cached is not None:
         cached.update(edge=args.edge, task=ctx.task, round=ctx.round, workflow=ctx.workflow, cached=True)
-        _send_verdict(ctx, cloud, edge_store, args.edge, cached)
+        _send_verdict(ctx, cloud, edge_store, args.edge, json.dumps(cached, sort_keys=True))
         ctx.output(Outputs.PASSED, "true")
         ctx.output(Outputs.FAILED, "[]")
         ctx.output(Outputs.ROWS, str(cached.get("rows", "")))
@@ -145,7 +145,7 @@ def _validate(ctx: StepContext, cloud: Minio, args: argparse.Namespace) -> int:
     document = verdict.to_json(
         edge=args.edge, task=ctx.task, round=ctx.round, workflow=ctx.workflow, datasetUrl=args.dataset
     )
-    _send_verdict(ctx, cloud, edge_store, args.edge, json.loads(document))
+    _send_verdict(ctx, cloud, edge_store, args.edge, document)
     if verdict.passed and etag:
         put_bytes(
             edge_store,
@@ -167,7 +167,7 @@ def _validate(ctx: StepContext, cloud: Minio, args: argparse.Namespace) -> int:
     return CONTRACT_FAILED
 
 
-def _send_verdict(ctx: StepContext, cloud: Minio, edge_store: Minio, edge: str, verdict: dict) -> None:
+def _send_verdict(ctx: StepContext, cloud: Minio, edge_store: Minio, edge: str, verdict: str) -> None:
     """The verdict to the cloud; when the cloud is out of reach and the edge may work offline, into the edge's
     outbox (its train step then trains offline and its update carries the verdict)."""
     try:
@@ -175,14 +175,14 @@ def _send_verdict(ctx: StepContext, cloud: Minio, edge_store: Minio, edge: str, 
             cloud,
             layout.UPDATES_BUCKET,
             layout.verdict_key(edge, ctx.task, ctx.round, ctx.workflow),
-            json.dumps(verdict, sort_keys=True).encode(),
+            verdict.encode(),
             content_type="application/json",
         )
     except autonomy.Unreachable as err:
         if not autonomy.works_offline(ctx.config):
             raise
         outbox = autonomy.Outbox(edge_store, edge, ctx.task)
-        outbox.keep_verdict(ctx.round, verdict)
+        outbox.keep_verdict(ctx.round, json.loads(verdict))
         print(
             f"edge {edge} round {ctx.round}: the cloud store is out of reach ({type(err).__name__}); the "
             f"verdict waits at the edge ({outbox.url(ctx.round, 'verdict')})"

@@ -45,7 +45,7 @@ from edgefed.workflows.embedded.runtime import EmbeddedRuntime
 from edgefed.workflows.errors import RoundFailedError
 from edgefed.workflows.spec import FederatedTask, dump_task, parse_task
 from tests.helpers import REPO, digits_task_doc, run_task
-from tests.rounds.faults import FAULTS_ENV, script
+from tests.rounds.faults import faults_file, script
 
 EDGES = tuple(f"e{i}" for i in range(10))
 ROUNDS = 3
@@ -86,19 +86,12 @@ class Suite:
     def opened(self) -> Iterator[Suite]:
         from edgefed.workflows.data.seeding import seed
 
-        previous = os.environ.get(FAULTS_ENV)
-        os.environ[FAULTS_ENV] = str(self.faults)  # inherited by the warm workers and the runner processes
-        try:
-            with self.runtime:
-                self.runtime.store.ensure_edges(EDGES)
-                self.runtime.store.provision(EDGES)
-                seed(self.admin, "digits", edges=list(EDGES), split="iid")
-                yield self
-        finally:
-            if previous is None:
-                os.environ.pop(FAULTS_ENV, None)
-            else:
-                os.environ[FAULTS_ENV] = previous
+        # the faults file: inherited by the warm workers and the runner processes
+        with faults_file(self.faults), self.runtime:
+            self.runtime.store.ensure_edges(EDGES)
+            self.runtime.store.provision(EDGES)
+            seed(self.admin, "digits", edges=list(EDGES), split="iid")
+            yield self
 
     @property
     def admin(self):

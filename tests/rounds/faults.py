@@ -206,14 +206,22 @@ def scripted_runtime(
 
     faults = home / "faults.json"
     script(faults, [])
+    with (
+        faults_file(faults),
+        seeded_runtime(store, home, dataset, edges, step_target="tests.rounds.faults:step", **options) as rt,
+    ):
+        rt.faults = faults
+        yield rt
+
+
+@contextmanager
+def faults_file(path: Path) -> Iterator[None]:
+    """Name ``path`` as the faults file (:data:`FAULTS_ENV`) for what starts meanwhile: warm workers and
+    subprocesses inherit it; the variable is as it was afterwards."""
     previous = os.environ.get(FAULTS_ENV)
-    os.environ[FAULTS_ENV] = str(faults)  # inherited by the warm workers
+    os.environ[FAULTS_ENV] = str(path)
     try:
-        with seeded_runtime(
-            store, home, dataset, edges, step_target="tests.rounds.faults:step", **options
-        ) as rt:
-            rt.faults = faults
-            yield rt
+        yield
     finally:
         if previous is None:
             os.environ.pop(FAULTS_ENV, None)

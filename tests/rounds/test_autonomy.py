@@ -3,7 +3,7 @@ validate and train steps refused, :mod:`tests.rounds.faults`' ``cloudRefused``) 
 still answers; the generated round Workflows run on the embedded engine with real training and the real store.
 
 What must happen: the edge checks its data and trains anyway, from its copy of the last global model it
-received, and keeps the update (and its verdict) in its site's outbox; the round commits without it and says
+received, and keeps the update (and a verdict it could not send) in its site's outbox; the round commits without it and says
 why; the next round it delivers the update as a late update, which the aggregate uses (its change applied to
 the round's global model, staleness-weighted) or drops by the spec's rule, and records in the manifest; the
 round after, the edge closes its outbox entry. Every update every edge trained is accounted for exactly once.
@@ -113,18 +113,20 @@ def test_a_cut_off_edge_trains_offline_and_its_late_update_is_used(runtime):
     assert [m["edge"] for m in cut["missing"]] == [CUT]
     assert "could not reach the cloud" in cut["missing"][0]["reason"]
     assert "lateUpdates" not in cut
-    # ... while the edge checked its data, trained from its copy of round 0's model (the last it received,
-    # for round 1) and kept the update and the verdict at its site
+    # ... while the edge checked its data (unchanged since round 1: that round's verdict, which reached the
+    # cloud, was reused), trained from its copy of round 0's model (the last it received, for round 1) and
+    # kept the update at its site
     outbox = _outbox(runtime, task)
     entry = f"round-{CUT_ROUND:05d}"
-    assert {f"{entry}.npz", f"{entry}.verdict.json", f"{entry}.delivery.json", f"{entry}.done.json"} == set(
-        outbox
-    )
+    assert {f"{entry}.npz", f"{entry}.delivery.json", f"{entry}.done.json"} == set(outbox)
     kept, kept_meta = codec.decode(outbox[f"{entry}.npz"])
     assert kept_meta["offline"] is True and kept_meta["edge"] == CUT and kept_meta["round"] == CUT_ROUND
     assert kept_meta["parentRound"] == 0
     assert kept_meta["parentSha256"] == registry.manifest(task, 0)["model"]["sha256"]
-    assert kept_meta["verdict"]["passed"] is True
+    assert "verdict" not in kept_meta
+    checked = cloud.list_objects(layout.UPDATES_BUCKET, prefix=f"{CUT}/{task}/round-00001/", recursive=True)
+    [verdict_key] = [o.object_name for o in checked if o.object_name.endswith("/verdict.json")]
+    assert json.loads(cloud.get_object(layout.UPDATES_BUCKET, verdict_key).read())["passed"] is True
     # nothing of that round's training reached the cloud in that round
     assert not list(cloud.list_objects(layout.UPDATES_BUCKET, prefix=f"{CUT}/{task}/round-{CUT_ROUND:05d}/"))
 

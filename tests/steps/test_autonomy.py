@@ -202,3 +202,40 @@ def test_a_late_update_whose_round_counted_it_after_all_is_dropped(store, task):
     [record], folded = _fold(store, name, registry, [(EDGE, [2])], round_=3)
     assert record["used"] is False and "counted in that round" in record["reason"], record
     assert folded is None
+
+
+def test_a_verdict_the_cloud_cannot_receive_waits_in_the_outbox(store, monkeypatch, tmp_path, capsys):
+    """Data checked afresh while the cloud is out of reach: the verdict is kept at the edge (its offline
+    update then carries it), and the step's outputs say the data passed."""
+    from edgefed.steps import datasets, validate
+    from edgefed.steps.store import parquet_bytes
+    from tests.helpers import free_port
+
+    name, key = f"auto-{uuid.uuid4().hex[:8]}", f"autonomy-test/{uuid.uuid4().hex[:8]}.parquet"
+    frame = datasets.partition("digits", edges=[EDGE, "b"], seed=3).edges[EDGE]
+    put_bytes(store.client(layout.ADMIN_IDENTITY), layout.edge_bucket(EDGE), key, parquet_bytes(frame))
+    for var, identity in (("", layout.edge_identity(EDGE)), ("SITE_", layout.site_identity(EDGE))):
+        creds = store.credentials(identity)
+        monkeypatch.setenv(f"EDGEFED_{var}ACCESS_KEY", creds.access_key)
+        monkeypatch.setenv(f"EDGEFED_{var}SECRET_KEY", creds.secret_key)
+    config = {"dataset": "digits", "model": {"name": "logistic", "inputShape": [64], "classes": 10}}
+    config["autonomy"] = {**RULES, "cloudWaitSeconds": 1}
+    outputs = tmp_path / "outputs"
+    code = validate.run(
+        [
+            f"--task={name}",
+            "--round=2",
+            "--workflow=wf-2",
+            f"--store=http://127.0.0.1:{free_port()}",  # nothing listens: the cloud refuses
+            f"--config={json.dumps(config)}",
+            f"--outputs={outputs}",
+            f"--edge={EDGE}",
+            f"--dataset=s3://{layout.edge_bucket(EDGE)}/{key}",
+            f"--dataset-store=http://{store.endpoint}",
+        ]
+    )
+    assert code == 0 and (outputs / "passed").read_text() == "true"
+    assert "the verdict waits at the edge" in capsys.readouterr().out
+    kept = autonomy.Outbox(store.client(layout.site_identity(EDGE)), EDGE, name).verdict(2)
+    assert kept is not None and kept["passed"] is True and kept["rows"] == len(frame)
+    assert kept["round"] == 2 and kept["datasetEtag"]

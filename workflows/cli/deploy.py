@@ -146,6 +146,8 @@ def edge_status(runtime: Any, task: Any, edge: Any, manifests: list[dict[str, An
             "round": verdict.get("round"),
             "contract": verdict.get("contract") or (verdict.get("summary") or {}).get("contract"),
             "failed": [f.get("name", f) if isinstance(f, dict) else f for f in verdict.get("failed", [])],
+            # the bytes it judged: data that passed is checked again only when they change
+            "datasetEtag": verdict.get("datasetEtag"),
         }
     try:
         status["deployed"] = json.loads(

@@ -337,17 +337,19 @@ def seeded(store, cleveland, heart) -> dict[str, str]:
     return {"a": f"s3://edge-a/{key}", "b": f"s3://edge-b/{key}"}
 
 
-def _run_step(store, monkeypatch, tmp_path: Path, edge: str, dataset: str, task: str) -> tuple[int, Path]:
+def _run_step(
+    store, monkeypatch, tmp_path: Path, edge: str, dataset: str, task: str, round_: int = 3
+) -> tuple[int, Path]:
     creds, site = store.credentials(layout.edge_identity(edge)), store.credentials(layout.site_identity(edge))
     monkeypatch.setenv("EDGEFED_ACCESS_KEY", creds.access_key)
     monkeypatch.setenv("EDGEFED_SECRET_KEY", creds.secret_key)
     monkeypatch.setenv("EDGEFED_SITE_ACCESS_KEY", site.access_key)
     monkeypatch.setenv("EDGEFED_SITE_SECRET_KEY", site.secret_key)
-    outputs = tmp_path / f"outputs-{edge}"
+    outputs = tmp_path / f"outputs-{edge}-{round_}"
     config = {"dataset": "heart", "model": {"name": "logistic", "inputShape": [32], "classes": 2}}
     argv = [
         f"--task={task}",
-        "--round=3",
+        f"--round={round_}",
         "--workflow=wf-1",
         f"--store=http://{store.endpoint}",
         f"--config={json.dumps(config)}",
@@ -390,6 +392,35 @@ def test_step_passes_a_good_edge(store, seeded, monkeypatch, tmp_path, capsys) -
     assert verdict["passed"] is True and verdict["edge"] == "a" and verdict["rows"] > 20
     assert not _exists(store, layout.UPDATES_BUCKET, layout.edge_status_key("a", "contracts-step", 3, "wf-1"))
     assert "contract heart v1 PASSED" in capsys.readouterr().out
+
+
+def test_step_reuses_a_passing_verdict_on_unchanged_data_and_sends_it_once(
+    store, heart, monkeypatch, tmp_path, capsys
+) -> None:
+    task, key = "contracts-reuse", "contracts-test/reuse.parquet"
+    admin = store.client(layout.ADMIN_IDENTITY)
+    rows = heart.edges["hungary"]
+    put_bytes(admin, "edge-a", key, parquet_bytes(rows.iloc[:-1]))  # bytes no other test checked
+    code, _ = _run_step(store, monkeypatch, tmp_path, "a", f"s3://edge-a/{key}", task, round_=1)
+    assert code == 0
+    first = json.loads(_get(store, layout.UPDATES_BUCKET, layout.verdict_key("a", task, 1, "wf-1")))
+    assert first["passed"] is True and first["round"] == 1
+    assert first["datasetEtag"] == admin.stat_object("edge-a", key).etag
+    capsys.readouterr()
+
+    code, outputs = _run_step(store, monkeypatch, tmp_path, "a", f"s3://edge-a/{key}", task, round_=2)
+    assert code == 0 and (outputs / "passed").read_text() == "true"
+    assert (outputs / "rows").read_text() == str(len(rows) - 1)
+    assert "PASSED (unchanged data, verdict of round 1 reused)" in capsys.readouterr().out
+    assert not _exists(store, layout.UPDATES_BUCKET, layout.verdict_key("a", task, 2, "wf-1"))
+    assert not _exists(store, "edge-a", layout.validation_prefix(task, 2, "wf-1") + "result.json")
+
+    put_bytes(admin, "edge-a", key, parquet_bytes(rows.iloc[1:]))  # new bytes: checked and sent afresh
+    code, outputs = _run_step(store, monkeypatch, tmp_path, "a", f"s3://edge-a/{key}", task, round_=3)
+    assert code == 0 and "reused" not in capsys.readouterr().out
+    third = json.loads(_get(store, layout.UPDATES_BUCKET, layout.verdict_key("a", task, 3, "wf-1")))
+    assert third["rows"] == len(rows) - 1 and third["datasetEtag"] == admin.stat_object("edge-a", key).etag
+    assert _exists(store, "edge-a", layout.validation_prefix(task, 3, "wf-1") + "result.json")
 
 
 def test_step_stops_a_bad_edge_with_exit_4_and_only_the_verdict_travels(

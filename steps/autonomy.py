@@ -57,7 +57,9 @@ __all__ = [
     "Unreachable",
     "add_late_updates",
     "cloud_client",
+    "keep_parent",
     "load_parent",
+    "parent_ref",
     "settings",
     "works_offline",
 ]
@@ -95,23 +97,41 @@ class Parent:
     sha256: str
 
 
-def load_parent(ctx: Any, cloud: Minio, site: Minio | None, edge: str) -> Parent:
-    """The round's parent from the cloud registry (checked against its manifest); with ``site``, also kept as
-    the edge's copy for a round it cannot reach the cloud. Raises :data:`Unreachable` from the cloud."""
+def parent_ref(text: str | None, round_: int) -> dict[str, Any] | None:
+    """The train step's ``--parent`` (the plan's ``parent`` output) when it names round ``round_``'s model;
+    None when it is empty or names another round (the step then reads the round's manifest)."""
+    if not text:
+        return None
+    try:
+        ref = json.loads(text)
+    except ValueError:
+        raise StepError(f"--parent: not JSON: {text[:80]!r}") from None
+    if not isinstance(ref, dict) or not {"round", "key", "sha256"} <= set(ref):
+        raise StepError(f"--parent: expected round, key, versionId and sha256, got {text[:120]!r}")
+    return ref if int(ref["round"]) == round_ else None
+
+
+def load_parent(ctx: Any, cloud: Minio, ref: dict[str, Any] | None = None) -> tuple[Parent, bytes]:
+    """The round's parent from the cloud registry and its bytes (for :func:`keep_parent`), checked against the
+    SHA-256 that ``ref`` (:func:`parent_ref`) names, else its manifest's. Raises :data:`Unreachable` from the
+    cloud."""
     registry = ModelRegistry(cloud)
-    manifest = registry.manifest(ctx.task, ctx.round - 1)
-    data = registry.verified_object(manifest["model"], f"model of round {ctx.round - 1} of {ctx.task!r}")
-    sha = manifest["model"]["sha256"]
-    if site is not None:
-        put_bytes(
-            site,
-            layout.edge_bucket(edge),
-            layout.site_parent_key(ctx.task),
-            data,
-            metadata={"round": str(ctx.round - 1), "sha256": sha},
-        )
+    if ref is None:
+        ref = registry.manifest(ctx.task, ctx.round - 1)["model"]
+    data = registry.verified_object(ref, f"model of round {ctx.round - 1} of {ctx.task!r}")
     weights, _ = codec.decode(data)
-    return Parent(ctx.round - 1, weights, sha)
+    return Parent(ctx.round - 1, weights, ref["sha256"]), data
+
+
+def keep_parent(site: Minio, edge: str, task: str, parent: Parent, data: bytes) -> None:
+    """Keep ``parent`` (its bytes ``data``) as the edge's copy for a round it cannot reach the cloud."""
+    put_bytes(
+        site,
+        layout.edge_bucket(edge),
+        layout.site_parent_key(task),
+        data,
+        metadata={"round": str(parent.round), "sha256": parent.sha256},
+    )
 
 
 def site_parent(site: Minio, edge: str, task: str) -> Parent | None:
@@ -190,12 +210,13 @@ class Outbox:
             },
         )
 
-    def deliver(self, ctx: Any, cloud: Minio) -> list[int]:
-        """Send every pending entry as a late update of this round; returns their trained rounds (the edge's
-        update names them). Entries a committed round already recorded are closed instead."""
+    def deliver(self, ctx: Any, cloud: Minio, pending: list[int] | None = None) -> list[int]:
+        """Send every pending entry (``pending``: :meth:`pending`'s answer, when already asked) as a late update
+        of this round; returns their trained rounds (the edge's update names them). Entries a committed round
+        already recorded are closed instead."""
         sent: list[int] = []
         registry = ModelRegistry(cloud)
-        for trained in self.pending():
+        for trained in self.pending() if pending is None else pending:
             if trained >= ctx.round:  # trained offline in an earlier attempt of this very round
                 self.close(
                     trained, {"supersededBy": f"round {ctx.round}'s training with the cloud reachable"}

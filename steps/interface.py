@@ -113,6 +113,9 @@ class Flag:
     BUDGET: Final = "--budget"  # rounds this chain of the task Workflow may still start
     SINCE: Final = "--since"  # the last round committed before the task Workflow started
     WORKFLOW_UID: Final = "--workflow-uid"  # the task Workflow's uid: whose attempt a round is
+    # train: the round's parent model as the plan found it (JSON: round, key, versionId, sha256; empty: read
+    # its manifest)
+    PARENT: Final = "--parent"
     # the incremental learning job
     JOB: Final = "--job"  # the job's triggers, retraining and promotion rule (JSON)
     TRIGGER: Final = "--trigger"  # what started the check: check (its schedule), schedule, event
@@ -153,6 +156,7 @@ class Outputs:
     EVALUATE: Final = "evaluate"  # "true" when the next round's model is scored
     EDGES: Final = "edges"  # JSON list of the next round's (sampled) edge items
     NAME: Final = "name"  # the next round's Workflow name (round_workflow_name)
+    PARENT: Final = "parent"  # the next round's parent model (JSON: round, key, versionId, sha256)
     BUDGET: Final = "budget"  # what the next plan's --budget is
     ROUNDS_RUN: Final = "rounds-run"
     STOP_REASON: Final = "stop-reason"

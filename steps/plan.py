@@ -33,7 +33,7 @@ from edgefed.steps.planning import StopState, evaluate_due, min_delta, sample_ed
 from edgefed.steps.registry import ModelRegistry
 from edgefed.steps.store import DataUnavailableError, StepError, get_bytes, put_bytes
 
-__all__ = ["run"]
+__all__ = ["parent_ref", "run"]
 
 
 class RoundNotCommittedError(StepError):
@@ -135,6 +135,13 @@ def _evaluate_missing(ctx: StepContext, registry: ModelRegistry, round_: int) ->
     return metrics
 
 
+def parent_ref(round_: int, model: dict[str, Any]) -> str:
+    """The ``parent`` output: what of round ``round_``'s committed model its edges need to fetch and verify it
+    (they then read no manifest: one request fewer per edge and round)."""
+    ref = {"round": round_, **{k: model.get(k) for k in ("key", "versionId", "sha256")}}
+    return json.dumps(ref, separators=(",", ":"), sort_keys=True)
+
+
 def _names(items: list[Any]) -> list[str]:
     return [item if isinstance(item, str) else item["name"] for item in items]
 
@@ -160,7 +167,8 @@ def run(argv: list[str]) -> int:
 
     current = state.last is not None and state.last[0] == last
     accuracy = f"{state.last[1]:.4f}" if current and plan.get("metric", "accuracy") == "accuracy" else ""
-    version = registry.manifest(ctx.task, last)["model"]["versionId"] or ""
+    model = registry.manifest(ctx.task, last)["model"]
+    version = model["versionId"] or ""
     ctx.output(Outputs.LAST_ROUND, str(last))
     ctx.output(Outputs.MODEL_VERSION, version)
     ctx.output(Outputs.ACCURACY, accuracy)
@@ -177,13 +185,14 @@ def run(argv: list[str]) -> int:
         ctx.output(Outputs.EVALUATE, "true" if evaluate_due(plan, next_round) else "false")
         ctx.output(Outputs.EDGES, json.dumps(sampled, separators=(",", ":")))
         ctx.output(Outputs.NAME, round_workflow_name(ctx.task, next_round, attempt))
+        ctx.output(Outputs.PARENT, parent_ref(last, model))
         title = f"{ctx.task}: round {next_round} of {plan['lastRound']}"
         description = (
             f"round {last} done{shown}; round {next_round} asks {len(sampled)} of {len(items)} edges"
         )
         print(f"task {ctx.task!r}: round {next_round} next ({len(sampled)} of {len(items)} edges)")
     else:
-        for name in (Outputs.NEXT_ROUND, Outputs.EVALUATE, Outputs.EDGES, Outputs.NAME):
+        for name in (Outputs.NEXT_ROUND, Outputs.EVALUATE, Outputs.EDGES, Outputs.NAME, Outputs.PARENT):
             ctx.output(name, "")
         title = f"{ctx.task}: {'done' if reason else 'running'}, round {last} of {plan['lastRound']}"
         description = f"{reason or 'next chain of rounds'}{shown}"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import time
 import zlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +25,7 @@ from minio import Minio
 from edgefed.steps import autonomy, codec, layout, secure
 from edgefed.steps.context import StepContext
 from edgefed.steps.datasets import LABEL
-from edgefed.steps.interface import Outputs, Step, StepExit
+from edgefed.steps.interface import Flag, Outputs, Step, StepExit
 from edgefed.steps.store import (
     Endpoint,
     StepError,
@@ -128,7 +129,14 @@ def run_user_step(
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    return StepContext.parser(Step.TRAIN, at_edge=True).parse_args(argv)
+    parser = StepContext.parser(Step.TRAIN, at_edge=True)
+    parser.add_argument(
+        Flag.PARENT,
+        default="",
+        help="the round's parent model, as the plan found it (JSON: round, key, versionId, sha256); "
+        "empty: read from its manifest",
+    )
+    return parser.parse_args(argv)
 
 
 def run(argv: list[str]) -> int:
@@ -154,26 +162,76 @@ def training_settings(config: dict) -> dict:
 def _train(ctx: StepContext, cloud: Minio, args: argparse.Namespace) -> int:
     started = time.perf_counter()
     edge_store = client_from_env(Endpoint.parse(args.dataset_store), site=True)
-    if secure.enabled(ctx.config):
-        # a secure round: only an edge that shared its keys masks and sends (else it sits out, untrained)
-        roster = secure.sharers_of(ctx, cloud, args.edge)
-        parent = ctx.registry().load(ctx.task, ctx.round - 1)
-        fit = _fit(ctx, args, edge_store, parent.weights, started)
-        meta = fit.meta(ctx, args, parent.round, parent.manifest["model"]["sha256"])
-        data = secure.masked_input(
-            ctx, edge_store, args.edge, parent.weights, fit.weights, meta, roster=roster[0], sharers=roster[1]
+    # The site's requests (the dataset, the outbox listing) do not wait for the cloud's (the parent model):
+    # they run beside them, and the edge's copy of the parent is written while it trains. Threads, because
+    # the requests wait on sockets (the GIL is released) and TensorFlow's fit releases it too.
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="edgefed-train") as pool:
+        dataset = pool.submit(_read_dataset, ctx, args, edge_store, started)
+        if secure.enabled(ctx.config):
+            # a secure round: only an edge that shared its keys masks and sends (else it sits out, untrained)
+            roster = secure.sharers_of(ctx, cloud, args.edge)
+            loaded = ctx.registry().load(ctx.task, ctx.round - 1)
+            fit = _fit(ctx, args, dataset.result(), loaded.weights)
+            meta = fit.meta(ctx, args, loaded.round, loaded.manifest["model"]["sha256"])
+            data = secure.masked_input(
+                ctx,
+                edge_store,
+                args.edge,
+                loaded.weights,
+                fit.weights,
+                meta,
+                roster=roster[0],
+                sharers=roster[1],
+            )
+            secure.send_masked_input(ctx, cloud, args.edge, data)
+            return fit.report(ctx, args)
+        outbox = (
+            autonomy.Outbox(edge_store, args.edge, ctx.task) if autonomy.works_offline(ctx.config) else None
         )
-        secure.send_masked_input(ctx, cloud, args.edge, data)
-        return fit.report(ctx, args)
-    outbox = autonomy.Outbox(edge_store, args.edge, ctx.task) if autonomy.works_offline(ctx.config) else None
+        pending = pool.submit(outbox.pending) if outbox else None
+        try:
+            parent, parent_bytes = autonomy.load_parent(
+                ctx, cloud, autonomy.parent_ref(args.parent, ctx.round - 1)
+            )
+            late = outbox.deliver(ctx, cloud, pending.result()) if outbox and pending else []
+        except autonomy.Unreachable as err:
+            if outbox is None:
+                raise
+            return _train_offline(ctx, args, edge_store, outbox, err, dataset)
+        kept = (
+            pool.submit(autonomy.keep_parent, edge_store, args.edge, ctx.task, parent, parent_bytes)
+            if outbox
+            else None
+        )
+        fit = _fit(ctx, args, dataset.result(), parent.weights)
+        status = _send(ctx, args, cloud, outbox, fit, parent, late)
+        if kept is not None:
+            _check_copy(kept, args, ctx.round, parent.round)
+        return fit.report(ctx, args) if status is None else status
+
+
+def _check_copy(kept: Future[None], args: argparse.Namespace, round_: int, parent_round: int) -> None:
+    """The edge's copy of the parent is a spare for a round without the cloud: failing to write it costs this
+    round nothing, so it is said, not raised."""
     try:
-        parent = autonomy.load_parent(ctx, cloud, edge_store if outbox else None, args.edge)
-        late = outbox.deliver(ctx, cloud) if outbox else []
-    except autonomy.Unreachable as err:
-        if outbox is None:
-            raise
-        return _train_offline(ctx, args, edge_store, outbox, err, started)
-    fit = _fit(ctx, args, edge_store, parent.weights, started)
+        kept.result()
+    except (StepError, autonomy.Unreachable) as err:
+        print(
+            f"edge {args.edge} round {round_}: could not keep its copy of round {parent_round}'s model at its "
+            f"site ({err}); a round it cannot reach the cloud trains from an older copy, or sits out"
+        )
+
+
+def _send(
+    ctx: StepContext,
+    args: argparse.Namespace,
+    cloud: Minio,
+    outbox: autonomy.Outbox | None,
+    fit: _Fit,
+    parent: autonomy.Parent,
+    late: list[int],
+) -> int | None:
+    """Send the update (None); or, the cloud gone since the edge read the parent, keep it (the exit status)."""
     meta = fit.meta(ctx, args, parent.round, parent.sha256)
     if late:
         meta["late"] = late  # the aggregate reads exactly these late updates beside this one
@@ -194,7 +252,7 @@ def _train(ctx: StepContext, cloud: Minio, args: argparse.Namespace) -> int:
         # receives this entry finds the edge among that round's contributors and drops it.
         outbox.keep(ctx.round, data)
         return _kept(ctx, args, outbox, err)
-    return fit.report(ctx, args)
+    return None
 
 
 def _train_offline(
@@ -203,7 +261,7 @@ def _train_offline(
     edge_store: Minio,
     outbox: autonomy.Outbox,
     err: Exception,
-    started: float,
+    dataset: Future[_Dataset],
 ) -> int:
     """The cloud is out of reach: train from the edge's copy of the last global model it received and keep
     the update in its outbox (delivered the next round the cloud answers)."""
@@ -213,7 +271,7 @@ def _train_offline(
             f"edge {args.edge} cannot reach the cloud store ({unreachable_store(err)}) and holds no copy of a "
             "global model to train from"
         )
-    fit = _fit(ctx, args, edge_store, parent.weights, started)
+    fit = _fit(ctx, args, dataset.result(), parent.weights)
     meta = fit.meta(ctx, args, parent.round, parent.sha256)
     meta["offline"] = True
     verdict = outbox.verdict(ctx.round)
@@ -279,12 +337,17 @@ class _Fit:
         return 0
 
 
-def _fit(
-    ctx: StepContext, args: argparse.Namespace, edge_store: Minio, start: list[np.ndarray], started: float
-) -> _Fit:
-    """Read the edge's dataset from its own store and train from ``start``."""
-    from edgefed.steps.models import trainer_for  # TensorFlow: imported once per (warm) process
+@dataclass
+class _Dataset:
+    """The edge's dataset as read from its own store: features, labels, which bytes, when it was ready."""
 
+    x: np.ndarray
+    y: np.ndarray
+    described: dict[str, object]
+    load_seconds: float  # from the step's start
+
+
+def _read_dataset(ctx: StepContext, args: argparse.Namespace, edge_store: Minio, started: float) -> _Dataset:
     bucket, _, key = args.dataset.removeprefix("s3://").partition("/")
     frame, read = read_parquet_object(edge_store, bucket, key)
     x, y = frame_to_arrays(
@@ -295,8 +358,16 @@ def _fit(
         classes=ctx.config["model"].get("classes"),
         regression=ctx.config["model"].get("task") == "regression",
     )
+    described = {"url": args.dataset, "etag": read.etag, "versionId": read.version_id, "rows": len(frame)}
+    return _Dataset(x, y, described, time.perf_counter() - started)
+
+
+def _fit(ctx: StepContext, args: argparse.Namespace, dataset: _Dataset, start: list[np.ndarray]) -> _Fit:
+    """Train from ``start`` on the edge's dataset."""
+    from edgefed.steps.models import trainer_for  # TensorFlow: imported once per (warm) process
+
+    x, y = dataset.x, dataset.y
     settings = training_settings(ctx.config)
-    load_seconds = time.perf_counter() - started
     fit_started = time.perf_counter()
     # The local shuffle depends on the model's seed, the round and the edge (not on the task's name),
     # so the same task trains the same way under any name; crc32 is stable across processes.
@@ -315,9 +386,9 @@ def _fit(
         weights=weights,
         metrics=metrics,
         examples=len(y),
-        dataset={"url": args.dataset, "etag": read.etag, "versionId": read.version_id, "rows": len(frame)},
+        dataset=dataset.described,
         train_seconds=time.perf_counter() - fit_started,
-        load_seconds=load_seconds,
+        load_seconds=dataset.load_seconds,
     )
 
 

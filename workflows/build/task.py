@@ -88,6 +88,7 @@ def _round_manifest(task: FederatedTask, *, sampled: bool) -> str:
     arguments = [
         ("round", '"{{inputs.parameters.round}}"'),
         ("evaluate", '"{{inputs.parameters.evaluate}}"'),
+        ("parent", _block("{{inputs.parameters.parent}}", 10)),
         *(
             (name, _block(f"{{{{workflow.parameters.{name}}}}}", 10))
             for name in TASK_PARAMETERS
@@ -156,6 +157,7 @@ def _plan_template(task: FederatedTask, settings: ClusterSettings) -> Container:
             output(Outputs.EVALUATE),
             output(Outputs.EDGES),
             output(Outputs.NAME),
+            output(Outputs.PARENT),
             output(Outputs.BUDGET),
             output(Outputs.TITLE),
             output(Outputs.DESCRIPTION),
@@ -179,7 +181,10 @@ def _round_template(task: FederatedTask, settings: ClusterSettings) -> Resource:
         success_condition="status.phase == Succeeded",
         failure_condition="status.phase in (Failed, Error)",
         manifest=_round_manifest(task, sampled=sampled),
-        inputs=[Parameter(name=n) for n in ("name", "round", "evaluate", *(("edges",) if sampled else ()))],
+        inputs=[
+            Parameter(name=n)
+            for n in ("name", "round", "evaluate", "parent", *(("edges",) if sampled else ()))
+        ],
         outputs=[
             Parameter(name="phase", value_from=m.ValueFrom(json_path="{.status.phase}")),
             *(
@@ -232,6 +237,7 @@ def add_task_templates(task: FederatedTask, settings: ClusterSettings) -> None:
                 "name": _PLAN % Outputs.NAME,
                 "round": _PLAN % Outputs.NEXT_ROUND,
                 "evaluate": _PLAN % Outputs.EVALUATE,
+                "parent": _PLAN % Outputs.PARENT,
             }
             if sampled:
                 arguments["edges"] = _PLAN % Outputs.EDGES

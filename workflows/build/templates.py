@@ -186,6 +186,12 @@ def round_parameters(
             enum=["true", "false"],
             value="false" if evaluate is None else ("true" if evaluate else "false"),
         ),
+        Parameter(
+            name="parent",
+            description="the parent model as the task's plan found it (JSON: round, key, versionId, sha256); "
+            "empty: each edge reads it from the round's manifest",
+            value="",
+        ),
     ]
 
 
@@ -440,11 +446,11 @@ def add_round_templates(
     settings' train deadline, no pending timeout). ``secure``: the round of :func:`add_secure_round`.
     """
 
-    def edge_step(step: str, outputs: list[Parameter]) -> Container:
+    def edge_step(step: str, outputs: list[Parameter], extra: tuple[str, ...] = ()) -> Container:
         return edge_container(
             step,
             outputs,
-            [*round_args(), *edge_dataset_args(fields)],
+            [*round_args(), *edge_dataset_args(fields), *extra],
             image=image,
             fields=fields,
             settings=settings,
@@ -458,7 +464,9 @@ def add_round_templates(
         Step.VALIDATE, [output(Outputs.PASSED), output(Outputs.FAILED), output(Outputs.ROWS)]
     )
     train = edge_step(
-        Step.TRAIN, [output(Outputs.EXAMPLES), output(Outputs.LOSS), output(Outputs.TRAIN_SECONDS)]
+        Step.TRAIN,
+        [output(Outputs.EXAMPLES), output(Outputs.LOSS), output(Outputs.TRAIN_SECONDS)],
+        (flag(Flag.PARENT, "{{workflow.parameters.parent}}"),),
     )
     aggregate = cloud_step(
         Step.AGGREGATE,

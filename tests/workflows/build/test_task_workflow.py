@@ -51,6 +51,7 @@ def test_the_round_step_creates_an_owned_child_of_the_round_template_whatever_th
         "inputs.parameters.name": "tw-r00003-a2",
         "inputs.parameters.round": "3",
         "inputs.parameters.evaluate": "true",
+        "inputs.parameters.parent": '{"key":"tw/rounds/00002/model.npz","round":2,"sha256":"ab","versionId":"v"}',
         "inputs.parameters.edges": '[{"name":"b","store":"http://s3:9000"}]',
     }
     child = yaml.safe_load(_substitute(resource["manifest"], values))
@@ -64,10 +65,12 @@ def test_the_round_step_creates_an_owned_child_of_the_round_template_whatever_th
     arguments = {p["name"]: p["value"] for p in child["spec"]["arguments"]["parameters"]}
     assert arguments["config"] == values["workflow.parameters.config"]
     assert json.loads(arguments["edges"]) == [{"name": "b", "store": "http://s3:9000"}]
+    assert json.loads(arguments["parent"])["round"] == 2  # the plan's: the edges read no manifest for it
     assert set(arguments) == {
         "task",
         "round",
         "evaluate",
+        "parent",
         "edges",
         "config",
         "store",
@@ -92,6 +95,7 @@ def test_unsampled_rounds_take_the_task_edges_without_copying_them_into_each_nod
         "name",
         "round",
         "evaluate",
+        "parent",
     }
 
 

@@ -18,7 +18,7 @@ rule on their number (Krum's n > 2f + 2) is checked against them too. Nothing is
 either fails.
 
 Memory: updates are added one at a time, fetched at most ``PREFETCH`` ahead (the store serves the next while
-this process screens the current one). FedAvg and the FedOpt family (and FedProx,
+this process screens the current one; small models: as many as fit in ``PREFETCH_BYTES``). FedAvg and the FedOpt family (and FedProx,
 DP-FedAvg) stream: memory does not grow with the number of edges. Median, trimmed mean and Krum
 need every update at once; their kernels spool them to a local temporary file and work in
 coordinate blocks (peak RAM O(n x block), disk n x model; see their docstrings).
@@ -84,12 +84,23 @@ def _missing_reason(client: Minio, edge: str, ctx: StepContext) -> str:
 
 
 #: Updates fetched ahead of the one being added: the store serves the next ones while this process
-#: decodes and screens, and memory holds at most this many updates beyond the strategy's own.
+#: decodes and screens, and memory holds at most this many updates beyond the strategy's own ...
 PREFETCH = 3
+#: ... or, for small models, as many as fit in this many bytes (at most ``PREFETCH_MAX``): with updates of
+#: kilobytes, each request's latency, not memory, is what a round waits for.
+PREFETCH_BYTES = 32 * 1024 * 1024
+PREFETCH_MAX = 16
 
 
-def _fetched(client: Minio, keys: dict[str, str]) -> Iterator[tuple[str, bytes | None]]:
-    """``(edge, update bytes or None when it has none)`` in the edges' order, ``PREFETCH`` fetched ahead."""
+def prefetch_depth(model_bytes: int) -> int:
+    """How many updates of about ``model_bytes`` each are fetched ahead."""
+    return max(PREFETCH, min(PREFETCH_MAX, PREFETCH_BYTES // max(int(model_bytes), 1)))
+
+
+def _fetched(
+    client: Minio, keys: dict[str, str], depth: int = PREFETCH
+) -> Iterator[tuple[str, bytes | None]]:
+    """``(edge, update bytes or None when it has none)`` in the edges' order, ``depth`` fetched ahead."""
 
     def fetch(key: str) -> bytes | None:
         try:
@@ -99,9 +110,9 @@ def _fetched(client: Minio, keys: dict[str, str]) -> Iterator[tuple[str, bytes |
 
     pending: deque[tuple[str, Future[bytes | None]]] = deque()
     items = iter(keys.items())
-    with ThreadPoolExecutor(max_workers=PREFETCH, thread_name_prefix="edgefed-fetch") as pool:
+    with ThreadPoolExecutor(max_workers=depth, thread_name_prefix="edgefed-fetch") as pool:
         try:
-            for edge, key in itertools.islice(items, PREFETCH):
+            for edge, key in itertools.islice(items, depth):
                 pending.append((edge, pool.submit(fetch, key)))
             while pending:
                 edge, future = pending.popleft()
@@ -180,7 +191,8 @@ def aggregate(ctx: StepContext, edges: list[str], quorum: int) -> dict[str, Any]
                     raise AggregationError(f"the secure sum was rejected: {err}") from None
         else:
             keys = {edge: layout.update_key(edge, ctx.task, ctx.round, ctx.workflow) for edge in edges}
-            for edge, data in _fetched(client, keys):
+            depth = prefetch_depth(parent.manifest["model"].get("bytes") or 0)
+            for edge, data in _fetched(client, keys, depth):
                 key = keys[edge]
                 if data is None:
                     missing.append({"edge": edge, "reason": _missing_reason(client, edge, ctx)})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from edgefed.steps import layout
@@ -19,24 +20,31 @@ def evaluate_round(ctx: StepContext, registry: ModelRegistry, round_: int) -> di
     from edgefed.steps.models import trainer_for  # TensorFlow: imported once per (warm) process
 
     started = time.perf_counter()
-    model = registry.load(ctx.task, round_)
-    dataset = ctx.config["dataset"]
-    where = f"s3://{layout.EVAL_BUCKET}/{layout.test_set_key(dataset)}"
-    frame = read_parquet(registry.client, layout.EVAL_BUCKET, layout.test_set_key(dataset))
-    x, y = frame_to_arrays(
-        frame, ctx.config["model"]["inputShape"], where=where, columns=ctx.config.get("columns")
-    )
-    metrics = trainer_for(ctx.config["model"], ctx.config["training"]).evaluate(model.weights, x, y)
-    metrics.update(
-        round=round_,
-        workflow=ctx.workflow,
-        testSet=where,
-        examples=len(y),
-        seconds=time.perf_counter() - started,
-    )
-    registry.record_evaluation(ctx.task, round_, metrics)
-    scalars = {f"eval/{k}": metrics[k] for k in ("accuracy", "loss", "mse", "mae") if k in metrics}
-    write_round_events(registry.client, registry.bucket, ctx.task, round_, "evaluate", scalars)
+
+    def test_set() -> Any:
+        return read_parquet(registry.client, layout.EVAL_BUCKET, layout.test_set_key(ctx.config["dataset"]))
+
+    # the test set and the model are read at once, the two records written at once (a thread waits on its
+    # socket): this step is on the round's critical path, alone
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="edgefed-evaluate") as pool:
+        test = pool.submit(test_set)
+        model = registry.load(ctx.task, round_)  # first: what it raises is what the step reports
+        where = f"s3://{layout.EVAL_BUCKET}/{layout.test_set_key(ctx.config['dataset'])}"
+        x, y = frame_to_arrays(
+            test.result(), ctx.config["model"]["inputShape"], where=where, columns=ctx.config.get("columns")
+        )
+        metrics = trainer_for(ctx.config["model"], ctx.config["training"]).evaluate(model.weights, x, y)
+        metrics.update(
+            round=round_,
+            workflow=ctx.workflow,
+            testSet=where,
+            examples=len(y),
+            seconds=time.perf_counter() - started,
+        )
+        recorded = pool.submit(registry.record_evaluation, ctx.task, round_, metrics)
+        scalars = {f"eval/{k}": metrics[k] for k in ("accuracy", "loss", "mse", "mae") if k in metrics}
+        write_round_events(registry.client, registry.bucket, ctx.task, round_, "evaluate", scalars)
+        recorded.result()
     return metrics
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -92,12 +93,19 @@ def _last_attempt(client: Minio, bucket: str, task: str, round_: int) -> tuple[i
     return len(keys), json.loads(get_bytes(client, bucket, keys[-1]))
 
 
-def _new_attempt(ctx: StepContext, registry: ModelRegistry, round_: int, uid: str) -> int:
-    """Record this task Workflow's attempt at ``round_``; returns its number (1, 2, ...).
+def _new_attempt(
+    ctx: StepContext,
+    registry: ModelRegistry,
+    round_: int,
+    uid: str,
+    attempts: tuple[int, dict[str, Any] | None],
+) -> int:
+    """Record this task Workflow's attempt at ``round_`` (``attempts``: :func:`_last_attempt`'s answer);
+    returns its number (1, 2, ...).
 
     Attempts are told apart by the task Workflow's uid, not its name: a name can come back (a
     deleted Workflow's, resubmitted), a uid never does."""
-    count, last = _last_attempt(registry.client, registry.bucket, ctx.task, round_)
+    count, last = attempts
     if last is not None and last.get("uid") == uid:
         raise RoundNotCommittedError(
             f"round {round_} did not commit a model: its Workflow {last['name']} failed "
@@ -159,15 +167,20 @@ def run(argv: list[str]) -> int:
     last = registry.last_committed(ctx.task)
     if last is None:
         raise DataUnavailableError(f"task {ctx.task!r} has no initial model: the init step runs first")
-    state = _stop_state(registry, ctx.task, last, plan, lambda r: _evaluate_missing(ctx, registry, r))
+    next_round = last + 1
+    # What does not depend on the stop state is read beside it (threads wait on their sockets): the last
+    # round's manifest and the next round's attempts. The plan is on the task's critical path, alone.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="edgefed-plan") as pool:
+        manifest = pool.submit(registry.manifest, ctx.task, last)
+        attempts = pool.submit(_last_attempt, registry.client, registry.bucket, ctx.task, next_round)
+        state = _stop_state(registry, ctx.task, last, plan, lambda r: _evaluate_missing(ctx, registry, r))
+        model, attempts_so_far = manifest.result()["model"], attempts.result()
     reason = stop_reason(plan, last, state) if last > 0 else None
     go = reason is None and args.budget > 0
-    next_round = last + 1
     items = json.loads(Path(args.edges_file).read_text())
 
     current = state.last is not None and state.last[0] == last
     accuracy = f"{state.last[1]:.4f}" if current and plan.get("metric", "accuracy") == "accuracy" else ""
-    model = registry.manifest(ctx.task, last)["model"]
     version = model["versionId"] or ""
     ctx.output(Outputs.LAST_ROUND, str(last))
     ctx.output(Outputs.MODEL_VERSION, version)
@@ -180,7 +193,7 @@ def run(argv: list[str]) -> int:
     if go:
         chosen = set(sample_edges(_names(items), plan.get("sampling"), next_round))
         sampled = [item for item, name in zip(items, _names(items), strict=True) if name in chosen]
-        attempt = _new_attempt(ctx, registry, next_round, args.workflow_uid or ctx.workflow)
+        attempt = _new_attempt(ctx, registry, next_round, args.workflow_uid or ctx.workflow, attempts_so_far)
         ctx.output(Outputs.NEXT_ROUND, str(next_round))
         ctx.output(Outputs.EVALUATE, "true" if evaluate_due(plan, next_round) else "false")
         ctx.output(Outputs.EDGES, json.dumps(sampled, separators=(",", ":")))

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -276,19 +277,29 @@ class ModelRegistry:
         written before the manifest and named in it as ``serverState`` (key, version, SHA-256).
         """
         manifest_key = layout.manifest_key(task, round_)
-        if exists(self.client, self.bucket, manifest_key):  # the usual refusal, before any object is written
-            raise self._committed_error(task, round_)
         data = codec.encode(weights)
         digest = codec.sha256(data)
         model_key = layout.model_key(task, round_)
-        written = self._unreferenced_copy(model_key, digest) or write_object(
-            self.client, self.bucket, model_key, data, metadata={"sha256": digest}
-        )
+        # Requests that do not depend on each other are made at once (two threads: each waits on its
+        # socket): the two reads before anything is written, then the model and the server state.
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="edgefed-commit") as pool:
+            committed = pool.submit(exists, self.client, self.bucket, manifest_key)
+            copy = pool.submit(self._unreferenced_copy, model_key, digest)
+            if committed.result():  # the usual refusal, before any object is written
+                raise self._committed_error(task, round_)
+            state_key = layout.server_state_key(task, round_)
+            state_written = (
+                pool.submit(put_bytes, self.client, self.bucket, state_key, server_state)
+                if server_state is not None
+                else None
+            )
+            written = copy.result() or write_object(
+                self.client, self.bucket, model_key, data, metadata={"sha256": digest}
+            )
+            state_version = state_written.result() if state_written is not None else None
         version = written.version_id
         state_ref: dict[str, Any] = {}
         if server_state is not None:
-            state_key = layout.server_state_key(task, round_)
-            state_version = put_bytes(self.client, self.bucket, state_key, server_state)
             state_ref = {
                 "serverState": {
                     "key": state_key,

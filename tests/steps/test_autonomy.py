@@ -239,3 +239,24 @@ def test_a_verdict_the_cloud_cannot_receive_waits_in_the_outbox(store, monkeypat
     kept = autonomy.Outbox(store.client(layout.site_identity(EDGE)), EDGE, name).verdict(2)
     assert kept is not None and kept["passed"] is True and kept["rows"] == len(frame)
     assert kept["round"] == 2 and kept["datasetEtag"]
+
+
+def test_the_parent_the_plan_names_is_fetched_without_its_manifest_and_verified(store, task):
+    name, registry, manifests = task
+    edge_cloud = store.client(layout.edge_identity(EDGE))
+    from edgefed.steps.plan import parent_ref
+
+    text = parent_ref(1, manifests[1]["model"])
+    assert autonomy.parent_ref("", 1) is None
+    assert autonomy.parent_ref(text, 2) is None  # names another round: the step reads the manifest
+    with pytest.raises(StepError, match="--parent"):
+        autonomy.parent_ref("{not json", 1)
+    parent, data = autonomy.load_parent(_ctx(name, 2), edge_cloud, autonomy.parent_ref(text, 1))
+    assert parent.round == 1 and parent.sha256 == manifests[1]["model"]["sha256"]
+    assert float(parent.weights[0][0, 0]) == 1.0 and codec.sha256(data) == parent.sha256
+    # without a ref, the same from the manifest
+    assert autonomy.load_parent(_ctx(name, 2), edge_cloud)[0].sha256 == parent.sha256
+    # a ref whose digest the bytes do not have is refused
+    wrong = json.dumps({**json.loads(text), "sha256": "0" * 64})
+    with pytest.raises(StepError, match="corrupt"):
+        autonomy.load_parent(_ctx(name, 2), edge_cloud, autonomy.parent_ref(wrong, 1))

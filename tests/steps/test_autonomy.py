@@ -242,7 +242,7 @@ def test_a_verdict_the_cloud_cannot_receive_waits_in_the_outbox(store, monkeypat
 
 
 def test_the_parent_the_plan_names_is_fetched_without_its_manifest_and_verified(store, task):
-    name, registry, manifests = task
+    name, _, manifests = task
     edge_cloud = store.client(layout.edge_identity(EDGE))
     from edgefed.steps.plan import parent_ref
 

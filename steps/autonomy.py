@@ -107,7 +107,7 @@ def parent_ref(text: str | None, round_: int) -> dict[str, Any] | None:
     except ValueError:
         raise StepError(f"--parent: not JSON: {text[:80]!r}") from None
     if not isinstance(ref, dict) or not {"round", "key", "sha256"} <= set(ref):
-        raise StepError(f"--parent: expected round, key, versionId and sha256, got {text[:120]!r}")
+        raise StepError(f"--parent: expected an object with round, key and sha256, got {text[:120]!r}")
     return ref if int(ref["round"]) == round_ else None
 
 

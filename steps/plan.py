@@ -34,7 +34,7 @@ from edgefed.steps.planning import StopState, evaluate_due, min_delta, sample_ed
 from edgefed.steps.registry import ModelRegistry
 from edgefed.steps.store import DataUnavailableError, StepError, get_bytes, put_bytes
 
-__all__ = ["parent_ref", "run"]
+__all__ = ["parent_output", "run"]
 
 
 class RoundNotCommittedError(StepError):
@@ -143,7 +143,7 @@ def _evaluate_missing(ctx: StepContext, registry: ModelRegistry, round_: int) ->
     return metrics
 
 
-def parent_ref(round_: int, model: dict[str, Any]) -> str:
+def parent_output(round_: int, model: dict[str, Any]) -> str:
     """The ``parent`` output: what of round ``round_``'s committed model its edges need to fetch and verify it
     (they then read no manifest: one request fewer per edge and round)."""
     ref = {"round": round_, **{k: model.get(k) for k in ("key", "versionId", "sha256")}}
@@ -198,7 +198,7 @@ def run(argv: list[str]) -> int:
         ctx.output(Outputs.EVALUATE, "true" if evaluate_due(plan, next_round) else "false")
         ctx.output(Outputs.EDGES, json.dumps(sampled, separators=(",", ":")))
         ctx.output(Outputs.NAME, round_workflow_name(ctx.task, next_round, attempt))
-        ctx.output(Outputs.PARENT, parent_ref(last, model))
+        ctx.output(Outputs.PARENT, parent_output(last, model))
         title = f"{ctx.task}: round {next_round} of {plan['lastRound']}"
         description = (
             f"round {last} done{shown}; round {next_round} asks {len(sampled)} of {len(items)} edges"

@@ -193,7 +193,7 @@ def _train(ctx: StepContext, cloud: Minio, args: argparse.Namespace) -> int:
             parent, parent_bytes = autonomy.load_parent(
                 ctx, cloud, autonomy.parent_ref(args.parent, ctx.round - 1)
             )
-            late = outbox.deliver(ctx, cloud, pending.result()) if outbox and pending else []
+            late = outbox.deliver(ctx, cloud, pending.result()) if outbox and pending is not None else []
         except autonomy.Unreachable as err:
             if outbox is None:
                 raise

@@ -244,9 +244,9 @@ def test_a_verdict_the_cloud_cannot_receive_waits_in_the_outbox(store, monkeypat
 def test_the_parent_the_plan_names_is_fetched_without_its_manifest_and_verified(store, task):
     name, _, manifests = task
     edge_cloud = store.client(layout.edge_identity(EDGE))
-    from edgefed.steps.plan import parent_ref
+    from edgefed.steps.plan import parent_output
 
-    text = parent_ref(1, manifests[1]["model"])
+    text = parent_output(1, manifests[1]["model"])
     assert autonomy.parent_ref("", 1) is None
     assert autonomy.parent_ref(text, 2) is None  # names another round: the step reads the manifest
     with pytest.raises(StepError, match="--parent"):

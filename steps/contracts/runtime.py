@@ -26,6 +26,39 @@ __all__ = ["check", "data_docs_html", "full_result_json", "ge_runtime", "warm_up
 
 _RESULT_FORMAT = "SUMMARY"
 
+#: Per thread, while :func:`check` validates: an expectation's ``configuration`` by ``id`` (with the
+#: expectation itself, so the id cannot be reused while the memo lives). None: not validating.
+_VALIDATING = threading.local()
+_MEMOIZE = True  # tests compare with GE's own behaviour (False)
+
+
+def _memoize_configurations() -> None:
+    """Make GE's ``Expectation.configuration`` compute once per expectation during one validation.
+
+    Why by hand: GE 1.x's property rebuilds the configuration (a pydantic ``dict()`` of every field) on
+    every read, and a validation reads it for every kwarg of every expectation, ~400 times a check;
+    with column groups of 784 names (mnist) a 600-row check took 170 ms, 99 ms with the memo. During a validation the expectation
+    objects GE builds from the suite are only read, so one configuration each is the same answer. Out of
+    :func:`check` (or on another thread) the property behaves exactly as GE wrote it.
+    """
+    from great_expectations.expectations.expectation import Expectation
+
+    original = Expectation.configuration
+    if getattr(original.fget, "edgefed_memoized", False):
+        return
+
+    def configuration(self: Any) -> Any:
+        memo = getattr(_VALIDATING, "memo", None)
+        if memo is None:
+            return original.fget(self)
+        hit = memo.get(id(self))
+        if hit is None:
+            hit = memo[id(self)] = (self, original.fget(self))
+        return hit[1]
+
+    configuration.edgefed_memoized = True  # type: ignore[attr-defined]
+    Expectation.configuration = property(configuration, doc=original.__doc__)
+
 
 class _Runtime:
     """GE imported once per process: an ephemeral context, a batch definition, suites per contract."""
@@ -36,6 +69,7 @@ class _Runtime:
 
         from edgefed.steps.contracts import expectations  # noqa: F401 (registers edgefed's with GE)
 
+        _memoize_configurations()
         self.gx = gx
         self.version = str(gx.__version__)
         self.context = gx.get_context(mode="ephemeral")
@@ -105,7 +139,11 @@ def check(frame: Any, contract: Contract) -> Verdict:
     started = time.perf_counter()
     with rt.lock:  # one GE context per process: validations run one at a time
         batch = rt.batch_definition.get_batch(batch_parameters={"dataframe": frame})
-        result = batch.validate(suite, result_format=_RESULT_FORMAT)
+        _VALIDATING.memo = {} if _MEMOIZE else None
+        try:
+            result = batch.validate(suite, result_format=_RESULT_FORMAT)
+        finally:
+            _VALIDATING.memo = None
     seconds = time.perf_counter() - started
     columns = {str(c) for c in frame.columns}
     failed: list[tuple[int, FailedExpectation]] = []

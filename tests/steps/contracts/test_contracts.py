@@ -286,6 +286,28 @@ def test_image_edge_with_bad_pixels_fails_on_the_column_group() -> None:
     assert "255" not in verdict.to_json()
 
 
+def _results(verdict: Verdict) -> list[dict]:
+    return [r.to_json_dict() for r in verdict.result.results]
+
+
+@pytest.mark.parametrize("mutate", [_reorder, _nans, _broken_one_hot], ids=lambda m: m.__name__.strip("_"))
+def test_memoized_configurations_give_ge_s_own_results(
+    cleveland, heart_contract, mutate, monkeypatch
+) -> None:
+    """A check with GE's configuration memo (runtime._memoize_configurations) gives, result for result,
+    what GE gives without it; and out of a check the property is GE's own (a fresh object each read)."""
+    from edgefed.steps.contracts import runtime
+
+    frame = mutate(cleveland)
+    memoized = check(frame, heart_contract)
+    monkeypatch.setattr(runtime, "_MEMOIZE", False)
+    plain = check(frame, heart_contract)
+    assert _results(memoized) == _results(plain)
+    assert memoized.failed == plain.failed and not memoized.passed
+    expectation = runtime.ge_runtime().suite(heart_contract).expectations[0]
+    assert expectation.configuration is not expectation.configuration
+
+
 def test_the_verdict_carries_no_data_value_but_the_full_result_does(cleveland, heart_contract) -> None:
     frame = bad_heart_row(cleveland)
     verdict = check(frame, heart_contract)

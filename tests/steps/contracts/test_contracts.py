@@ -306,6 +306,25 @@ def test_memoized_configurations_give_ge_s_own_results(
     assert memoized.failed == plain.failed and not memoized.passed
     expectation = runtime.ge_runtime().suite(heart_contract).expectations[0]
     assert expectation.configuration is not expectation.configuration
+    configuration = expectation.configuration  # and the way back (runtime's to_domain_obj memo) is GE's too
+    assert configuration.to_domain_obj() is not configuration.to_domain_obj()
+
+
+def test_memoized_check_of_a_column_group_gives_ge_s_own_results(monkeypatch) -> None:
+    """The memos on a contract of 784-column groups (mnist), failing and passing: GE's own results."""
+    from edgefed.steps.contracts import runtime
+
+    contract = load_contract("mnist")
+    good = datasets.partition("mnist", edges=["a"], split="iid", seed=0, limit=300).edges["a"]
+    bad = good.copy()
+    bad.loc[bad.index[3], "px_100"] = 255.0
+    bad.loc[bad.index[4], "px_200"] = np.nan
+    memoized = [check(frame, contract) for frame in (good, bad)]
+    monkeypatch.setattr(runtime, "_MEMOIZE", False)
+    plain = [check(frame, contract) for frame in (good, bad)]
+    for m, p in zip(memoized, plain, strict=True):
+        assert _results(m) == _results(p) and m.failed == p.failed
+    assert memoized[0].passed and not memoized[1].passed
 
 
 def test_the_verdict_carries_no_data_value_but_the_full_result_does(cleveland, heart_contract) -> None:

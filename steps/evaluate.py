@@ -11,7 +11,7 @@ from edgefed.steps.context import StepContext
 from edgefed.steps.events import write_round_events
 from edgefed.steps.interface import Outputs, Step
 from edgefed.steps.registry import ModelRegistry
-from edgefed.steps.store import read_parquet
+from edgefed.steps.store import read_table_object
 from edgefed.steps.train import frame_to_arrays
 
 
@@ -22,7 +22,8 @@ def evaluate_round(ctx: StepContext, registry: ModelRegistry, round_: int) -> di
     started = time.perf_counter()
 
     def test_set() -> Any:
-        return read_parquet(registry.client, layout.EVAL_BUCKET, layout.test_set_key(ctx.config["dataset"]))
+        key = layout.test_set_key(ctx.config["dataset"])
+        return read_table_object(registry.client, layout.EVAL_BUCKET, key)[0]
 
     # the test set and the model are read at once, the two records written at once (a thread waits on its
     # socket): this step is on the round's critical path, alone

@@ -32,7 +32,7 @@ from edgefed.steps.store import (
     parquet_bytes,
     put_bytes,
     put_json,
-    read_parquet,
+    read_frame,
     utc_now,
 )
 
@@ -130,7 +130,7 @@ def fold(
     later = pending_labels(site, bucket, task)
     parts, taken, unlabelled = [], {}, 0
     for batch in _batches(site, bucket, task):
-        kept = read_parquet(site, bucket, batch_key(task, batch))
+        kept = read_frame(site, bucket, batch_key(task, batch))
         missing = [c for c in feature_columns if c not in kept.columns]
         if missing:
             raise StepError(

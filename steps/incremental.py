@@ -41,7 +41,7 @@ from edgefed.steps.store import (
     client_from_env,
     get_bytes,
     put_json,
-    read_parquet_object,
+    read_frame_object,
     utc_now,
 )
 
@@ -86,7 +86,7 @@ def run_probe(argv: list[str]) -> int:
     registry = ctx.registry()  # the edge's cloud identity: it may read models, write only its own prefix
     bucket, _, key = args.dataset.removeprefix("s3://").partition("/")
     site = client_from_env(Endpoint.parse(args.dataset_store), site=True)
-    frame, read = read_parquet_object(site, bucket, key)
+    frame, read = read_frame_object(site, bucket, key)
     folded = None
     if (job.get("hardExamples") or {}).get("fold"):
         columns = ctx.config.get("columns") or {}

@@ -135,9 +135,10 @@ def validation_cache_key(contract_sha256: str, etag: str) -> str:
     return f"edgefed/validation/cache/{contract_sha256[:16]}-{etag.strip(chr(34))}.json"
 
 
-def train_set_key(dataset: str) -> str:
-    """Default key of an edge's training data in its bucket (the task may name another)."""
-    return f"{dataset}/train.parquet"
+def train_set_key(dataset: str, suffix: str = ".parquet") -> str:
+    """Default key of an edge's training data in its bucket (the task may name another); ``suffix``: the
+    format's (``.parquet``, ``.feather``)."""
+    return f"{dataset}/train{suffix}"
 
 
 def rounds_prefix(task: str) -> str:

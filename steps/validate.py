@@ -47,7 +47,7 @@ from edgefed.steps.contracts import (
     load_contract,
 )
 from edgefed.steps.interface import Flag, Outputs, Step, StepExit
-from edgefed.steps.store import Endpoint, StepError, client_from_env, put_bytes, read_parquet
+from edgefed.steps.store import Endpoint, StepError, client_from_env, put_bytes, read_frame
 
 __all__ = ["CONTRACT_FAILED", "contract_from_config", "parse", "run"]
 
@@ -106,7 +106,7 @@ def _validate(ctx: StepContext, cloud: Minio, args: argparse.Namespace) -> int:
     try:
         etag: str | None = edge_store.stat_object(bucket, key).etag
     except S3Error:
-        etag = None  # read_parquet below names a missing or unreadable dataset
+        etag = None  # read_frame below names a missing or unreadable dataset
     cached = _cached_verdict(edge_store, own_bucket, etag, contract) if etag else None
     if cached is not None:
         # Not sent again: the verdict on these bytes travelled in the round that checked them (it names
@@ -121,7 +121,7 @@ def _validate(ctx: StepContext, cloud: Minio, args: argparse.Namespace) -> int:
         )
         return 0
     started = time.perf_counter()
-    frame = read_parquet(edge_store, bucket, key)
+    frame = read_frame(edge_store, bucket, key)
     read_seconds = time.perf_counter() - started
     try:
         verdict = check(frame, contract)

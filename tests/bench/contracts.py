@@ -11,7 +11,7 @@ import pandas as pd
 from edgefed.steps.contracts import Contract, check, load_contract
 from edgefed.steps.contracts.runtime import ge_runtime
 from edgefed.steps.datasets import partition
-from edgefed.steps.store import put_bytes, read_parquet
+from edgefed.steps.store import put_bytes, read_frame
 
 __all__ = ["TARGET_CHECK_SECONDS", "bench_contract"]
 
@@ -32,7 +32,7 @@ def bench_contract(
     Returns seconds for: GE import and context (first use in this process), suite build, the best
     of ``repeat`` checks, and Parquet encode/decode of the same table in memory. With a ``minio``
     ``client`` and a writable ``bucket`` (e.g. the embedded store's admin and ``edge-<edge>``), also
-    the time to read it back from the store with :func:`edgefed.steps.store.read_parquet` (what the
+    the time to read it back from the store with :func:`edgefed.steps.store.read_frame` (what the
     step does before checking).
     """
     loaded = contract if isinstance(contract, Contract) else load_contract(contract)
@@ -79,7 +79,7 @@ def bench_contract(
         store_times = []
         for _ in range(max(1, repeat)):
             started = time.perf_counter()
-            read_parquet(client, bucket, key)
+            read_frame(client, bucket, key)
             store_times.append(time.perf_counter() - started)
         client.remove_object(bucket, key)
         out["storeReadSeconds"] = round(min(store_times), 3)

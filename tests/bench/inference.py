@@ -58,7 +58,7 @@ def bench_inference(threshold: float = 0.8, requests: int = 300) -> dict[str, An
     from edgefed.steps import layout
     from edgefed.steps.serving.app import EdgeSettings, cloud_app, edge_app
     from edgefed.steps.serving.model import from_registry
-    from edgefed.steps.store import read_parquet
+    from edgefed.steps.store import read_frame
     from edgefed.workflows.data.seeding import seed
     from edgefed.workflows.embedded.runtime import EmbeddedRuntime
     from tests.helpers import run_task, serving
@@ -75,7 +75,7 @@ def bench_inference(threshold: float = 0.8, requests: int = 300) -> dict[str, An
         _, registry = run_task(runtime, small)
         run_task(runtime, big)
         edge_model, cloud_model = from_registry(registry, small.name), from_registry(registry, big.name)
-        test = read_parquet(
+        test = read_frame(
             runtime.store.client(layout.CLOUD_IDENTITY), layout.EVAL_BUCKET, layout.test_set_key("digits")
         )
         x = test[edge_model.feature_columns].to_numpy(np.float32)

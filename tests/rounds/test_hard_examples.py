@@ -17,7 +17,7 @@ import urllib3
 from edgefed.steps import layout, promotions
 from edgefed.steps.serving.app import EdgeSettings, edge_app
 from edgefed.steps.serving.model import from_registry
-from edgefed.steps.store import read_parquet
+from edgefed.steps.store import read_frame
 from edgefed.workflows.data.seeding import kept_rows
 from edgefed.workflows.embedded.incremental import run_check
 from edgefed.workflows.spec import parse_task
@@ -69,7 +69,7 @@ def test_kept_hard_examples_are_labelled_folded_into_the_edge_dataset_and_learne
         promotions.promote(registry, TASK, 2, by="test", reason="first training")
         admin = store.client(layout.ADMIN_IDENTITY)
         bucket, key = layout.edge_bucket(EDGE), layout.train_set_key("heart")
-        start = len(read_parquet(admin, bucket, key))
+        start = len(read_frame(admin, bucket, key))
 
         # New patients arrive at the edge's service (the rows the seeding held back), not at its dataset.
         model = from_registry(registry, TASK)
@@ -117,7 +117,7 @@ def test_kept_hard_examples_are_labelled_folded_into_the_edge_dataset_and_learne
                 "unlabelled": len(hard) - len(given_now),
             }
             assert probe["newRows"] == len(given_now) and first.decision["retrain"] is True
-            grown = read_parquet(admin, bucket, key)
+            grown = read_frame(admin, bucket, key)
             assert len(grown) == start + len(given_now)
             np.testing.assert_allclose(
                 grown[model.feature_columns].to_numpy(np.float32)[start:], x[sorted(given_now)], rtol=1e-6
@@ -137,11 +137,11 @@ def test_kept_hard_examples_are_labelled_folded_into_the_edge_dataset_and_learne
         probe = next(p for p in second.decision["probes"] if p["edge"] == EDGE)
         assert probe["hardExamples"]["folded"] == len(later) and probe["hardExamples"]["unlabelled"] == 0
         assert probe["newRows"] == len(later)
-        assert len(read_parquet(admin, bucket, key)) == start + len(hard)
+        assert len(read_frame(admin, bucket, key)) == start + len(hard)
 
         # Nothing is folded twice: the third check finds nothing new and does not retrain.
         third = run_check(rt, _job(), task)
         assert third.succeeded and third.decision["retrain"] is False
         probe = next(p for p in third.decision["probes"] if p["edge"] == EDGE)
         assert probe["hardExamples"]["folded"] == 0 and probe["newRows"] == 0
-        assert len(read_parquet(admin, bucket, key)) == start + len(hard)
+        assert len(read_frame(admin, bucket, key)) == start + len(hard)

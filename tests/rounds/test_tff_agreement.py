@@ -30,7 +30,7 @@ import pytest
 
 from edgefed.steps import layout
 from edgefed.steps.registry import ModelRegistry
-from edgefed.steps.store import read_parquet
+from edgefed.steps.store import read_frame
 from edgefed.workflows.driver import TaskDriver
 from edgefed.workflows.embedded.runtime import EmbeddedRuntime
 from edgefed.workflows.spec import parse_task
@@ -196,7 +196,7 @@ def test_fedavg_and_fedadam_agree_with_tff_after_each_of_three_rounds(runtime, t
     admin = runtime.store.client(layout.ADMIN_IDENTITY)
     arrays: dict[str, np.ndarray] = {}
     for edge in EDGES:
-        frame = read_parquet(admin, layout.edge_bucket(edge), "heart/train.parquet")
+        frame = read_frame(admin, layout.edge_bucket(edge), "heart/train.parquet")
         arrays[f"x/{edge}"], arrays[f"y/{edge}"] = frame_to_arrays(frame, MODEL["inputShape"], where=edge)
     for case in CASES:
         for i, w in enumerate(ours[case][0]):

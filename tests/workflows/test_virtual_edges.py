@@ -18,6 +18,10 @@ def test_task_out_needs_virtual_and_virtual_makes_its_own_edges(tmp_path: Path) 
     both = edgefed("data", "seed", "digits", "--virtual", "3", "--edges", "a,b", home=tmp_path / "h")
     assert both.returncode == 2 and "--virtual makes its own edges" in both.stderr
     assert not (tmp_path / "t.yaml").exists()
+    csv = edgefed("data", "seed", "digits", "--virtual", "3", "--format", "csv", home=tmp_path / "h")
+    assert (
+        csv.returncode == 2 and "--format" in csv.stderr and "expected one of parquet, feather" in csv.stderr
+    )
 
 
 @pytest.mark.slow
@@ -40,6 +44,9 @@ def test_virtual_edges_are_seeded_in_bulk_and_their_task_samples_and_trains(tmp_
         )
         document = yaml.safe_load(task.read_text())
         edges = [e["name"] for e in document["spec"]["edges"]]
+        # virtual shards are Feather (Arrow IPC) unless --format parquet: the task names the keys seeded
+        assert {e["dataset"]["key"] for e in document["spec"]["edges"]} == {"digits/train.feather"}
+        assert all(".feather" in line for line in shards), shards
         assert edges == [f"v{i:03d}" for i in range(1, 13)] and document["spec"]["sampling"] == {
             "fraction": 0.25
         }

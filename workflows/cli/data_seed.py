@@ -38,11 +38,21 @@ def data_seed(
         typer.Option("--sampling", min=0.0, max=1.0, help="with --task-out: the fraction each round asks"),
     ] = None,
     rounds: Annotated[int, typer.Option("--rounds", help="with --task-out: the task's rounds")] = 10,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="the shards as parquet or feather (Arrow IPC: wide data reads several times faster); "
+            "default parquet, feather with --virtual",
+        ),
+    ] = None,
     home: HomeOption = None,
 ) -> None:
-    """Write each edge's partition as Parquet into that edge's bucket, plus the held-out test set."""
+    """Write each edge's partition (Parquet, or Feather) into that edge's bucket, plus the held-out test set
+    (Parquet)."""
     from edgefed.steps import datasets
     from edgefed.steps.layout import ADMIN_IDENTITY
+    from edgefed.steps.store import FORMATS
     from edgefed.workflows.data.seeding import seed as seed_data
     from edgefed.workflows.embedded.runtime import EmbeddedRuntime
 
@@ -60,6 +70,11 @@ def data_seed(
             edge_names = virtual_edge_names(virtual)
         elif task_out is not None:
             raise typer.BadParameter("--task-out needs --virtual N", param_hint="--task-out")
+        fmt = fmt or ("feather" if virtual is not None else "parquet")
+        if fmt not in FORMATS:
+            raise typer.BadParameter(
+                f"expected one of {', '.join(FORMATS)}, got {fmt!r}", param_hint="--format"
+            )
         if task_out is not None and task_out.exists():
             raise fail_with(f"{task_out} exists: refusing to overwrite it", ExitCode.INVALID)
         locations = None
@@ -94,6 +109,7 @@ def data_seed(
                     limit=limit,
                     locations=locations,
                     on_object=seeded,
+                    fmt=fmt,
                 )
     except datasets.DatasetError as err:
         raise fail_with(str(err), ExitCode.INVALID) from None
@@ -107,7 +123,12 @@ def data_seed(
         from edgefed.workflows.spec import parse_task
 
         document = virtual_task(
-            name, list(parts.edges), name=f"{name}-{len(parts.edges)}-edges", rounds=rounds, sampling=sampling
+            name,
+            list(parts.edges),
+            name=f"{name}-{len(parts.edges)}-edges",
+            rounds=rounds,
+            sampling=sampling,
+            suffix=FORMATS[fmt],
         )
         parse_task(document)  # a spec error here is a bug of virtual_task, not of the user's input
         task_out.write_text(yaml.safe_dump(document, sort_keys=False))

@@ -26,7 +26,7 @@ from edgefed.steps.contracts import (
     check,
     load_contract,
 )
-from edgefed.steps.store import StepError, read_parquet
+from edgefed.steps.store import StepError, read_frame
 from edgefed.workflows.errors import EdgefedError, ExitCode
 from edgefed.workflows.spec import FederatedTask
 
@@ -73,7 +73,7 @@ def check_task(
     for spec in edges:
         ref = spec.dataset
         try:
-            frame = read_parquet(clients_for_edge(spec.name), ref.bucket, ref.key)
+            frame = read_frame(clients_for_edge(spec.name), ref.bucket, ref.key)
         except StepError as err:
             verdicts[spec.name] = _unreadable(ref.url, str(err), loaded)
             continue

@@ -23,10 +23,17 @@ def virtual_edge_names(count: int) -> list[str]:
 
 
 def virtual_task(
-    dataset: str, edges: list[str], *, name: str, rounds: int = 10, sampling: float | None = None
+    dataset: str,
+    edges: list[str],
+    *,
+    name: str,
+    rounds: int = 10,
+    sampling: float | None = None,
+    suffix: str = ".parquet",
 ) -> dict[str, Any]:
     """A FederatedTask document for ``edges`` seeded with ``dataset``: a logistic model, FedAvg, every
-    round evaluated; ``sampling``: the fraction of the edges each round asks (quorum: half of them)."""
+    round evaluated; ``sampling``: the fraction of the edges each round asks (quorum: half of them);
+    ``suffix``: of the shards' keys, as seeded (``.feather`` or ``.parquet``)."""
     info = datasets.info(dataset)
     asked = len(edges) if sampling is None else max(1, int(len(edges) * sampling))
     spec: dict[str, Any] = {
@@ -36,7 +43,7 @@ def virtual_task(
             {
                 "name": edge,
                 "node": f"edge-{edge}",
-                "dataset": {"bucket": layout.edge_bucket(edge), "key": layout.train_set_key(dataset)},
+                "dataset": {"bucket": layout.edge_bucket(edge), "key": layout.train_set_key(dataset, suffix)},
             }
             for edge in edges
         ],

@@ -426,7 +426,7 @@ def test_fedadam_state_survives_an_interrupt_and_the_resumed_round_uses_round_on
 def test_fedprox_mu_reaches_the_edges_training(runtime):
     """Each edge's update is what the Trainer computes with the proximal term, not without it."""
     from edgefed.steps.models import Trainer
-    from edgefed.steps.store import read_parquet
+    from edgefed.steps.store import read_frame
     from edgefed.steps.train import frame_to_arrays
 
     task = make_task("prox", {"algorithm": "fedprox", "mu": 5.0})
@@ -438,7 +438,7 @@ def test_fedprox_mu_reaches_the_edges_training(runtime):
     with_mu = Trainer(config["model"], {**config["training"], "proximalMu": 5.0})
     without = Trainer(config["model"], config["training"])
     for weights, _, edge in stored_updates(runtime, manifest):
-        frame = read_parquet(admin, layout.edge_bucket(edge), "heart/train.parquet")
+        frame = read_frame(admin, layout.edge_bucket(edge), "heart/train.parquet")
         x, y = frame_to_arrays(frame, config["model"]["inputShape"], where=edge)
         seed = zlib.crc32(f"{config['model'].get('seed', 0)}/1/{edge}".encode())  # as the train step
         epochs = config["training"]["localEpochs"]

@@ -45,6 +45,21 @@ def test_either_format_reads_back_as_written(
     pd.testing.assert_frame_equal(frame, digits.reset_index(drop=True))  # dtypes (float32, int64) kept
 
 
+def test_feather_compresses_a_large_frame_only() -> None:
+    """LZ4 where it pays (a large frame), none for a small one (its reader would undo it column by column)."""
+    import pyarrow as pa
+    import pyarrow.ipc as ipc
+
+    large = pd.DataFrame(np.zeros((2000, 600), np.float32), columns=[f"c{i}" for i in range(600)])
+    small = large.iloc[:50]
+    packed, plain = frame_bytes(large, "feather"), frame_bytes(small, "feather")
+    assert len(packed) < large.memory_usage().sum() / 10  # zeros: LZ4 makes 4.8 MB a few hundred kB
+    assert len(plain) > small.memory_usage(index=False).sum()  # every value as it is, plus the schema
+    for frame, data in ((large, packed), (small, plain)):
+        table = ipc.open_file(pa.BufferReader(data)).read_all()
+        pd.testing.assert_frame_equal(table.to_pandas(), frame.reset_index(drop=True))
+
+
 def test_an_object_in_neither_format_is_named(store_client: Callable[[str], Minio]) -> None:
     admin = store_client("admin")
     put_bytes(admin, BUCKET, "formats-test/notes.parquet", b"id,label\n1,2\n")

@@ -234,7 +234,9 @@ class Trainer:
         self._start(
             [np.asarray(w, v.dtype.as_numpy_dtype) for w, v in zip(weights, self.model.weights, strict=True)]
         )
-        x = x.reshape((-1, *self.input_shape)).astype(np.float32, copy=False)
+        # row-major before the epochs' shuffles: gathering the rows of a column-major matrix (as pandas and
+        # the Arrow path give it) costs ~8x as much as the copy (6,000 x 784: 47 ms a fit against 26)
+        x = np.ascontiguousarray(x.reshape((-1, *self.input_shape)), dtype=np.float32)
         y = y.astype(self.label_dtype, copy=False)
         rng = np.random.default_rng(seed)
         n = len(y)

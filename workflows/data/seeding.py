@@ -2,7 +2,8 @@
 
 A setup tool for the embedded default (in production each site already holds its data). Frames
 come from :mod:`edgefed.steps.datasets`; they are written with the ``admin`` identity as Parquet to
-``s3://edge-<edge>/<dataset>/train.parquet`` (or the key the task's spec names), and the held-out
+``s3://edge-<edge>/<dataset>/train.parquet`` (as Feather to ``train.feather`` with ``fmt="feather"``; or
+the key the task's spec names), and the held-out
 test set to ``s3://edgefed-eval/<dataset>/test.parquet`` for central evaluation.
 """
 

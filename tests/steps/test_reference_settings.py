@@ -46,3 +46,29 @@ def test_the_steps_get_each_edges_position_only_with_an_order_seed() -> None:
     assert "edgeIndex" not in step_config(parse_task(doc))
     doc["spec"]["training"] = {"orderSeed": 0}
     assert step_config(parse_task(doc))["edgeIndex"] == {"a": 0, "b": 1, "c": 2}
+
+
+def test_wide_data_trains_on_the_same_batches_gathered_in_the_epoch_as_permuted_first() -> None:
+    """Above ``_GATHER_FROM`` an epoch's batches gather their rows from one tensor (column-major input,
+    as the Arrow and pandas paths give it); the weights after two epochs are those of training in order on
+    the rows permuted first by the same seeded generator, to the bit."""
+    from edgefed.steps import models
+
+    wide = {"name": "logistic", "inputShape": [784], "classes": 10}
+    rng = np.random.default_rng(2)
+    x = np.asfortranarray(rng.random((450, 784), dtype=np.float32))
+    y = rng.integers(0, 10, 450)
+    assert x.nbytes >= models._GATHER_FROM
+    start = initial_weights(wide)
+    gathered, metrics = Trainer(wide, {"batchSize": 32, "learningRate": 0.1}).fit(
+        start, x, y, epochs=2, seed=[5, 1]
+    )
+    in_order = Trainer(wide, {"batchSize": 32, "learningRate": 0.1, "shuffle": False})
+    perm = np.random.default_rng([5, 1])
+    weights = start
+    for _ in range(2):
+        order = perm.permutation(450)
+        weights, last = in_order.fit(weights, x[order], y[order], epochs=1, seed=0)
+    for a, b in zip(gathered, weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert metrics == last
